@@ -1,0 +1,248 @@
+"""Load one source of one country: every delivered file, validated, into staging and quarantine.
+
+The staged output of a (source, country) is a function of the files currently delivered for it,
+so loading is idempotent by construction:
+- a file whose content was already seen under another name loads nothing (status `duplicate`);
+- a file re-delivered under the same name replaces what its earlier version loaded;
+- when two files carry the same natural key, the later delivery (file time, then name) wins and
+  the earlier row is quarantined with the reason "superseded by <file> row <n>";
+- every staged row carries its file, row, file hash and delivery time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import pandera.polars as pa
+import polars as pl
+
+from assets.normalise import REASONS, canonical_headers, pseudonymise, type_columns
+from assets.readers import ROW, RejectedFile, read_delivery
+from decentwork.settings import RAW_SUFFIXES, SEEDS_DIR, Paths
+from schemas.canonical import EXTRACTS
+from schemas.extracts import DTYPES, SCHEMAS
+from schemas.mapping import delivery as delivery_for
+
+LINEAGE = {"_source_file": pl.String, ROW: pl.Int64, "_file_sha256": pl.String, "_delivered_at": pl.Datetime("us", "UTC"), "_loaded_at": pl.Datetime("us", "UTC")}
+FILE_ORDER = "_file_order"
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    sha256: str
+    status: str  # loaded | rejected | duplicate
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_superseded: int = 0
+    message: str = ""
+
+
+@dataclass
+class LoadReport:
+    source: str
+    country: str
+    files: list[FileOutcome] = field(default_factory=list)
+    rows_staged: int = 0
+    rows_quarantined: int = 0
+
+    @property
+    def rejected(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "rejected"]
+
+    def frame(self) -> pl.DataFrame:
+        schema = {k: (pl.Int64 if isinstance(v, int) else pl.String) for k, v in asdict(FileOutcome("", "", "")).items()}
+        return pl.DataFrame([asdict(f) for f in self.files], schema=schema)
+
+
+@lru_cache(maxsize=1)
+def programme_countries() -> dict[str, str]:
+    """ISO3 -> ISO2 of the programme countries, from the reference seed (the one list of countries)."""
+    with (SEEDS_DIR / "ref_countries.csv").open(encoding="utf-8") as fh:
+        return {row["iso3"]: row["iso2"] for row in csv.DictReader(fh)}
+
+
+def staged_schema(source: str) -> dict[str, pl.DataType]:
+    extract = EXTRACTS[source]
+    schema = {c.name: DTYPES[c.type] for c in extract.staged_columns}
+    schema |= {pid: pl.String for pid in extract.pseudonymise}
+    return schema | LINEAGE
+
+
+def list_deliveries(paths: Paths, source: str, country: str) -> list[Path]:
+    """Delivered files in delivery order: file modification time, then name."""
+    folder = paths.raw_dir(source, country)
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in RAW_SUFFIXES]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _schema_reasons(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Per row position, the pandera rules the row breaks (as `_reasons_pandera`, a list of text)."""
+    try:
+        SCHEMAS[source].validate(frame.drop(REASONS), lazy=True)
+        return pl.DataFrame(schema={"index": pl.Int64, "_reasons_pandera": pl.List(pl.String)})
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    rowless = cases.filter(pl.col("index").is_null())
+    if rowless.height:  # a schema-level failure (wrong dtype): a bug in our typing, not bad input
+        raise RuntimeError(f"staged {source} frame breaks its schema: {rowless.to_dicts()[:3]}")
+    described = pl.when(pl.col("check") == "not_nullable").then(pl.format("{}: missing value", pl.col("column")))
+    described = described.when(pl.col("column").is_in(list(frame.columns))).then(
+        pl.format("{}: '{}' fails {}", pl.col("column"), pl.col("failure_case").str.slice(0, 40), pl.col("check"))
+    ).otherwise(pl.col("check"))
+    return (
+        cases.select(pl.col("index").cast(pl.Int64), described.alias("reason"))
+        .group_by("index", maintain_order=True)
+        .agg(pl.col("reason").unique(maintain_order=True).alias("_reasons_pandera"))
+    )
+
+
+def _validate_file(path: Path, rel: str, order: int, sha: str, source: str, country: str, key: bytes, register: pl.Series | None, loaded_at: dt.datetime) -> tuple[pl.DataFrame, list[str]]:
+    """One file to a typed, pseudonymised frame with its rows' reasons; raises RejectedFile."""
+    extract = EXTRACTS[source]
+    delivery = delivery_for(country, source)
+    raw = read_delivery(path, delivery)
+    frame, extras = canonical_headers(raw, extract, delivery, path)
+    typed = pseudonymise(type_columns(frame, extract, delivery), extract, key)
+    typed = typed.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
+    pandera_reasons = _schema_reasons(typed.drop("_pos"), source)
+    typed = typed.join(pandera_reasons, left_on="_pos", right_on="index", how="left", maintain_order="left")
+    checks = [pl.col(REASONS), pl.col("_reasons_pandera").fill_null(pl.lit([], dtype=pl.List(pl.String)))]
+    if register is not None:
+        unknown = pl.col("factory_id").is_not_null() & ~pl.col("factory_id").is_in(register.implode())
+        checks.append(
+            pl.when(unknown).then(pl.concat_list(pl.format(f"factory_id: {{}} is not in the factory register of {country}", pl.col("factory_id")))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
+        )
+    if source == "factories":
+        iso2 = programme_countries()[country]
+        wrong = pl.col("country_code_iso2").is_not_null() & (pl.col("country_code_iso2") != iso2)
+        checks.append(pl.when(wrong).then(pl.concat_list(pl.format(f"Country Code: '{{}}' is not {iso2} ({country})", pl.col("country_code_iso2")))).otherwise(pl.lit([], dtype=pl.List(pl.String))))
+    delivered = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+    reasons = pl.concat_list(checks).list.eval(  # a value that did not parse is not also "missing"
+        pl.element().filter(~(pl.element().str.ends_with(": missing value") & pl.element().str.extract(r"^([^:]+):", 1).is_duplicated()))
+    )
+    typed = typed.with_columns(
+        reasons.alias(REASONS),
+        pl.lit(rel).alias("_source_file"),
+        pl.lit(sha).alias("_file_sha256"),
+        pl.lit(delivered, dtype=LINEAGE["_delivered_at"]).alias("_delivered_at"),
+        pl.lit(loaded_at, dtype=LINEAGE["_loaded_at"]).alias("_loaded_at"),
+        pl.lit(order).alias(FILE_ORDER),
+    ).drop("_pos", "_reasons_pandera")
+    return typed, extras
+
+
+def _resolve_keys(rows: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Apply the duplicate-key rules to rows that passed validation; adds reasons to the losers.
+
+    Within one file, identical rows keep the first and quarantine the rest; rows sharing a key with
+    different values are all quarantined (nobody can tell which is right). Across files the later
+    delivery wins and the earlier row is superseded.
+    """
+    key = list(EXTRACTS[source].key)
+    values = [c for c in staged_schema(source) if c not in LINEAGE]
+    rows = rows.with_columns(pl.struct(values).hash(seed=7).alias("_row_hash"))
+    in_file = [*key, FILE_ORDER]
+    first_row = pl.col(ROW).first().over([*in_file, "_row_hash"])
+    conflicting = pl.col("_row_hash").n_unique().over(in_file) > 1
+    rows = rows.with_columns(
+        pl.when(conflicting)
+        .then(pl.format("duplicate key {} with different values in rows {} of the same file", pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"), pl.col(ROW).sort().over(in_file, mapping_strategy="join").list.eval(pl.element().cast(pl.String)).list.join(", ")))
+        .when(pl.col(ROW) != first_row)
+        .then(pl.format("duplicate row: same as row {}", first_row))
+        .alias("_dup_reason")
+    )
+    alive = pl.col("_dup_reason").is_null()
+    last_order = pl.col(FILE_ORDER).filter(alive).max().over(key)
+    winner = pl.struct("_source_file", ROW).filter(alive & (pl.col(FILE_ORDER) == last_order)).first().over(key)
+    rows = rows.with_columns(
+        pl.when(alive & (pl.col(FILE_ORDER) < last_order))
+        .then(pl.format("superseded by {} row {}", winner.struct.field("_source_file"), winner.struct.field(ROW)))
+        .otherwise(pl.col("_dup_reason"))
+        .alias("_key_reason")
+    )
+    return rows.drop("_row_hash", "_dup_reason")
+
+
+def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None) -> LoadReport:
+    """Rebuild staging and quarantine of one source and country from its delivered files."""
+    loaded_at = now or dt.datetime.now(dt.timezone.utc)
+    report = LoadReport(source, country)
+    register = None
+    if source != "factories" and "factory_id" in {c.name for c in EXTRACTS[source].columns}:
+        staged_factories = paths.staged_file("factories", country)
+        register = pl.read_parquet(staged_factories, columns=["factory_id"]).to_series() if staged_factories.exists() else pl.Series("factory_id", [], pl.Int64)
+    frames, seen = [], {}
+    for order, path in enumerate(list_deliveries(paths, source, country)):
+        rel = path.relative_to(paths.raw).as_posix()
+        sha = file_sha256(path)
+        if sha in seen:
+            report.files.append(FileOutcome(rel, sha, "duplicate", message=f"identical to {seen[sha]}: loaded once"))
+            log(f"{rel}: identical to {seen[sha]}, skipped")
+            continue
+        seen[sha] = rel
+        try:
+            frame, extras = _validate_file(path, rel, order, sha, source, country, key, register, loaded_at)
+        except RejectedFile as exc:
+            report.files.append(FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}"))
+            log(f"REJECTED {rel}: {exc.problem}. Fix: {exc.fix}")
+            continue
+        message = f"ignored extra columns {extras}" if extras else ""
+        report.files.append(FileOutcome(rel, sha, "loaded", rows_read=frame.height, message=message))
+        frames.append(frame)
+
+    schema = staged_schema(source)
+    rows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema | {REASONS: pl.List(pl.String), FILE_ORDER: pl.Int64})
+    valid = rows.filter(pl.col(REASONS).list.len() == 0)
+    keyed = _resolve_keys(valid, source)
+    staged = keyed.filter(pl.col("_key_reason").is_null()).select([pl.col(c).cast(t) for c, t in schema.items()])
+    quarantined = pl.concat(
+        [
+            rows.filter(pl.col(REASONS).list.len() > 0).with_columns(pl.col(REASONS).list.join("; ").alias("reason")),
+            keyed.filter(pl.col("_key_reason").is_not_null()).with_columns(pl.col("_key_reason").alias("reason")),
+        ],
+        how="diagonal",
+    )
+    quarantine = quarantined.select(
+        "_source_file", ROW, "reason", *[pl.col(c).cast(pl.String) for c in schema if c not in LINEAGE]
+    ).sort("_source_file", ROW)
+
+    _write_atomic(staged, paths.staged_file(source, country))
+    _write_atomic(quarantine, paths.quarantine_file(source, country))
+    counts = quarantined.group_by("_source_file").agg(
+        pl.len().alias("q"), pl.col("reason").str.starts_with("superseded by").sum().alias("s")
+    )
+    per_file = {r["_source_file"]: (r["q"], r["s"]) for r in counts.iter_rows(named=True)}
+    for outcome in report.files:
+        q, s = per_file.get(outcome.file, (0, 0))
+        outcome.rows_quarantined, outcome.rows_superseded = q - s, s
+        outcome.rows_loaded = outcome.rows_read - q if outcome.status == "loaded" else 0
+    report.rows_staged, report.rows_quarantined = staged.height, quarantine.height
+    _write_atomic(report.frame(), paths.file_report(source, country))
+    return report
+
+
+def _write_atomic(frame: pl.DataFrame, target: Path) -> None:
+    """Write next to the target, then rename: a reader never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    frame.write_parquet(tmp, compression="zstd", row_group_size=256_000)
+    os.replace(tmp, target)

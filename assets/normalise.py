@@ -1,0 +1,144 @@
+"""Map a delivered frame onto the canonical contract and type it, recording why a value fails.
+
+Input: the all-text frame of `readers.read_delivery`. Output: staged names and types, plus a
+`_reasons` list column holding, per row, every value that could not be understood. Personal
+columns are pseudonymised (HMAC) or dropped here, before anything is written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from pathlib import Path
+
+import polars as pl
+
+from assets.readers import ROW, RejectedFile
+from schemas.canonical import SURVEY_MISSING_CODES, Column, Extract
+from schemas.mapping import Delivery
+
+REASONS = "_reasons"
+PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def canonical_headers(frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """Rename delivered headers to canonical headers; reject the file when a required one is missing.
+
+    A header matches by the mapping file, else by canonical header or staged name, ignoring case
+    and repeated spaces. Returns the frame with canonical headers and the ignored extra columns.
+    """
+
+    def fold(text: str) -> str:
+        return re.sub(r"\s+", " ", text).strip().lower()
+
+    known = {fold(c.header): c.header for c in extract.columns} | {fold(c.name): c.header for c in extract.columns}
+    mapped = {fold(k): v for k, v in delivery.columns.items()}
+    renames: dict[str, str] = {}
+    extras: list[str] = []
+    for name in frame.columns:
+        if name == ROW:
+            continue
+        target = mapped.get(fold(name)) or known.get(fold(name))
+        target = known.get(fold(target), target) if target else None  # mapping may name the staged form
+        if target is None or target in renames.values():
+            extras.append(name)
+        else:
+            renames[name] = target
+    missing = [c.header for c in extract.columns if c.required and c.header not in renames.values()]
+    if missing:
+        where = f"schemas/mappings/{delivery.country}.yaml (sources.{extract.source}.columns)"
+        raise RejectedFile(
+            path,
+            f"missing required column(s) {missing}; the file has {[c for c in frame.columns if c != ROW]}",
+            f"add the column(s) to the delivery, or map the delivered header onto them in {where}",
+        )
+    frame = frame.select([ROW, *renames]).rename(renames)
+    absent = [c.header for c in extract.columns if c.header not in frame.columns]
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(h) for h in absent), extras
+
+
+def _text(col: str) -> pl.Expr:
+    """Trimmed text, empty -> null."""
+    value = pl.col(col).str.strip_chars()
+    return pl.when(value.str.len_chars() == 0).then(None).otherwise(value)
+
+
+def _parse(column: Column, delivery: Delivery) -> tuple[pl.Expr, str]:
+    """Expression typing one canonical column (from its trimmed text) and what it expects."""
+    raw = _text(column.header)
+    if column.type == "int" or column.type in ("flag", "likert"):
+        as_float = raw.str.replace_all(",", ".").cast(pl.Float64, strict=False)
+        typed = pl.when(as_float == as_float.round(0)).then(as_float.cast(pl.Int64, strict=False))
+        expects = {"int": "a whole number", "flag": "0 or 1", "likert": "a code 1-6"}[column.type]
+        return typed, expects
+    if column.type == "float":
+        text = raw.str.replace_all(r"[\s\u00a0]", "")
+        if delivery.decimal_comma:
+            text = text.str.replace_all(r"\.", "").str.replace(",", ".", literal=True)
+        return text.cast(pl.Float64, strict=False), "a number" + (" with a decimal comma" if delivery.decimal_comma else "")
+    if column.type == "date":
+        head = raw.str.slice(0, 10)
+        candidates = [raw.str.to_date(fmt, strict=False) for fmt in delivery.date_formats]
+        candidates += [head.str.to_date("%Y-%m-%d", strict=False)]  # Excel date cells arrive as ISO datetimes
+        return pl.coalesce(candidates), "a real date as " + " or ".join(delivery.date_formats)
+    if column.type == "period":
+        return pl.when(raw.str.contains(PERIOD_RE)).then(raw), "a month as YYYY-MM"
+    return raw, "text"
+
+
+def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> pl.DataFrame:
+    """Translate codes, parse every column to its type and collect the parse failures per row."""
+    translated = []
+    for column in extract.columns:
+        codes = delivery.value_map(column.header) | delivery.value_map(column.name)
+        expr = _text(column.header)
+        if codes:
+            lowered = expr.str.to_lowercase()
+            expr = lowered.replace_strict(codes, default=expr, return_dtype=pl.String)
+        translated.append(expr.alias(column.header))
+    frame = frame.with_columns(translated)
+
+    typed, problems = [], []
+    for column in extract.columns:
+        parsed, expects = _parse(column, delivery)
+        raw = _text(column.header)
+        problems.append(
+            pl.when(raw.is_not_null() & parsed.is_null())
+            .then(pl.format(f"{column.name}: '{{}}' is not {expects}", raw.str.slice(0, 40)))
+        )
+        if column.type in ("flag", "likert"):  # survey codes -98/-99: missing, never a value
+            parsed = pl.when(parsed.is_in(list(SURVEY_MISSING_CODES))).then(None).otherwise(parsed)
+        typed.append(parsed.alias(column.name))
+    return frame.select(
+        ROW,
+        *typed,
+        pl.concat_list(problems).list.drop_nulls().alias(REASONS),
+    )
+
+
+def normalise_id(values: pl.Expr) -> pl.Expr:
+    """Ids compare equal across extracts whatever their spacing, dashes or case."""
+    return values.str.to_uppercase().str.replace_all(r"[\s\-\./]", "")
+
+
+def hmac_hex(key: bytes, values: pl.Series) -> pl.Series:
+    """HMAC-SHA256 of each (normalised) id, computed once per distinct id."""
+    distinct = values.drop_nulls().unique()
+    digests = {v: hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest() for v in distinct.to_list()}
+    return values.replace_strict(digests, default=None, return_dtype=pl.String)
+
+
+def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes) -> pl.DataFrame:
+    """Add the extract's pseudonym columns and drop every personal column.
+
+    A single id (national_id) is hashed as it is, so payroll and social security link; a
+    composite (a PICC member's names) is prefixed with the pseudonym's name.
+    """
+    additions = []
+    for pid, sources in extract.pseudonymise.items():
+        parts = [normalise_id(pl.col(name)) for name in sources.split(",")]
+        value = parts[0] if len(parts) == 1 else pl.concat_str([pl.lit(pid), *parts], separator="|")
+        additions.append(hmac_hex(key, frame.select(value).to_series()).alias(pid))
+    personal = [c.name for c in extract.columns if c.personal]
+    return frame.with_columns(additions).drop(personal)

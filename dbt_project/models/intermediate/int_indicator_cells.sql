@@ -1,0 +1,222 @@
+{#
+  Every indicator cell of spec/indicators.md before disclosure control, in the long shape:
+  ref_area, indicator, sex, classif1, time, obs_value, unit, n_workers, n_factories, basis
+  (`workers` | `factories` | `gap`), and for gaps the counts of each sex the gap rests on.
+  `marts/indicators` applies disclosure control to these cells.
+#}
+with worker_months as (select * from {{ ref('int_worker_months') }}),
+latest_findings as (select * from {{ ref('int_latest_assessments') }}),
+picc as (select * from {{ ref('int_picc_year_end') }}),
+survey as (select * from {{ ref('stg_worker_survey') }}),
+factories as (select * from {{ ref('stg_factories') }}),
+ss_countries as (select distinct country from {{ ref('stg_social_security') }}),
+
+months as (
+    select
+        worker_months.*,
+        ss_countries.country is not null as has_social_security,
+        case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as varchar) end as yip_group
+    from worker_months
+    left join ss_countries on ss_countries.country = worker_months.country
+),
+
+wage_stats as (
+    select
+        country,
+        year,
+        case when grouping(sex) = 1 then 'SEX_T' else 'SEX_' || sex end as sex,
+        count(distinct worker_pid) as n_workers,
+        count(distinct factory_id) as n_factories,
+        avg(earnings) as mean_monthly_lcu,
+        avg(earnings / lcu_per_usd) as mean_monthly_usd,
+        avg(earnings / ppp_lcu_per_intl_usd) as mean_monthly_ppp,
+        avg(hourly_earnings) as mean_hourly_lcu,
+        avg(hourly_earnings / lcu_per_usd) as mean_hourly_usd,
+        avg(hourly_earnings / ppp_lcu_per_intl_usd) as mean_hourly_ppp,
+        100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1.0 else 0.0 end end) as minw_below_rt,
+        avg(case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end) as ear_to_minw_ratio,
+        count(distinct case when minimum_wage_due > 0 then worker_pid end) as n_workers_minw,
+        count(distinct case when minimum_wage_due > 0 then factory_id end) as n_factories_minw,
+        avg(overtime_hours) as ot_mean,
+        100 * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1.0 else 0.0 end end) as ot_excess_rt,
+        100 * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1.0 else 0.0 end end) as digital_rt,
+        100 * avg(case when has_social_security then case when is_registered then 1.0 else 0.0 end end) as ss_registered_rt,
+        100 * avg(case when has_social_security then case when is_contribution_paid then 1.0 else 0.0 end end) as ss_paid_rt,
+        100 * (sum(case when has_social_security then contribution_due end) - sum(case when has_social_security and contribution_due is not null then contribution_paid end))
+            / nullif(sum(case when has_social_security then contribution_due end), 0) as ss_gap_rt,
+        count(distinct case when occupation in ('supervisor', 'manager') then worker_pid end) as n_supervisors
+    from months
+    group by grouping sets ((country, year, sex), (country, year))
+),
+
+{% set wage_cells = [
+    ('EAR_MEAN_MONTHLY', 'CUR_TYPE_LCU', 'LCU', 'mean_monthly_lcu', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_MONTHLY', 'CUR_TYPE_USD', 'USD', 'mean_monthly_usd', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_MONTHLY', 'CUR_TYPE_PPP', 'PPP_USD', 'mean_monthly_ppp', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_HOURLY', 'CUR_TYPE_LCU', 'LCU', 'mean_hourly_lcu', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_HOURLY', 'CUR_TYPE_USD', 'USD', 'mean_hourly_usd', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_HOURLY', 'CUR_TYPE_PPP', 'PPP_USD', 'mean_hourly_ppp', 'n_workers', 'n_factories'),
+    ('MINW_BELOW_RT', '_Z', 'PCT', 'minw_below_rt', 'n_workers_minw', 'n_factories_minw'),
+    ('EAR_TO_MINW_RATIO', '_Z', 'RATIO', 'ear_to_minw_ratio', 'n_workers_minw', 'n_factories_minw'),
+    ('HOW_OT_MEAN', '_Z', 'HOURS', 'ot_mean', 'n_workers', 'n_factories'),
+    ('HOW_OT_EXCESS_RT', '_Z', 'PCT', 'ot_excess_rt', 'n_workers', 'n_factories'),
+    ('EAR_DIGITAL_RT', '_Z', 'PCT', 'digital_rt', 'n_workers', 'n_factories'),
+    ('SS_REGISTERED_RT', '_Z', 'PCT', 'ss_registered_rt', 'n_workers', 'n_factories'),
+    ('SS_CONTRIB_PAID_RT', '_Z', 'PCT', 'ss_paid_rt', 'n_workers', 'n_factories'),
+    ('SS_CONTRIB_GAP_RT', '_Z', 'PCT', 'ss_gap_rt', 'n_workers', 'n_factories'),
+] %}
+
+wage_cells as (
+    {% for indicator, classif1, unit, value, n_workers, n_factories in wage_cells %}
+    select country as ref_area, '{{ indicator }}' as indicator, sex, '{{ classif1 }}' as classif1, year as time,
+        {{ value }} as obs_value, '{{ unit }}' as unit, {{ n_workers }} as n_workers, {{ n_factories }} as n_factories
+    from wage_stats where {{ value }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+hourly_by_sex as (
+    select country, year, '_Z' as classif1, sex, count(distinct worker_pid) as n_workers, count(distinct factory_id) as n_factories,
+        avg(hourly_earnings) as mean_hourly
+    from months group by country, year, sex
+    union all
+    select country, year, yip_group as classif1, sex, count(distinct worker_pid), count(distinct factory_id), avg(hourly_earnings)
+    from months group by country, year, yip_group, sex
+),
+gap_cells as (
+    select
+        women.country as ref_area, 'GPG_MEAN_HOURLY' as indicator, 'SEX_T' as sex, women.classif1, women.year as time,
+        100 * (men.mean_hourly - women.mean_hourly) / men.mean_hourly as obs_value, 'PCT' as unit,
+        women.n_workers + men.n_workers as n_workers, greatest(women.n_factories, men.n_factories) as n_factories,
+        women.n_workers as n_workers_f, men.n_workers as n_workers_m, women.n_factories as n_factories_f, men.n_factories as n_factories_m
+    from hourly_by_sex as women
+    inner join hourly_by_sex as men
+        on men.country = women.country and men.year = women.year and men.classif1 = women.classif1 and men.sex = 'M'
+    where women.sex = 'F' and men.mean_hourly > 0
+),
+
+share_cells as (
+    select total.country as ref_area, 'FEMALE_SHARE_WORKFORCE' as indicator, 'SEX_T' as sex, '_Z' as classif1, total.year as time,
+        100.0 * women.n_workers / total.n_workers as obs_value, 'PCT' as unit, total.n_workers, total.n_factories
+    from wage_stats as total
+    inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
+    where total.sex = 'SEX_T'
+    union all
+    select total.country, 'FEMALE_SHARE_SUPERVISORS', 'SEX_T', '_Z', total.year,
+        100.0 * women.n_supervisors / total.n_supervisors, 'PCT', total.n_supervisors,
+        (select count(distinct factory_id) from months as m
+         where m.country = total.country and m.year = total.year and m.occupation in ('supervisor', 'manager'))
+    from wage_stats as total
+    inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
+    where total.sex = 'SEX_T' and total.n_supervisors > 0
+),
+
+{% set survey_cells = [
+    ('UNION_MEMBER_RT', 'union_member'),
+    ('WS_CONCERN_DANGEROUS_EQUIPMENT_RT', 'concern_dangerous_equipment'),
+    ('WS_CONCERN_ACCIDENTS_RT', 'concern_accidents'),
+    ('WS_CONCERN_SEXUAL_HARASSMENT_RT', 'concern_sexual_harassment'),
+    ('WS_CONCERN_VERBAL_ABUSE_RT', 'concern_verbal_abuse'),
+] %}
+{% set comfort_cells = [('WS_COMFORT_UNION_RT', 'comfort_union'), ('WS_COMFORT_PICC_RT', 'comfort_picc')] %}
+
+survey_stats as (
+    select
+        country, year,
+        case when grouping(sex) = 1 then 'SEX_T' else 'SEX_' || sex end as sex
+        {% for indicator, column in survey_cells %}
+        , 100 * avg({{ column }}) as {{ column }}_rt
+        , count({{ column }}) as {{ column }}_n
+        , count(distinct case when {{ column }} is not null then factory_id end) as {{ column }}_f
+        {% endfor %}
+        {% for indicator, column in comfort_cells %}
+        , 100 * avg(case when {{ column }} between 1 and 5 then case when {{ column }} <= 2 then 1.0 else 0.0 end end) as {{ column }}_rt
+        , count(case when {{ column }} between 1 and 5 then 1 end) as {{ column }}_n
+        , count(distinct case when {{ column }} between 1 and 5 then factory_id end) as {{ column }}_f
+        {% endfor %}
+    from survey
+    group by grouping sets ((country, year, sex), (country, year))
+),
+survey_cells as (
+    {% for indicator, column in survey_cells + comfort_cells %}
+    select country as ref_area, '{{ indicator }}' as indicator, sex, '_Z' as classif1, year as time,
+        {{ column }}_rt as obs_value, 'PCT' as unit, {{ column }}_n as n_workers, {{ column }}_f as n_factories
+    from survey_stats where {{ column }}_n > 0
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+factory_cluster as (
+    select country, year, factory_id, cluster_code, max(non_compliant) as non_compliant
+    from latest_findings
+    group by country, year, factory_id, cluster_code
+),
+compliance_cells as (
+    select country as ref_area, 'NC_CLUSTER_RT' as indicator, 'SEX_T' as sex, cluster_code as classif1, year as time,
+        100 * avg(non_compliant) as obs_value, 'PCT' as unit, cast(null as bigint) as n_workers, count(*) as n_factories
+    from factory_cluster
+    group by country, year, cluster_code
+),
+
+worker_reps as (
+    select
+        country, year,
+        100 * avg(case when sex = 'F' then 1.0 else 0.0 end) as female_share,
+        count(distinct member_pid) as n_members,
+        count(distinct factory_id) as n_factories
+    from picc
+    where category = 'Workers'
+    group by country, year
+),
+picc_sides as (
+    select country, year, factory_id,
+        max(case when category = 'Workers' then 1 else 0 end) * max(case when category = 'Management' then 1 else 0 end) as both_sides
+    from picc
+    group by country, year, factory_id
+),
+active_factories as (
+    select factories.country, years.year, factories.factory_id
+    from factories
+    inner join (select distinct country, year from picc) as years on years.country = factories.country
+    where factories.is_active
+),
+picc_cells as (
+    select country as ref_area, 'PICC_FEMALE_SHARE_WORKER_REPS' as indicator, 'SEX_T' as sex, '_Z' as classif1, year as time,
+        female_share as obs_value, 'PCT' as unit, n_members as n_workers, n_factories
+    from worker_reps
+    union all
+    select active_factories.country, 'PICC_ACTIVE_RT', 'SEX_T', '_Z', active_factories.year,
+        100 * avg(coalesce(picc_sides.both_sides, 0)), 'PCT', cast(null as bigint), count(*)
+    from active_factories
+    left join picc_sides
+        on picc_sides.country = active_factories.country and picc_sides.year = active_factories.year
+        and picc_sides.factory_id = active_factories.factory_id
+    group by active_factories.country, active_factories.year
+),
+
+cells as (
+    select *, 'workers' as basis from wage_cells
+    union all
+    select *, 'workers' from share_cells
+    union all
+    select *, 'workers' from survey_cells
+    union all
+    select *, 'factories' from compliance_cells
+    union all
+    select *, 'workers' from picc_cells where indicator <> 'PICC_ACTIVE_RT'
+    union all
+    select *, 'factories' from picc_cells where indicator = 'PICC_ACTIVE_RT'
+)
+
+select
+    ref_area, indicator, sex, classif1, cast(time as integer) as time, cast(obs_value as double) as obs_value, unit,
+    cast(n_workers as bigint) as n_workers, cast(n_factories as bigint) as n_factories, basis,
+    cast(null as bigint) as n_workers_f, cast(null as bigint) as n_workers_m,
+    cast(null as bigint) as n_factories_f, cast(null as bigint) as n_factories_m
+from cells
+union all
+select
+    ref_area, indicator, sex, classif1, cast(time as integer), cast(obs_value as double), unit,
+    cast(n_workers as bigint), cast(n_factories as bigint), 'gap',
+    n_workers_f, n_workers_m, n_factories_f, n_factories_m
+from gap_cells

@@ -1,0 +1,54 @@
+{#
+  The analysis unit of wages, gaps and social protection: one payroll worker-month with its
+  factory, years in the programme, the references in force, currency conversions and its
+  social-security record.
+#}
+with payroll as (select * from {{ ref('stg_payroll') }}),
+factories as (select * from {{ ref('stg_factories') }}),
+refs as (select * from {{ ref('int_month_references') }}),
+fx as (select * from {{ ref('ref_exchange_rates') }}),
+ppp as (select * from {{ ref('ref_ppp_factors') }}),
+social_security as (select * from {{ ref('stg_social_security') }}),
+
+registrations as (
+    select country, worker_pid, min(registration_date) as registration_date
+    from social_security
+    group by country, worker_pid
+),
+contributions as (
+    select
+        country, worker_pid, period,
+        sum(insurable_wage) as insurable_wage,
+        sum(case when paid_date is not null then coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) else 0 end) as contribution_paid,
+        max(case when paid_date is not null and coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) > 0 then 1 else 0 end) as is_paid
+    from social_security
+    group by country, worker_pid, period
+)
+
+select
+    payroll.*,
+    factories.state,
+    factories.enrolment_date,
+    {{ completed_years('factories.enrolment_date', 'payroll.period_start') }} as years_in_programme,
+    refs.minimum_wage_monthly,
+    refs.regular_hours_month,
+    refs.overtime_limit_month,
+    refs.contribution_rate_pct,
+    -- the minimum pro-rated for partial months by the regular hours worked
+    refs.minimum_wage_monthly * least(1.0, payroll.regular_hours / refs.regular_hours_month) as minimum_wage_due,
+    fx.lcu_per_usd,
+    ppp.ppp_lcu_per_intl_usd,
+    registrations.registration_date is not null
+        and registrations.registration_date <= {{ month_end('payroll.period_start') }} as is_registered,
+    coalesce(contributions.is_paid, 0) = 1 as is_contribution_paid,
+    coalesce(contributions.insurable_wage, payroll.basic_pay) * refs.contribution_rate_pct / 100 as contribution_due,
+    coalesce(contributions.contribution_paid, 0) as contribution_paid
+from payroll
+inner join factories on factories.country = payroll.country and factories.factory_id = payroll.factory_id
+left join refs
+    on refs.country = payroll.country and refs.state is not distinct from factories.state and refs.period_start = payroll.period_start
+left join fx on fx.currency = payroll.currency and fx.year = payroll.year
+left join ppp on ppp.iso3 = payroll.country and ppp.year = payroll.year
+left join registrations on registrations.country = payroll.country and registrations.worker_pid = payroll.worker_pid
+left join contributions
+    on contributions.country = payroll.country and contributions.worker_pid = payroll.worker_pid and contributions.period = payroll.period

@@ -1,0 +1,43 @@
+{#
+  The ILOSTAT-shaped long table of sex-disaggregated indicators, disclosure control applied
+  (macros/disclosure.sql): suppressed cells keep their counts but lose their value (obs_status C).
+#}
+with cells as (select * from {{ ref('int_indicator_cells') }}),
+
+primary_control as (
+    select
+        *,
+        case
+            when basis = 'gap' and 'C' in ({{ primary_status('n_workers_f', 'n_factories_f') }}, {{ primary_status('n_workers_m', 'n_factories_m') }}) then 'C'
+            when basis = 'factories' then {{ primary_status('null', 'n_factories') }}
+            else {{ primary_status('n_workers', 'n_factories') }}
+        end as primary_status
+    from cells
+),
+secondary_control as (
+    select
+        *,
+        max(case when sex in ('SEX_F', 'SEX_M') and primary_status = 'C' then 1 else 0 end)
+            over (partition by ref_area, indicator, classif1, time) as one_sex_suppressed
+    from primary_control
+),
+controlled as (
+    select
+        *,
+        case when primary_status = 'C' or (sex in ('SEX_F', 'SEX_M') and one_sex_suppressed = 1) then 'C'
+             else nullif(primary_status, '') end as status
+    from secondary_control
+)
+
+select
+    ref_area,
+    indicator,
+    sex,
+    classif1,
+    time,
+    case when status = 'C' then null else obs_value end as obs_value,
+    status as obs_status,
+    unit,
+    n_workers,
+    n_factories
+from controlled

@@ -1,0 +1,26 @@
+{# Findings with clean question labels ("\r\n", trailing " ?" / " *" removed) and cluster / compliance-point codes. #}
+with source as (select * from {{ source('extracts', 'assessments') }}),
+clusters as (select * from {{ ref('ref_clusters') }}),
+points as (select * from {{ ref('ref_compliance_points') }})
+
+select
+    source.country,
+    source.assessment_id,
+    source.factory_id,
+    source.cycle,
+    source.assessment_start_date,
+    cast(extract(year from source.assessment_start_date) as integer) as year,
+    source.cluster as cluster_label,
+    clusters.cluster_code,
+    source.compliance_point as cp_label,
+    coalesce(points.cp_code, 'CP_' || upper(trim(regexp_replace(source.compliance_point, '[^A-Za-z0-9]+', '_', 'g'), '_'))) as cp_code,
+    source.question_id,
+    trim(regexp_replace(regexp_replace(source.question_label, '[\r\n]+', ' ', 'g'), '\s*[?*]\s*$', '')) as question_label,
+    source.question_type,
+    source.finding,
+    case when source.question_type = 'NCQ' then cast(source.finding as integer) end as non_compliant,
+    coalesce(source.tags, '') like '%Public Disclosure%' as is_public_disclosure,
+    source.tool_name
+from source
+left join clusters on clusters.cluster_label = source.cluster
+left join points on points.cp_label = source.compliance_point

@@ -1,0 +1,118 @@
+"""Where things live and which secrets apply: the one place that reads the environment.
+
+Every path of the warehouse hangs off the data root, `data/` in the repository by default,
+relocatable with DECENTWORK_DATA_DIR so the same code runs on any folder of extracts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+MAPPINGS_DIR = REPO_ROOT / "schemas" / "mappings"
+
+SOURCES = ("factories", "assessments", "picc_members", "payroll", "social_security", "worker_survey")
+RAW_SUFFIXES = (".csv", ".xlsx", ".parquet")
+
+DEV_PSEUDONYM_KEY = "decentwork-development-key-for-generated-samples-only"
+
+log = logging.getLogger("decentwork")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The data root and its fixed layout (see spec/architecture.md)."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def marts(self) -> Path:
+        return self.root / "marts"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def dagster_storage(self) -> Path:
+        return self.root / "dagster"
+
+    def raw_dir(self, source: str, country: str) -> Path:
+        return self.raw / source / country
+
+    def staged_file(self, source: str, country: str) -> Path:
+        return self.staging / source / f"country={country}" / "part-0.parquet"
+
+    def quarantine_file(self, source: str, country: str) -> Path:
+        return self.quarantine / source / f"country={country}" / "quarantine.parquet"
+
+    def file_report(self, source: str, country: str) -> Path:
+        """Per-file outcome of the last load (read, loaded, quarantined, rejected)."""
+        return self.quarantine / source / f"country={country}" / "files.parquet"
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("DECENTWORK_DATA_DIR", REPO_ROOT / "data")).expanduser().resolve()
+
+
+def paths() -> Paths:
+    return Paths(data_root())
+
+
+def export_environment() -> Paths:
+    """Make the resolved locations visible to child processes (dbt, Dagster) and return them.
+
+    dbt's profile and sources read DECENTWORK_DATA_DIR; Dagster reads DAGSTER_HOME, whose
+    dagster.yaml keeps the instance's storage under the data root.
+    """
+    p = paths()
+    os.environ["DECENTWORK_DATA_DIR"] = str(p.root)
+    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT))
+    os.environ["DECENTWORK_DAGSTER_STORAGE"] = str(p.dagster_storage)  # the instance belongs to its data root
+    p.dagster_storage.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+class MissingPseudonymKey(RuntimeError):
+    pass
+
+
+def pseudonym_key() -> bytes:
+    """The HMAC key for worker pseudonyms, from DECENTWORK_PSEUDONYM_KEY.
+
+    Without it, a development key is used with a loud warning, unless DECENTWORK_ENV is
+    `production`, where a run refuses to start: pseudonyms made with a public key can be
+    reversed by anyone holding the national ids.
+    """
+    key = os.environ.get("DECENTWORK_PSEUDONYM_KEY", "")
+    if key:
+        return key.encode("utf-8")
+    if os.environ.get("DECENTWORK_ENV", "development").lower() == "production":
+        raise MissingPseudonymKey(
+            "DECENTWORK_PSEUDONYM_KEY is not set. A production run needs the secret key that "
+            "pseudonymises worker ids (HMAC-SHA256): set it in the environment (at least 32 random "
+            "characters, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`) and keep it "
+            "out of the repository."
+        )
+    log.warning(
+        "DECENTWORK_PSEUDONYM_KEY is not set: using the PUBLIC DEVELOPMENT KEY. Pseudonyms made with it "
+        "are NOT protected. Fine for generated samples only; set the variable for real deliveries."
+    )
+    return DEV_PSEUDONYM_KEY.encode("utf-8")

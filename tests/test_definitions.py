@@ -1,0 +1,44 @@
+"""The Dagster Definitions load and the asset graph is the one the README describes."""
+
+import dagster as dg
+
+from pipelines.definitions import defs
+from decentwork.settings import SOURCES
+
+
+def asset_graph():
+    return defs.resolve_asset_graph()
+
+
+def test_definitions_load_and_validate():
+    dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_job_def("refresh") is not None
+
+
+def test_ingestion_assets_are_country_partitioned_and_feed_dbt_sources():
+    graph = asset_graph()
+    for source in SOURCES:
+        node = graph.get(dg.AssetKey(["staging", source]))
+        assert node.partitions_def is not None
+        assert {"BGD", "KHM", "VNM", "IDN", "JOR"} <= set(node.partitions_def.get_partition_keys())
+        assert node.child_keys, f"staging/{source} feeds no dbt model"
+    # every other source checks factory ids against the register, so it waits for it
+    assert dg.AssetKey(["staging", "factories"]) in graph.get(dg.AssetKey(["staging", "payroll"])).parent_keys
+
+
+def ancestors(graph, key):
+    seen, todo = set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def test_indicators_mart_is_built_by_dbt_from_every_extract_and_published():
+    graph = asset_graph()
+    indicators = graph.get(dg.AssetKey(["marts", "indicators"]))
+    assert indicators.group_name == "marts"
+    assert dg.AssetKey(["published_marts"]) in indicators.child_keys
+    assert {dg.AssetKey(["staging", s]) for s in SOURCES} <= ancestors(graph, dg.AssetKey(["marts", "indicators"]))
