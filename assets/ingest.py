@@ -104,12 +104,17 @@ def _schema_reasons(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     rowless = cases.filter(pl.col("index").is_null())
     if rowless.height:  # a schema-level failure (wrong dtype): a bug in our typing, not bad input
         raise RuntimeError(f"staged {source} frame breaks its schema: {rowless.to_dicts()[:3]}")
-    described = pl.when(pl.col("check") == "not_nullable").then(pl.format("{}: missing value", pl.col("column")))
-    described = described.when(pl.col("column").is_in(list(frame.columns))).then(
-        pl.format("{}: '{}' fails {}", pl.col("column"), pl.col("failure_case").str.slice(0, 40), pl.col("check"))
-    ).otherwise(pl.col("check"))
+    # Built in Python over the failure cases (few: one per broken cell), not as a polars when/then
+    # chain: polars 2.1 panics evaluating that chain over some string columns.
+    columns = set(frame.columns)
+    described = [
+        f"{column}: missing value" if check == "not_nullable"
+        else f"{column}: '{str(case)[:40]}' fails {check}" if column in columns
+        else check
+        for column, case, check in zip(cases["column"].to_list(), cases["failure_case"].to_list(), cases["check"].to_list())
+    ]
     return (
-        cases.select(pl.col("index").cast(pl.Int64), described.alias("reason"))
+        cases.select(pl.col("index").cast(pl.Int64)).with_columns(pl.Series("reason", described, dtype=pl.String))
         .group_by("index", maintain_order=True)
         .agg(pl.col("reason").unique(maintain_order=True).alias("_reasons_pandera"))
     )
