@@ -15,6 +15,8 @@ months as (
     select
         worker_months.*,
         ss_countries.country is not null as has_social_security,
+        worker_months.country || ':' || worker_months.worker_pid as worker_key,
+        worker_months.country || ':' || cast(worker_months.factory_id as varchar) as factory_key,
         case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as varchar) end as yip_group
     from worker_months
     left join ss_countries on ss_countries.country = worker_months.country
@@ -22,11 +24,14 @@ months as (
 
 wage_stats as (
     select
-        country,
+        {{ ref_area() }} as country,
         year,
-        case when grouping(sex) = 1 then 'SEX_T' else 'SEX_' || sex end as sex,
-        count(distinct worker_pid) as n_workers,
-        count(distinct factory_id) as n_factories,
+        {{ sex_code() }} as sex,
+        count(distinct worker_key) as n_workers,
+        count(distinct factory_key) as n_factories,
+        {{ median('hourly_earnings') }} as median_hourly_lcu,
+        {{ median('hourly_earnings / lcu_per_usd') }} as median_hourly_usd,
+        {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_hourly_ppp,
         avg(earnings) as mean_monthly_lcu,
         avg(earnings / lcu_per_usd) as mean_monthly_usd,
         avg(earnings / ppp_lcu_per_intl_usd) as mean_monthly_ppp,
@@ -35,8 +40,8 @@ wage_stats as (
         avg(hourly_earnings / ppp_lcu_per_intl_usd) as mean_hourly_ppp,
         100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1.0 else 0.0 end end) as minw_below_rt,
         avg(case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end) as ear_to_minw_ratio,
-        count(distinct case when minimum_wage_due > 0 then worker_pid end) as n_workers_minw,
-        count(distinct case when minimum_wage_due > 0 then factory_id end) as n_factories_minw,
+        count(distinct case when minimum_wage_due > 0 then worker_key end) as n_workers_minw,
+        count(distinct case when minimum_wage_due > 0 then factory_key end) as n_factories_minw,
         avg(overtime_hours) as ot_mean,
         100 * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1.0 else 0.0 end end) as ot_excess_rt,
         100 * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1.0 else 0.0 end end) as digital_rt,
@@ -44,9 +49,10 @@ wage_stats as (
         100 * avg(case when has_social_security then case when is_contribution_paid then 1.0 else 0.0 end end) as ss_paid_rt,
         100 * (sum(case when has_social_security then contribution_due end) - sum(case when has_social_security and contribution_due is not null then contribution_paid end))
             / nullif(sum(case when has_social_security then contribution_due end), 0) as ss_gap_rt,
-        count(distinct case when occupation in ('supervisor', 'manager') then worker_pid end) as n_supervisors
+        count(distinct case when occupation in ('supervisor', 'manager') then worker_key end) as n_supervisors,
+        count(distinct case when occupation in ('supervisor', 'manager') then factory_key end) as n_factories_supervisors
     from months
-    group by grouping sets ((country, year, sex), (country, year))
+    group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
 ),
 
 {% set wage_cells = [
@@ -56,6 +62,9 @@ wage_stats as (
     ('EAR_MEAN_HOURLY', 'CUR_TYPE_LCU', 'LCU', 'mean_hourly_lcu', 'n_workers', 'n_factories'),
     ('EAR_MEAN_HOURLY', 'CUR_TYPE_USD', 'USD', 'mean_hourly_usd', 'n_workers', 'n_factories'),
     ('EAR_MEAN_HOURLY', 'CUR_TYPE_PPP', 'PPP_USD', 'mean_hourly_ppp', 'n_workers', 'n_factories'),
+    ('EAR_MEDIAN_HOURLY', 'CUR_TYPE_LCU', 'LCU', 'median_hourly_lcu', 'n_workers', 'n_factories'),
+    ('EAR_MEDIAN_HOURLY', 'CUR_TYPE_USD', 'USD', 'median_hourly_usd', 'n_workers', 'n_factories'),
+    ('EAR_MEDIAN_HOURLY', 'CUR_TYPE_PPP', 'PPP_USD', 'median_hourly_ppp', 'n_workers', 'n_factories'),
     ('MINW_BELOW_RT', '_Z', 'PCT', 'minw_below_rt', 'n_workers_minw', 'n_factories_minw'),
     ('EAR_TO_MINW_RATIO', '_Z', 'RATIO', 'ear_to_minw_ratio', 'n_workers_minw', 'n_factories_minw'),
     ('HOW_OT_MEAN', '_Z', 'HOURS', 'ot_mean', 'n_workers', 'n_factories'),
@@ -70,29 +79,71 @@ wage_cells as (
     {% for indicator, classif1, unit, value, n_workers, n_factories in wage_cells %}
     select country as ref_area, '{{ indicator }}' as indicator, sex, '{{ classif1 }}' as classif1, year as time,
         {{ value }} as obs_value, '{{ unit }}' as unit, {{ n_workers }} as n_workers, {{ n_factories }} as n_factories
-    from wage_stats where {{ value }} is not null
+    from wage_stats where {{ value }} is not null{% if unit == 'LCU' %} and country <> 'X_BW'{% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 
-hourly_by_sex as (
-    select country, year, '_Z' as classif1, sex, count(distinct worker_pid) as n_workers, count(distinct factory_id) as n_factories,
-        avg(hourly_earnings) as mean_hourly
-    from months group by country, year, sex
-    union all
-    select country, year, yip_group as classif1, sex, count(distinct worker_pid), count(distinct factory_id), avg(hourly_earnings)
-    from months group by country, year, yip_group, sex
+{% set breakdowns = [('_Z', "'_Z'"), ('yip', 'yip_group'), ('occupation', "'OCU_' || upper(occupation)")] %}
+hourly_grouped as (
+    {% for name, classif1 in breakdowns %}
+    select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, sex,
+        count(distinct worker_key) as n_workers, count(distinct factory_key) as n_factories,
+        avg(hourly_earnings) as mean_lcu, {{ median('hourly_earnings') }} as median_lcu,
+        avg(hourly_earnings / ppp_lcu_per_intl_usd) as mean_ppp, {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_ppp
+    from months
+    group by grouping sets ((country, year, {{ classif1 }}, sex), (year, {{ classif1 }}, sex))
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
+-- a country's gap is computed in its own currency; the pooled gap in PPP dollars (currencies differ)
+hourly_by_sex as (
+    select country, year, classif1, sex, n_workers, n_factories,
+        case when country = 'X_BW' then mean_ppp else mean_lcu end as mean_hourly,
+        case when country = 'X_BW' then median_ppp else median_lcu end as median_hourly
+    from hourly_grouped
+),
+occupation_cells as (
+    select country as ref_area, 'EAR_MEAN_HOURLY' as indicator, 'SEX_' || sex as sex, classif1, year as time,
+        mean_hourly as obs_value, 'LCU' as unit, n_workers, n_factories
+    from hourly_by_sex
+    where classif1 like 'OCU_%' and country <> 'X_BW'
+),
+{% set gaps = [('GPG_MEAN_HOURLY', 'mean_hourly'), ('GPG_MEDIAN_HOURLY', 'median_hourly')] %}
 gap_cells as (
+    {% for indicator, statistic in gaps %}
     select
-        women.country as ref_area, 'GPG_MEAN_HOURLY' as indicator, 'SEX_T' as sex, women.classif1, women.year as time,
-        100 * (men.mean_hourly - women.mean_hourly) / men.mean_hourly as obs_value, 'PCT' as unit,
+        women.country as ref_area, '{{ indicator }}' as indicator, 'SEX_T' as sex, women.classif1, women.year as time,
+        100 * (men.{{ statistic }} - women.{{ statistic }}) / men.{{ statistic }} as obs_value, 'PCT' as unit,
         women.n_workers + men.n_workers as n_workers, greatest(women.n_factories, men.n_factories) as n_factories,
         women.n_workers as n_workers_f, men.n_workers as n_workers_m, women.n_factories as n_factories_f, men.n_factories as n_factories_m
     from hourly_by_sex as women
     inner join hourly_by_sex as men
         on men.country = women.country and men.year = women.year and men.classif1 = women.classif1 and men.sex = 'M'
-    where women.sex = 'F' and men.mean_hourly > 0
+    where women.sex = 'F' and men.{{ statistic }} > 0
+        {% if indicator == 'GPG_MEDIAN_HOURLY' %}and women.classif1 = '_Z'{% endif %}
+    union all
+    {% endfor %}
+    -- ILO Global Wage Report factor-weighted gap: the gap within each factory x occupation stratum,
+    -- weighted by the stratum's share of workers among strata that employ both sexes
+    select
+        country as ref_area, 'GPG_FACTOR_WEIGHTED', 'SEX_T', '_Z', year,
+        sum(stratum_workers * stratum_gap) / sum(stratum_workers), 'PCT',
+        sum(stratum_workers), count(distinct factory_key),
+        sum(women), sum(men), count(distinct factory_key), count(distinct factory_key)
+    from (
+        select
+            {{ ref_area() }} as country, year, factory_key, occupation,
+            count(distinct worker_key) as stratum_workers,
+            count(distinct case when sex = 'F' then worker_key end) as women,
+            count(distinct case when sex = 'M' then worker_key end) as men,
+            100 * (avg(case when sex = 'M' then hourly_earnings end) - avg(case when sex = 'F' then hourly_earnings end))
+                / avg(case when sex = 'M' then hourly_earnings end) as stratum_gap
+        from months
+        group by grouping sets ((country, year, factory_key, occupation), (year, factory_key, occupation))
+    ) as strata
+    where women > 0 and men > 0 and stratum_gap is not null
+    group by country, year
 ),
 
 share_cells as (
@@ -103,9 +154,7 @@ share_cells as (
     where total.sex = 'SEX_T'
     union all
     select total.country, 'FEMALE_SHARE_SUPERVISORS', 'SEX_T', '_Z', total.year,
-        100.0 * women.n_supervisors / total.n_supervisors, 'PCT', total.n_supervisors,
-        (select count(distinct factory_id) from months as m
-         where m.country = total.country and m.year = total.year and m.occupation in ('supervisor', 'manager'))
+        100.0 * women.n_supervisors / total.n_supervisors, 'PCT', total.n_supervisors, total.n_factories_supervisors
     from wage_stats as total
     inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
     where total.sex = 'SEX_T' and total.n_supervisors > 0
@@ -122,20 +171,20 @@ share_cells as (
 
 survey_stats as (
     select
-        country, year,
-        case when grouping(sex) = 1 then 'SEX_T' else 'SEX_' || sex end as sex
+        {{ ref_area() }} as country, year,
+        {{ sex_code() }} as sex
         {% for indicator, column in survey_cells %}
         , 100 * avg({{ column }}) as {{ column }}_rt
         , count({{ column }}) as {{ column }}_n
-        , count(distinct case when {{ column }} is not null then factory_id end) as {{ column }}_f
+        , count(distinct case when {{ column }} is not null then country || ':' || cast(factory_id as varchar) end) as {{ column }}_f
         {% endfor %}
         {% for indicator, column in comfort_cells %}
         , 100 * avg(case when {{ column }} between 1 and 5 then case when {{ column }} <= 2 then 1.0 else 0.0 end end) as {{ column }}_rt
         , count(case when {{ column }} between 1 and 5 then 1 end) as {{ column }}_n
-        , count(distinct case when {{ column }} between 1 and 5 then factory_id end) as {{ column }}_f
+        , count(distinct case when {{ column }} between 1 and 5 then country || ':' || cast(factory_id as varchar) end) as {{ column }}_f
         {% endfor %}
     from survey
-    group by grouping sets ((country, year, sex), (country, year))
+    group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
 ),
 survey_cells as (
     {% for indicator, column in survey_cells + comfort_cells %}
@@ -146,27 +195,41 @@ survey_cells as (
     {% endfor %}
 ),
 
-factory_cluster as (
-    select country, year, factory_id, cluster_code, max(non_compliant) as non_compliant
-    from latest_findings
-    group by country, year, factory_id, cluster_code
-),
+{% set compliance_levels = [('NC_CLUSTER_RT', 'cluster_code'), ('NC_CP_RT', 'cp_code')] %}
 compliance_cells as (
-    select country as ref_area, 'NC_CLUSTER_RT' as indicator, 'SEX_T' as sex, cluster_code as classif1, year as time,
+    {% for indicator, level in compliance_levels %}
+    select {{ ref_area() }} as ref_area, '{{ indicator }}' as indicator, 'SEX_T' as sex, {{ level }} as classif1, year as time,
         100 * avg(non_compliant) as obs_value, 'PCT' as unit, cast(null as bigint) as n_workers, count(*) as n_factories
-    from factory_cluster
-    group by country, year, cluster_code
+    from (
+        select country, year, factory_id, {{ level }}, max(non_compliant) as non_compliant
+        from latest_findings
+        group by country, year, factory_id, {{ level }}
+    ) as factory_level
+    group by grouping sets ((country, year, {{ level }}), (year, {{ level }}))
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 worker_reps as (
     select
-        country, year,
+        {{ ref_area() }} as country, year,
         100 * avg(case when sex = 'F' then 1.0 else 0.0 end) as female_share,
-        count(distinct member_pid) as n_members,
-        count(distinct factory_id) as n_factories
+        count(distinct country || ':' || member_pid) as n_members,
+        count(distinct country || ':' || cast(factory_id as varchar)) as n_factories
     from picc
     where category = 'Workers'
-    group by country, year
+    group by grouping sets ((country, year), (year))
+),
+-- the workforce of the same factories (distinct payroll workers of the year) for the parity ratio
+rep_factories as (select distinct country, year, factory_id from picc where category = 'Workers'),
+rep_workforce as (
+    select
+        {{ ref_area('rep_factories.country') }} as country, rep_factories.year,
+        100.0 * count(distinct case when months.sex = 'F' then months.worker_key end) / count(distinct months.worker_key) as female_share
+    from rep_factories
+    inner join months
+        on months.country = rep_factories.country and months.year = rep_factories.year and months.factory_id = rep_factories.factory_id
+    group by grouping sets ((rep_factories.country, rep_factories.year), (rep_factories.year))
 ),
 picc_sides as (
     select country, year, factory_id,
@@ -185,19 +248,27 @@ picc_cells as (
         female_share as obs_value, 'PCT' as unit, n_members as n_workers, n_factories
     from worker_reps
     union all
-    select active_factories.country, 'PICC_ACTIVE_RT', 'SEX_T', '_Z', active_factories.year,
+    select worker_reps.country, 'PICC_REPRESENTATION_PARITY', 'SEX_T', '_Z', worker_reps.year,
+        worker_reps.female_share / rep_workforce.female_share, 'RATIO', worker_reps.n_members, worker_reps.n_factories
+    from worker_reps
+    inner join rep_workforce on rep_workforce.country = worker_reps.country and rep_workforce.year = worker_reps.year
+    where rep_workforce.female_share > 0
+    union all
+    select {{ ref_area('active_factories.country') }}, 'PICC_ACTIVE_RT', 'SEX_T', '_Z', active_factories.year,
         100 * avg(coalesce(picc_sides.both_sides, 0)), 'PCT', cast(null as bigint), count(*)
     from active_factories
     left join picc_sides
         on picc_sides.country = active_factories.country and picc_sides.year = active_factories.year
         and picc_sides.factory_id = active_factories.factory_id
-    group by active_factories.country, active_factories.year
+    group by grouping sets ((active_factories.country, active_factories.year), (active_factories.year))
 ),
 
 cells as (
     select *, 'workers' as basis from wage_cells
     union all
     select *, 'workers' from share_cells
+    union all
+    select *, 'workers' from occupation_cells
     union all
     select *, 'workers' from survey_cells
     union all

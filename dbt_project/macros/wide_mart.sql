@@ -1,0 +1,22 @@
+{#
+  A wide topic mart pivoted from the disclosure-controlled `indicators` table, so every published
+  mart inherits its suppression: suppressed cells stay empty here too.
+  columns: list of (column name, indicator code, classif1); by_sex: one row per sex as well;
+  pooled: true = cross-country mart (all countries and X_BW), false = country mart (no X_BW).
+#}
+{% macro wide_mart(columns, by_sex=true, pooled=false) %}
+with indicators as (select * from {{ ref('indicators') }})
+
+select
+    ref_area,
+    time,
+    {% if by_sex %}sex,{% endif %}
+    {% for name, indicator, classif1 in columns %}
+    max(case when indicator = '{{ indicator }}' and classif1 = '{{ classif1 }}' then obs_value end) as {{ name }}{% if not loop.last %},{% endif %}
+    {% endfor %}
+from indicators
+where indicator in ({% for name, indicator, classif1 in columns %}'{{ indicator }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {% if not by_sex %}and sex = 'SEX_T'{% endif %}
+    {% if not pooled %}and ref_area <> 'X_BW'{% endif %}
+group by ref_area, time{% if by_sex %}, sex{% endif %}
+{% endmacro %}
