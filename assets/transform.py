@@ -1,6 +1,8 @@
 """The dbt project as Dagster assets: seeds, staging, intermediate and mart models, and their tests."""
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -24,6 +26,17 @@ class Translator(DagsterDbtTranslator):
             return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "dbt"
+
+def mart_asset_keys() -> list[dg.AssetKey]:
+    """Asset keys of the published dbt models (folder models/marts): what the publication waits for."""
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
+    translator = Translator()
+    return [
+        translator.get_asset_key(node)
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
+    ]
+
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator(), pool=WAREHOUSE_POOL)
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):

@@ -2,6 +2,9 @@
 
     decentwork run [--country ISO3]   ingest, model and publish through Dagster (one execution path)
     decentwork sample [--scale SF]    write seeded sample extracts under data/raw/
+    decentwork indicators [filters]   the long indicator table, filtered, as csv | parquet | sdmx
+    decentwork query "SQL"            read-only SQL on the published marts (data/marts/marts.duckdb)
+    decentwork status                 last refresh per country, rows, quarantine, failing checks
     decentwork ui                     the Dagster UI on the same instance
     decentwork dbt-parse              (re)build the dbt manifest the Dagster definitions load
 """
@@ -169,6 +172,116 @@ def _summary(p: Paths, elapsed: float, scope: str) -> None:
     _say(f"  marts: {p.marts}  (quarantine: {p.quarantine})")
 
 
+def _published(p: Paths, name: str) -> Path:
+    path = p.marts / name
+    if not path.exists():
+        sys.exit(f"{path} does not exist yet: run `decentwork run` first")
+    return path
+
+
+def cmd_indicators(args: argparse.Namespace) -> int:
+    """Filter the published long table and write it as CSV, Parquet or SDMX-CSV (stdout or --out)."""
+    import polars as pl
+
+    p = export_environment()
+    frame = pl.read_parquet(_published(p, "indicators.parquet"))
+    filters = {"ref_area": args.country, "indicator": args.indicator, "sex": args.sex}
+    for column, values in filters.items():
+        if values:
+            frame = frame.filter(pl.col(column).is_in([v.upper() for v in values]))
+    if args.year:
+        frame = frame.filter(pl.col("time").is_in(args.year))
+    frame = frame.sort("ref_area", "indicator", "classif1", "sex", "time")
+    if args.format == "parquet":
+        if not args.out:
+            sys.exit("--format parquet needs --out FILE")
+        frame.write_parquet(args.out)
+    elif args.format == "sdmx":
+        from assets import sdmx
+
+        target = Path(args.out) if args.out else None
+        if target is None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                sdmx.write_sdmx_csv(frame, Path(tmp) / "out.csv")
+                sys.stdout.write((Path(tmp) / "out.csv").read_text(encoding="utf-8"))
+        else:
+            sdmx.write_sdmx_csv(frame, target)
+    elif args.out:
+        frame.write_csv(args.out)
+    else:
+        sys.stdout.write(frame.write_csv())
+    if args.out:
+        _say(f"{frame.height:,} rows written to {args.out}")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Read-only SQL on the marts-only database: no staging or worker-level table is reachable from it."""
+    import duckdb
+
+    p = export_environment()
+    with duckdb.connect(str(_published(p, "marts.duckdb")), read_only=True) as con:
+        try:
+            result = con.sql(args.sql)
+        except duckdb.Error as exc:
+            sys.exit(f"query failed: {exc}")
+        if result is None:
+            return 0
+        frame = result.pl()
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            print(frame)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per country: last load, files, rows staged and quarantined; then the last quality check."""
+    import json
+
+    import polars as pl
+
+    p = export_environment()
+    reports = sorted(p.quarantine.glob("*/country=*/files.parquet"))
+    if not reports:
+        sys.exit(f"nothing loaded yet under {p.root}: run `decentwork run`")
+    rows = []
+    for report in reports:
+        source, country = report.parent.parent.name, report.parent.name.split("=", 1)[1]
+        files = pl.read_parquet(report)
+        staged = p.staged_file(source, country)
+        loaded_at = None
+        if staged.exists():
+            lineage = pl.read_parquet(staged, columns=["_loaded_at"])
+            loaded_at = lineage["_loaded_at"].max() if lineage.height else None
+        rows.append({
+            "country": country, "source": source, "last_loaded": loaded_at, "files": files.height,
+            "rejected": files.filter(pl.col("status") == "rejected").height,
+            "rows_loaded": int(files["rows_loaded"].sum()), "quarantined": int(files["rows_quarantined"].sum()),
+            "superseded": int(files["rows_superseded"].sum()),
+        })
+    table = pl.DataFrame(rows).filter(pl.col("files") > 0).sort("country", "source")
+    summary = table.group_by("country").agg(
+        pl.col("last_loaded").max(), pl.col("files").sum(), pl.col("rejected").sum(), pl.col("rows_loaded").sum(),
+        pl.col("quarantined").sum(), pl.col("superseded").sum(),
+    ).sort("country")
+    with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200):
+        print(summary if not args.detail else table)
+    check = p.marts / "quality" / "last_check.json"
+    if check.exists():
+        quality = json.loads(check.read_text(encoding="utf-8"))
+        state = "passed" if quality["success"] else "FAILED (previous publication kept)"
+        _say(f"last quality check: {state}; {len(quality['errors'])} error(s), {len(quality['warnings'])} warning(s)")
+        for line in quality["errors"] + quality["warnings"]:
+            _say(f"  - {line}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     export_environment()
     ensure_manifest()
@@ -193,6 +306,22 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("--seed", type=int, default=20251231)
     smp.add_argument("--out", help="raw folder to write (default: <data root>/raw)")
 
+    ind = sub.add_parser("indicators", help="the published indicators, filtered, as csv | parquet | sdmx")
+    ind.add_argument("--country", nargs="+", help="ISO3 codes (X_BW = pooled)")
+    ind.add_argument("--indicator", nargs="+", help="indicator codes, e.g. GPG_MEAN_HOURLY")
+    ind.add_argument("--sex", nargs="+", choices=["SEX_T", "SEX_F", "SEX_M"])
+    ind.add_argument("--year", nargs="+", type=int)
+    ind.add_argument("--format", choices=["csv", "parquet", "sdmx"], default="csv")
+    ind.add_argument("--out", help="file to write (default: standard output; required for parquet)")
+
+    qry = sub.add_parser("query", help="read-only SQL on the published marts (data/marts/marts.duckdb)")
+    qry.add_argument("sql")
+    qry.add_argument("--format", choices=["table", "csv"], default="table")
+    qry.add_argument("--limit", type=int, default=50, help="rows shown in table format")
+
+    st = sub.add_parser("status", help="last refresh per country, rows and quarantine counts, failing checks")
+    st.add_argument("--detail", action="store_true", help="one line per country and extract")
+
     ui = sub.add_parser("ui", help="start the Dagster UI on the same instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
@@ -202,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
+    if args.command in ("indicators", "query", "status"):
+        return {"indicators": cmd_indicators, "query": cmd_query, "status": cmd_status}[args.command](args)
     if args.command == "sample":
         cmd_sample(args)
     elif args.command == "ui":
