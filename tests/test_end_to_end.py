@@ -122,3 +122,49 @@ def test_planted_structure_is_found(run):
 def test_manifest_written_beside_the_extracts(run):
     manifest = json.loads((run["root"] / "raw" / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["params"]["factories"] == 30
+
+
+def _cli(run: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DECENTWORK_DATA_DIR": str(run["root"])}
+    return subprocess.run([str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_indicators_command_filters_the_published_table(run):
+    done = _cli(run, "indicators", "--country", "KHM", "--indicator", "GPG_MEAN_HOURLY", "--year", "2025")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("ref_area,indicator,sex,classif1,time,obs_value")
+    assert len(lines) > 1 and all(line.startswith("KHM,GPG_MEAN_HOURLY,SEX_T,") for line in lines[1:])
+
+
+def test_query_command_sees_marts_only_and_cannot_write(run):
+    done = _cli(run, "query", "select table_name from information_schema.tables order by 1", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    tables = set(done.stdout.split()[1:])
+    assert {"indicators", "country_wages", "cross_country_wages", "factory_compliance"} <= tables
+    assert not any(t.startswith(("stg_", "int_")) for t in tables)
+    refused = _cli(run, "query", "create table x as select 1")
+    assert refused.returncode != 0 and "read-only" in refused.stderr
+
+
+def test_status_command_lists_loaded_countries(run):
+    done = _cli(run, "status")
+    assert done.returncode == 0, done.stderr
+    for country in ("BGD", "KHM", "VNM", "IDN", "JOR"):
+        assert country in done.stdout
+
+
+def test_no_identifier_reaches_a_published_file_or_the_run_log(run):
+    """National ids, worker names and pseudonyms stay in ingestion: scan every published byte and the log."""
+    root = run["root"]
+    raw = pl.read_csv(next((root / "raw" / "payroll" / "KHM").glob("*.csv")), infer_schema=False)
+    ids = set(raw["national_id"].to_list()[:300])
+    names = {n for n in raw["worker_name"].to_list()[:300]}
+    pids = set(pl.read_parquet(next((root / "staging" / "payroll").glob("country=KHM/*.parquet")), columns=["worker_pid"])["worker_pid"].head(300).to_list())
+    published = [f for f in (root / "marts").rglob("*") if f.is_file()]
+    assert published
+    texts = [f.read_bytes().decode("utf-8", errors="ignore") for f in published] + [run["done"].stdout + run["done"].stderr]
+    for text in texts:
+        assert not any(i in text for i in ids)
+        assert not any(n in text for n in names)
+        assert not any(p in text for p in pids)
