@@ -168,3 +168,59 @@ def test_no_identifier_reaches_a_published_file_or_the_run_log(run):
         assert not any(i in text for i in ids)
         assert not any(n in text for n in names)
         assert not any(p in text for p in pids)
+
+
+def _published(run, country, indicator, classif1="_Z"):
+    ind = _indicators(run).filter(
+        pl.col("ref_area") == country, pl.col("indicator") == indicator, pl.col("classif1") == classif1, pl.col("obs_value").is_not_null()
+    )
+    return {(r["time"], r["sex"]): r["obs_value"] for r in ind.iter_rows(named=True)}
+
+
+def _by_sex(frame: pl.DataFrame, value: pl.Expr) -> dict:
+    out = {(r["time"], f"SEX_{r['sex']}"): r["v"] for r in frame.group_by("time", "sex").agg(value.alias("v")).iter_rows(named=True)}
+    return out | {(r["time"], "SEX_T"): r["v"] for r in frame.group_by("time").agg(value.alias("v")).iter_rows(named=True)}
+
+
+def _agree(published: dict, expected: dict) -> None:
+    assert published, "nothing published to compare"
+    for key, value in published.items():
+        assert value == pytest.approx(expected[key], rel=REL), key
+
+
+@pytest.mark.parametrize("country", CANONICAL_COUNTRIES)
+def test_more_wage_indicators_agree_with_an_independent_computation(run, country):
+    raw = _raw_payroll(run["root"], run["manifest"], country)
+    _agree(_published(run, country, "EAR_MEDIAN_HOURLY", "CUR_TYPE_LCU"), _by_sex(raw, pl.col("hourly").median()))
+    _agree(_published(run, country, "HOW_OT_MEAN"), _by_sex(raw, pl.col("overtime_hours").mean()))
+    _agree(_published(run, country, "EAR_DIGITAL_RT"), _by_sex(raw, pl.col("payment_method").is_in(["bank", "mobile"]).mean() * 100))
+    workers = raw.select("time", "national_id", "sex").unique()
+    share = workers.group_by("time").agg((pl.col("sex") == "F").mean() * 100)
+    _agree(_published(run, country, "FEMALE_SHARE_WORKFORCE"), {(t, "SEX_T"): v for t, v in share.iter_rows()})
+
+
+@pytest.mark.parametrize("country", CANONICAL_COUNTRIES)
+def test_survey_and_compliance_indicators_agree_with_an_independent_computation(run, country):
+    root, manifest = run["root"], run["manifest"]
+    bad = {(b["file"], b["row"]) for b in manifest["bad_rows"]}
+    rel = f"worker_survey/{country}/worker_survey.csv"
+    survey = pl.read_csv(root / "raw" / rel, infer_schema=False).with_row_index("row", offset=2)
+    survey = survey.filter(pl.Series([(rel, r) not in bad for r in survey["row"].to_list()])).with_columns(
+        pl.col("survey_date").str.slice(0, 4).cast(pl.Int32).alias("time"),
+        pl.col("union_member").cast(pl.Int64).replace({-98: None, -99: None}).alias("union"),
+    )
+    _agree(_published(run, country, "UNION_MEMBER_RT"), _by_sex(survey, pl.col("union").mean() * 100))
+
+    rel = f"assessments/{country}/assessments_export.csv"
+    findings = pl.read_csv(root / "raw" / rel, infer_schema=False).with_row_index("row", offset=2)
+    findings = findings.filter(pl.Series([(rel, r) not in bad for r in findings["row"].to_list()])).with_columns(
+        pl.col("Assesment Start Date").str.slice(6, 4).cast(pl.Int32).alias("time"), pl.col("Quest ID").cast(pl.Int64)
+    )
+    latest = findings.group_by("Factory Assessed ID", "time").agg(pl.col("Quest ID").max())
+    osh = (
+        findings.join(latest, on=["Factory Assessed ID", "time", "Quest ID"])
+        .filter(pl.col("Question type") == "NCQ", pl.col("Cluster").is_in(["Occupational Safety and Health", "Systems"]))
+        .group_by("Factory Assessed ID", "time").agg((pl.col("Finding") == "1").any().alias("nc"))
+        .group_by("time").agg(pl.col("nc").mean() * 100)
+    )
+    _agree(_published(run, country, "NC_CLUSTER_RT", "CLU_OSH"), {(t, "SEX_T"): v for t, v in osh.iter_rows()})
