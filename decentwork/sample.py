@@ -236,6 +236,7 @@ def _write_xlsx(path: Path, text: pl.DataFrame, sheet: str, title: str) -> None:
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    workbook.set_properties({"created": dt.datetime(2025, 1, 1)})  # same seed, same bytes
     ws = workbook.add_worksheet(sheet)
     ws.write_string(0, 0, title)
     for c, name in enumerate(text.columns):
@@ -515,6 +516,18 @@ def _plant_payroll(w: _Writer, rng, country: str, frame: pl.DataFrame) -> pl.Dat
     return pl.concat([frame, exact, conflict])
 
 
+def _write_planted(w: _Writer, frame: pl.DataFrame, country: str, source: str, stem: str, plants: list[tuple]) -> None:
+    """Write a file after breaking the cells `plants` lists (row index, column, bad value, kind); record them."""
+    frame = frame.with_columns(pl.lit(None, pl.String).alias("_kind"))
+    for row, column, value, kind in plants:
+        hit = pl.int_range(pl.len()) == row
+        frame = frame.with_columns(
+            pl.when(hit).then(pl.lit(value)).otherwise(pl.col(column)).alias(column),
+            pl.when(hit).then(pl.lit(kind)).otherwise(pl.col("_kind")).alias("_kind"))
+    path = w.write(frame.drop("_kind"), country, source, stem)
+    _record(w, source, country, path, frame)
+
+
 def _record(w: _Writer, source: str, country: str, path: Path, frame: pl.DataFrame) -> None:
     for i, kind in enumerate(frame["_kind"].to_list()):
         if kind is not None:
@@ -541,17 +554,9 @@ def _social_security(w, rng, country, world, s, idx, registered, basic, period, 
     if country == "KHM":  # the scheme writes ids with a space: the same person once normalised
         frame = frame.with_columns(pl.col("national_id").str.slice(0, 2) + " " + pl.col("national_id").str.slice(2))
     frame = _format_numbers(frame, country)
-    if bad:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("_kind"))
-        for row, column, value, kind in ((3, "period", "2025-00", "period that is no month"),
-                                         (6, "insurable_wage", "-5" if country != "IDN" else "-5,0", "negative wage")):
-            frame = frame.with_columns(
-                pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column)).alias(column),
-                pl.when(pl.int_range(pl.len()) == row).then(pl.lit(kind)).otherwise(pl.col("_kind")).alias("_kind"))
-        path = w.write(frame.drop("_kind"), country, "social_security", f"social_security_{period}")
-        _record(w, "social_security", country, path, frame)
-    else:
-        w.write(frame, country, "social_security", f"social_security_{period}")
+    plants = [(3, "period", "2025-00", "period that is no month"),
+              (6, "insurable_wage", "-5" if country != "IDN" else "-5,0", "negative wage")] if bad else []
+    _write_planted(w, frame, country, "social_security", f"social_security_{period}", plants)
 
 
 def _assessments(w, rng, country, world, reg: pl.DataFrame, end_year: int, bad: bool) -> None:
@@ -612,16 +617,8 @@ def _picc(w, rng, country, world, active: pl.DataFrame, end_year: int, bad: bool
                              "Yes" if (side == "Management" and j == 0) else "No"))
     frame = pl.DataFrame(rows, orient="row", schema=["Country", "Factory ID", "Title", "First Name", "Last Name", "Position", "Category",
                                                       "Date Joined", "Date Left", "Is Current Chair"])
-    if bad and frame.height > 4:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("_kind"))
-        for row, column, value, kind in ((1, "Title", "Dr.", "unknown title"), (3, "Date Left", "01/01/2001", "left before joining")):
-            frame = frame.with_columns(
-                pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column)).alias(column),
-                pl.when(pl.int_range(pl.len()) == row).then(pl.lit(kind)).otherwise(pl.col("_kind")).alias("_kind"))
-        path = w.write(frame.drop("_kind"), country, "picc_members", "picc_members")
-        _record(w, "picc_members", country, path, frame)
-    else:
-        w.write(frame, country, "picc_members", "picc_members")
+    plants = [(1, "Title", "Dr.", "unknown title"), (3, "Date Left", "01/01/2001", "left before joining")]
+    _write_planted(w, frame, country, "picc_members", "picc_members", plants if bad and frame.height > 4 else [])
 
 
 def _survey(w, rng, country, world, active: pl.DataFrame, s: dict, periods: list[str], bad: bool) -> None:
@@ -665,13 +662,5 @@ def _survey(w, rng, country, world, active: pl.DataFrame, s: dict, periods: list
     if not parts:
         return
     frame = pl.concat(parts).with_columns(pl.all().cast(pl.String))
-    if bad and frame.height > 5:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("_kind"))
-        for row, column, value, kind in ((2, "sex", "9", "unknown sex code"), (4, "comfort_union", "7", "answer out of range")):
-            frame = frame.with_columns(
-                pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column)).alias(column),
-                pl.when(pl.int_range(pl.len()) == row).then(pl.lit(kind)).otherwise(pl.col("_kind")).alias("_kind"))
-        path = w.write(frame.drop("_kind"), country, "worker_survey", "worker_survey")
-        _record(w, "worker_survey", country, path, frame)
-    else:
-        w.write(frame, country, "worker_survey", "worker_survey")
+    plants = [(2, "sex", "9", "unknown sex code"), (4, "comfort_union", "7", "answer out of range")]
+    _write_planted(w, frame, country, "worker_survey", "worker_survey", plants if bad and frame.height > 5 else [])
