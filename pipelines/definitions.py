@@ -12,6 +12,7 @@ from assets.publish import published_marts
 from assets.staging import staging_assets
 from assets.transform import warehouse_models
 from decentwork.settings import export_environment
+from pipelines.automation import country_schedules, raw_delivery_sensor
 from pipelines.partitions import country_partitions
 from pipelines.resources import dbt_resource
 
@@ -27,5 +28,7 @@ refresh_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[*staging_assets, warehouse_models, published_marts],
     jobs=[refresh_job],
+    schedules=country_schedules(refresh_job),
+    sensors=[raw_delivery_sensor(refresh_job)],
     resources={"dbt": dbt_resource()},
 )

@@ -1,0 +1,307 @@
+"""Quality gates on the published marts: Great Expectations suites plus their Data Docs.
+
+`validate_publication` checks a freshly exported candidate publication (the `<table>.parquet`
+files written by assets/publish.py) before it replaces the published one:
+
+- error level (a failure refuses the publication):
+  - suite `errors.indicators` on the long `indicators` table: required columns, code lists,
+    value ranges per unit, suppression consistency (obs_value null exactly when obs_status = C),
+    key uniqueness, and sex coverage of sex-disaggregated indicators;
+  - suite `errors.published_columns` on a catalogue of every column of every candidate table:
+    no identifier or name column is ever published.
+- warning level (reported, never blocking):
+  - suite `warnings.changes` on the previous publication's cells joined to the candidate's:
+    relative change within `tolerance_pct`, and no indicator dropped since the last publication.
+
+GX has no Polars support and no group-wise or cross-table expectations, so a little pandas
+prepares the frames the suites run on (derived columns `is_gap`, `sex_coverage`, `change_pct`,
+`dropped_indicator`); every rule itself is a GX expectation, listed in `_suites()`, so it shows
+in the Data Docs and in the report. GX runs in an ephemeral (in-memory) context with analytics
+and progress bars off; only the Data Docs site is written to disk (`docs_dir/index.html`).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: never phone home
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.expectations.row_conditions import Column
+
+KEY = ["ref_area", "indicator", "sex", "classif1", "time"]
+REQUIRED_COLUMNS = [*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories"]
+SEXES = ["SEX_T", "SEX_F", "SEX_M"]
+OBS_STATUSES = ["U", "C"]  # null = normal
+UNITS = ["PCT", "LCU", "USD", "PPP_USD", "HOURS", "RATIO"]
+GAP_PREFIX = "GPG_"
+# A published column whose (lower-cased) name matches any of these is an identifier or a name.
+IDENTIFIER_PATTERNS = [
+    r"national_?id",
+    r"(?:^|_)pid$",  # worker_pid, member_pid, respondent_pid: pseudonyms are identifiers too
+    r"employee_?(?:no|num|number|id)$",
+    r"(?:worker|member|respondent|person)_?id$",
+    r"(?:worker|member|respondent|employee|person|first|last|full|given|family)_?name$",
+]
+
+COVERAGE_OK = ["complete", "not sex-disaggregated"]
+SITE_NAME = "quality_site"
+FROM_ZERO = 1e9  # change_pct of a cell that moved away from 0: beyond any tolerance, but finite for JSON
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QualityReport:
+    success: bool
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    docs_index: Path = Path()
+
+
+# --------------------------------------------------------------------------- the expectations
+def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
+    """Every rule, by suite: the level it reports at, the frame it runs on, its expectations."""
+    is_pct = Column("unit") == "PCT"
+    return {
+        "errors.indicators": {
+            "level": "error",
+            "asset": "indicators",
+            "index_columns": KEY,
+            "expectations": [
+                gxe.ExpectTableColumnsToMatchSet(column_set=REQUIRED_COLUMNS, exact_match=False),
+                *[gxe.ExpectColumnValuesToNotBeNull(column=c) for c in [*KEY, "unit", "n_factories"]],
+                gxe.ExpectColumnValuesToBeInSet(column="sex", value_set=SEXES),
+                gxe.ExpectColumnValuesToBeInSet(column="obs_status", value_set=OBS_STATUSES),
+                gxe.ExpectColumnValuesToBeInSet(column="unit", value_set=UNITS),
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="obs_value", min_value=0, max_value=100,
+                    row_condition=is_pct & (Column("is_gap") == False),  # noqa: E712 (a GX condition, not a Python test)
+                    description="percentages (unit PCT, not a GPG_ gap) lie in [0, 100]",
+                ),
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="obs_value", min_value=-100, max_value=100,
+                    row_condition=is_pct & (Column("is_gap") == True),  # noqa: E712
+                    description="gender pay gaps (GPG_*, unit PCT) lie in [-100, 100]",
+                ),
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="obs_value", min_value=0,
+                    row_condition=Column("unit") != "PCT",
+                    description="money, hours and ratios are >= 0",
+                ),
+                gxe.ExpectColumnValuesToBeNull(
+                    column="obs_value", row_condition=Column("obs_status") == "C",
+                    description="confidential cells (obs_status C) are suppressed",
+                ),
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="obs_value", row_condition=Column("obs_status") != "C",
+                    description="only confidential cells (obs_status C) may lack a value",
+                ),
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=KEY),
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="sex_coverage", value_set=COVERAGE_OK,
+                    description="a sex-disaggregated indicator has SEX_T, SEX_F and SEX_M rows for every (ref_area, time) it covers",
+                ),
+            ],
+        },
+        "errors.published_columns": {
+            "level": "error",
+            "asset": "published_columns",
+            "index_columns": ["table", "column"],
+            "expectations": [
+                gxe.ExpectColumnValuesToNotMatchRegexList(
+                    column="column", regex_list=IDENTIFIER_PATTERNS,
+                    description="published marts hold aggregates only: no identifier, pseudonym or name column",
+                ),
+            ],
+        },
+        "warnings.changes": {
+            "level": "warning",
+            "asset": "changes",
+            "index_columns": [*KEY, "old_value", "new_value"],
+            "expectations": [
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="change_pct", min_value=-tolerance_pct, max_value=tolerance_pct,
+                    description=f"a cell published before moves by at most {tolerance_pct:g}% of its previous value",
+                ),
+                gxe.ExpectColumnValuesToBeNull(
+                    column="dropped_indicator",
+                    description="every indicator published before is still published",
+                ),
+            ],
+        },
+    }
+
+
+# --------------------------------------------------------------------------- the frames
+def _indicators_frame(indicators: pd.DataFrame) -> pd.DataFrame:
+    """The indicators table plus the two derived columns the suite's conditions need."""
+    df = indicators.copy()
+    if "indicator" in df:
+        df["is_gap"] = df["indicator"].astype("string").str.startswith(GAP_PREFIX).fillna(False).astype(bool)
+    if {"ref_area", "indicator", "sex", "time"} <= set(df.columns):
+        df["sex_coverage"] = _sex_coverage(df)
+    return df
+
+
+def _sex_coverage(df: pd.DataFrame) -> pd.Series:
+    """Per row: 'complete', 'not sex-disaggregated', or 'missing SEX_F[, ...]' for its (ref_area, indicator, time)."""
+    disaggregated = set(df.loc[df["sex"].isin(["SEX_F", "SEX_M"]), "indicator"])
+    group = ["ref_area", "indicator", "time"]
+    present = df.groupby(group, dropna=False)["sex"].agg(lambda s: set(s.dropna())).rename("present").reset_index()
+    present["verdict"] = [
+        ("missing " + ", ".join(missing)) if (missing := [s for s in SEXES if s not in have]) else "complete"
+        for have in present["present"]
+    ]
+    verdict = df[group].merge(present[group + ["verdict"]], on=group, how="left")["verdict"].to_numpy()
+    coverage = pd.Series(verdict, index=df.index, dtype=object)
+    coverage[~df["indicator"].isin(disaggregated)] = "not sex-disaggregated"
+    return coverage
+
+
+def _columns_frame(tables: dict[str, list[str]]) -> pd.DataFrame:
+    rows = [(table, column.lower()) for table, columns in tables.items() for column in columns]
+    return pd.DataFrame(rows, columns=["table", "column"], dtype=object)
+
+
+def _changes_frame(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """One row per previously published cell, with its new value and relative change (%)."""
+    old = old[KEY + ["obs_value"]].rename(columns={"obs_value": "old_value"})
+    new = new[KEY + ["obs_value"]].rename(columns={"obs_value": "new_value"})
+    df = old.merge(new, on=KEY, how="left")
+    old_v, new_v = df["old_value"].astype(float), df["new_value"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = (new_v - old_v) / old_v.abs() * 100
+    # A move away from zero has no relative size: FROM_ZERO flags it.
+    change = change.where(~((old_v == 0) & (new_v != 0)), np.sign(new_v) * FROM_ZERO)
+    df["change_pct"] = change.replace([np.inf, -np.inf], np.nan).round(2)
+    still_published = set(new["indicator"])
+    df["dropped_indicator"] = df["indicator"].where(~df["indicator"].isin(still_published), None).astype(object)
+    return df
+
+
+# --------------------------------------------------------------------------- GX plumbing
+def _context(docs_dir: Path):
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={
+            SITE_NAME: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _clear_site(docs_dir: Path) -> None:
+    """Remove what a previous Data Docs build wrote (and nothing else that lives in docs_dir)."""
+    for name in ("expectations", "validations", "static"):
+        shutil.rmtree(docs_dir / name, ignore_errors=True)
+    (docs_dir / "index.html").unlink(missing_ok=True)
+
+
+def _describe(suite_name: str, result: Any) -> str:
+    config = result.expectation_config
+    kwargs = config.kwargs
+    target = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or "table"
+    text = f"{suite_name}: {config.type}({target})"
+    if config.description:
+        text += f" [{config.description}]"
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return f"{text} could not run: {info.get('exception_message')}"
+    res = result.result or {}
+    if "unexpected_count" in res:
+        text += f" failed: {res['unexpected_count']} of {res.get('element_count')} rows unexpected"
+        examples = res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list") or []
+        if examples:
+            text += f", e.g. {_plain(examples[:5])}"
+    elif "observed_value" in res:
+        missing = ((res.get("details") or {}).get("mismatched") or {}).get("missing")
+        text = f"{text} failed: missing columns {_plain(missing)}" if missing else f"{text} failed: observed {_plain(res['observed_value'])}"
+    else:
+        text += " failed"
+    return text
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values, so messages read (and serialise) cleanly."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------------- entry point
+def validate_publication(
+    candidate_dir: Path, previous_dir: Path | None, docs_dir: Path, tolerance_pct: float = 50.0
+) -> QualityReport:
+    """Validate the candidate marts (and their change against the previous publication); build Data Docs."""
+    candidate_dir, docs_dir = Path(candidate_dir), Path(docs_dir)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    tables = {p.stem: pq.read_schema(p).names for p in sorted(candidate_dir.glob("*.parquet"))}
+    frames: dict[str, pd.DataFrame] = {"published_columns": _columns_frame(tables)}
+    indicators_path = candidate_dir / "indicators.parquet"
+    if indicators_path.exists():
+        indicators = pd.read_parquet(indicators_path)
+        frames["indicators"] = _indicators_frame(indicators)
+        previous_path = Path(previous_dir) / "indicators.parquet" if previous_dir else None
+        if previous_path is not None and previous_path.exists() and set(KEY + ["obs_value"]) <= set(indicators.columns):
+            previous = pd.read_parquet(previous_path)
+            if set(KEY + ["obs_value"]) <= set(previous.columns):
+                frames["changes"] = _changes_frame(indicators, previous)
+    else:
+        errors.append(f"indicators.parquet missing from {candidate_dir}")
+
+    context = _context(docs_dir)
+    source = context.data_sources.add_pandas("published_marts")
+    for suite_name, spec in _suites(tolerance_pct).items():
+        frame = frames.get(spec["asset"])
+        if frame is None:
+            continue
+        suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=spec["expectations"]))
+        batch = source.add_dataframe_asset(spec["asset"]).add_batch_definition_whole_dataframe("whole")
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+        )
+        index_columns = [c for c in spec["index_columns"] if c in frame.columns]
+        result = validation.run(
+            batch_parameters={"dataframe": frame},
+            result_format={**RESULT_FORMAT, "unexpected_index_column_names": index_columns},
+        )
+        failed = [_describe(suite_name, r) for r in result.results if not r.success]
+        (errors if spec["level"] == "error" else warnings).extend(failed)
+
+    _clear_site(docs_dir)  # the in-memory stores know this run only: drop last run's pages, not orphan them
+    urls = context.build_data_docs(site_names=[SITE_NAME])
+    docs_index = docs_dir / "index.html"
+    log.info("quality: %d errors, %d warnings; Data Docs at %s", len(errors), len(warnings), urls.get(SITE_NAME))
+    return QualityReport(success=not errors, errors=errors, warnings=warnings, docs_index=docs_index)
