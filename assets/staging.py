@@ -1,6 +1,18 @@
-"""Ingestion assets: one per extract, partitioned by country, writing data/staging/ and data/quarantine/."""
+"""Ingestion assets: one per extract, partitioned by country, writing data/staging/ and data/quarantine/.
+
+Each asset also reports two asset checks on the partitions it loaded (Dagster checks are per asset,
+not per partition, so the countries are named in the metadata):
+- `quarantine_share`: the share of rows pandera and the key rules sent to quarantine stays within
+  DECENTWORK_MAX_QUARANTINE_SHARE (default 5%), with the count per broken rule;
+- `no_rejected_files`: every delivered file could be read.
+Both warn and never block: bad rows are the partner's to fix, and the good rows still load.
+"""
+
+import os
+import re
 
 import dagster as dg
+import polars as pl
 
 from assets.ingest import LoadReport, ingest
 from decentwork.settings import SOURCES, paths, pseudonym_key
@@ -24,9 +36,61 @@ def _metadata(reports: list[LoadReport]) -> dict:
         ),
     }
 
+DEFAULT_MAX_QUARANTINE_SHARE = 0.05
+
+
+def _rule_counts(reports: list[LoadReport]) -> dict[str, int]:
+    """Quarantined rows per broken rule, with the cell values masked (a reason may quote a value)."""
+    counts: dict[str, int] = {}
+    for report in reports:
+        file = paths().quarantine_file(report.source, report.country)
+        if not file.exists():
+            continue
+        reasons = pl.read_parquet(file, columns=["reason"])["reason"].str.split("; ").explode()
+        for reason, n in reasons.value_counts().iter_rows():
+            rule = re.sub(r"'[^']*'", "'…'", re.sub(r"row \d+", "row …", reason or "unknown"))
+            counts[rule] = counts.get(rule, 0) + n
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _check_results(reports: list[LoadReport]) -> list[dg.AssetCheckResult]:
+    limit = float(os.environ.get("DECENTWORK_MAX_QUARANTINE_SHARE", DEFAULT_MAX_QUARANTINE_SHARE))
+    read = sum(r.rows_staged + r.rows_quarantined for r in reports)
+    quarantined = sum(r.rows_quarantined for r in reports)
+    share = quarantined / read if read else 0.0
+    rejected = [f"{r.country}: {f.file}: {f.message}" for r in reports for f in r.rejected]
+    countries = ", ".join(r.country for r in reports)
+    return [
+        dg.AssetCheckResult(
+            check_name="quarantine_share",
+            passed=share <= limit,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "countries": countries,
+                "rows_quarantined": quarantined,
+                "share": round(share, 6),
+                "limit": limit,
+                "rows_per_rule": dg.MetadataValue.json(_rule_counts(reports)),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="no_rejected_files",
+            passed=not rejected,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"countries": countries, "rejected": dg.MetadataValue.md("\n".join(f"- {r}" for r in rejected) or "none")},
+        ),
+    ]
+
+
 def staging_asset(source: str) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["staging", source])
+
     @dg.asset(
-        key=["staging", source],
+        key=key,
+        check_specs=[
+            dg.AssetCheckSpec("quarantine_share", asset=key, description="Share of rows quarantined by pandera and the key rules, per rule."),
+            dg.AssetCheckSpec("no_rejected_files", asset=key, description="Every delivered file could be read."),
+        ],
         partitions_def=country_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[] if source == "factories" else [dg.AssetKey(["staging", "factories"])],
@@ -35,10 +99,10 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
         description=f"Validated `{source}` rows of each country (data/staging/{source}/); rejected rows in data/quarantine/{source}/.",
     )
     def _stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        key = pseudonym_key()
+        secret = pseudonym_key()
         reports = []
         for country in context.partition_keys:
-            report = ingest(source, country, paths(), key, log=context.log.info)
+            report = ingest(source, country, paths(), secret, log=context.log.info)
             if report.files:
                 context.log.info(
                     f"{source}/{country}: {len(report.files)} file(s), {report.rows_staged} rows staged, "
@@ -47,7 +111,7 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
             for rejected in report.rejected:
                 context.log.error(f"REJECTED {rejected.file}: {rejected.message}")
             reports.append(report)
-        return dg.MaterializeResult(metadata=_metadata(reports))
+        return dg.MaterializeResult(metadata=_metadata(reports), check_results=_check_results(reports))
 
     return _stage
 

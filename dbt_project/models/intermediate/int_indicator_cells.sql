@@ -32,23 +32,23 @@ wage_stats as (
         {{ median('hourly_earnings') }} as median_hourly_lcu,
         {{ median('hourly_earnings / lcu_per_usd') }} as median_hourly_usd,
         {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_hourly_ppp,
-        avg(earnings) as mean_monthly_lcu,
-        avg(earnings / lcu_per_usd) as mean_monthly_usd,
-        avg(earnings / ppp_lcu_per_intl_usd) as mean_monthly_ppp,
-        avg(hourly_earnings) as mean_hourly_lcu,
-        avg(hourly_earnings / lcu_per_usd) as mean_hourly_usd,
-        avg(hourly_earnings / ppp_lcu_per_intl_usd) as mean_hourly_ppp,
+        {{ exact_avg('earnings') }} as mean_monthly_lcu,
+        {{ exact_avg('earnings / lcu_per_usd') }} as mean_monthly_usd,
+        {{ exact_avg('earnings / ppp_lcu_per_intl_usd') }} as mean_monthly_ppp,
+        {{ exact_avg('hourly_earnings') }} as mean_hourly_lcu,
+        {{ exact_avg('hourly_earnings / lcu_per_usd') }} as mean_hourly_usd,
+        {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_hourly_ppp,
         100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1.0 else 0.0 end end) as minw_below_rt,
-        avg(case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end) as ear_to_minw_ratio,
+        {{ exact_avg('case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end') }} as ear_to_minw_ratio,
         count(distinct case when minimum_wage_due > 0 then worker_key end) as n_workers_minw,
         count(distinct case when minimum_wage_due > 0 then factory_key end) as n_factories_minw,
-        avg(overtime_hours) as ot_mean,
+        {{ exact_avg('overtime_hours') }} as ot_mean,
         100 * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1.0 else 0.0 end end) as ot_excess_rt,
         100 * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1.0 else 0.0 end end) as digital_rt,
         100 * avg(case when has_social_security then case when is_registered then 1.0 else 0.0 end end) as ss_registered_rt,
         100 * avg(case when has_social_security then case when is_contribution_paid then 1.0 else 0.0 end end) as ss_paid_rt,
-        100 * (sum(case when has_social_security then contribution_due end) - sum(case when has_social_security and contribution_due is not null then contribution_paid end))
-            / nullif(sum(case when has_social_security then contribution_due end), 0) as ss_gap_rt,
+        100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }})
+            / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt,
         count(distinct case when occupation in ('supervisor', 'manager') then worker_key end) as n_supervisors,
         count(distinct case when occupation in ('supervisor', 'manager') then factory_key end) as n_factories_supervisors
     from months
@@ -89,8 +89,8 @@ hourly_grouped as (
     {% for name, classif1 in breakdowns %}
     select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, sex,
         count(distinct worker_key) as n_workers, count(distinct factory_key) as n_factories,
-        avg(hourly_earnings) as mean_lcu, {{ median('hourly_earnings') }} as median_lcu,
-        avg(hourly_earnings / ppp_lcu_per_intl_usd) as mean_ppp, {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_ppp
+        {{ exact_avg('hourly_earnings') }} as mean_lcu, {{ median('hourly_earnings') }} as median_lcu,
+        {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_ppp, {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_ppp
     from months
     group by grouping sets ((country, year, {{ classif1 }}, sex), (year, {{ classif1 }}, sex))
     {% if not loop.last %}union all{% endif %}
@@ -128,7 +128,7 @@ gap_cells as (
     -- weighted by the stratum's share of workers among strata that employ both sexes
     select
         country as ref_area, 'GPG_FACTOR_WEIGHTED', 'SEX_T', '_Z', year,
-        sum(stratum_workers * stratum_gap) / sum(stratum_workers), 'PCT',
+        {{ exact_sum('stratum_workers * stratum_gap') }} / sum(stratum_workers), 'PCT',
         sum(stratum_workers), count(distinct factory_key),
         sum(women), sum(men), count(distinct factory_key), count(distinct factory_key)
     from (
@@ -137,8 +137,8 @@ gap_cells as (
             count(distinct worker_key) as stratum_workers,
             count(distinct case when sex = 'F' then worker_key end) as women,
             count(distinct case when sex = 'M' then worker_key end) as men,
-            100 * (avg(case when sex = 'M' then hourly_earnings end) - avg(case when sex = 'F' then hourly_earnings end))
-                / avg(case when sex = 'M' then hourly_earnings end) as stratum_gap
+            100 * ({{ exact_avg("case when sex = 'M' then hourly_earnings end") }} - {{ exact_avg("case when sex = 'F' then hourly_earnings end") }})
+                / {{ exact_avg("case when sex = 'M' then hourly_earnings end") }} as stratum_gap
         from months
         group by grouping sets ((country, year, factory_key, occupation), (year, factory_key, occupation))
     ) as strata

@@ -38,7 +38,7 @@ rates_in_force as (
     inner join ss_rates as r on r.iso3 = m.country and r.effective_from <= m.period_start
 ),
 rates as (
-    select country, period_start, sum(employer_rate_pct + employee_rate_pct) as contribution_rate_pct
+    select country, period_start, {{ exact_sum('employer_rate_pct + employee_rate_pct') }} as contribution_rate_pct
     from rates_in_force
     where recency = 1
     group by country, period_start

@@ -18,8 +18,8 @@ registrations as (
 contributions as (
     select
         country, worker_pid, period,
-        sum(insurable_wage) as insurable_wage,
-        sum(case when paid_date is not null then coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) else 0 end) as contribution_paid,
+        {{ exact_sum('insurable_wage') }} as insurable_wage,
+        {{ exact_sum('case when paid_date is not null then coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) else 0 end') }} as contribution_paid,
         max(case when paid_date is not null and coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) > 0 then 1 else 0 end) as is_paid
     from social_security
     group by country, worker_pid, period

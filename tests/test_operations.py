@@ -1,0 +1,160 @@
+"""Operations (issue 4): a national refresh touches only its country, the quality gates guard the
+publication, and the pipeline's checks and Data Docs are there after a run.
+
+One small sample is run in full, then a new KHM payroll delivery arrives and only KHM is refreshed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from decentwork.sample import generate
+from decentwork.settings import SOURCES, Paths
+
+REFRESHED = "KHM"
+POOLED = "X_BW"
+COUNTRY_COLUMNS = ("ref_area", "country")
+
+
+def _decentwork(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "operations-test-key"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def _file_digests(folder: Path, pattern: str) -> dict[str, str]:
+    return {
+        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.glob(pattern)) if f.is_file()
+    }
+
+
+def _published(marts: Path) -> dict[str, pl.DataFrame]:
+    return {f.stem: pl.read_parquet(f) for f in sorted(marts.glob("*.parquet"))}
+
+
+def _rows_outside(frame: pl.DataFrame, countries: set[str]) -> pl.DataFrame | None:
+    """The table's rows of every other country, in a fixed order; None if it has no country column."""
+    column = next((c for c in COUNTRY_COLUMNS if c in frame.columns), None)
+    if column is None:
+        return None
+    rest = frame.filter(~pl.col(column).is_in(sorted(countries)))
+    return rest.sort(rest.columns, nulls_last=True)
+
+
+def _deliver_khm_resubmission(raw: Path) -> Path:
+    """KHM re-sends December's payroll with basic pay 5% higher: a later delivery that supersedes it."""
+    original = raw / "payroll" / REFRESHED / "payroll_2025-12.csv"
+    frame = pl.read_csv(original, infer_schema=False)
+    frame = frame.with_columns((pl.col("basic_pay").cast(pl.Float64) * 1.05).round(2).cast(pl.String))
+    target = original.with_name("payroll_2025-12_resubmission.csv")
+    frame.write_csv(target)
+    newest = max(f.stat().st_mtime for f in original.parent.iterdir())
+    os.utime(target, (newest + 60, newest + 60))
+    return target
+
+
+@pytest.fixture(scope="module")
+def refresh(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("operations") / "data"
+    generate(root / "raw", factories=20, workers=2000, months=2)
+    paths = Paths(root)
+    full = _decentwork(root, "run")
+    assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
+    before = {
+        "published": _published(paths.marts),
+        "staging": _file_digests(paths.staging, "*/country=*/*.parquet"),
+        "staging_mtimes": {str(f): f.stat().st_mtime_ns for f in paths.staging.glob("*/country=*/*.parquet")},
+        "data_docs": (paths.marts / "quality" / "index.html").exists(),
+    }
+    _deliver_khm_resubmission(paths.raw)
+    national = _decentwork(root, "run", "--country", REFRESHED)
+    assert national.returncode == 0, national.stdout[-3000:] + national.stderr[-3000:]
+    return {"root": root, "paths": paths, "before": before, "national": national}
+
+
+def test_data_docs_written_under_marts_quality_after_a_run(refresh):
+    assert refresh["before"]["data_docs"]
+    quality = refresh["paths"].marts / "quality"
+    html = (quality / "index.html").read_text(encoding="utf-8")
+    assert "errors.indicators" in html or "validations" in html
+    assert json.loads((quality / "last_check.json").read_text())["success"] is True
+
+
+def test_national_refresh_rereads_only_that_country(refresh):
+    paths, before = refresh["paths"], refresh["before"]
+    after = _file_digests(paths.staging, "*/country=*/*.parquet")
+    assert after.keys() == before["staging"].keys()
+    changed = {name for name in after if after[name] != before["staging"][name]}
+    assert f"payroll/country={REFRESHED}/part-0.parquet" in changed
+    assert all(f"/country={REFRESHED}/" in name for name in changed), changed
+    rewritten = {
+        name for name, mtime in before["staging_mtimes"].items() if Path(name).stat().st_mtime_ns != mtime
+    }
+    assert rewritten and all(f"country={REFRESHED}" in name for name in rewritten), rewritten
+
+
+def test_national_refresh_leaves_other_countries_published_rows_identical(refresh):
+    old, new = refresh["before"]["published"], _published(refresh["paths"].marts)
+    assert old.keys() == new.keys()
+    compared = 0
+    for table in old:
+        before_rows = _rows_outside(old[table], {REFRESHED, POOLED})
+        if before_rows is None:
+            continue
+        compared += 1
+        after_rows = _rows_outside(new[table], {REFRESHED, POOLED})
+        assert before_rows.height > 0, table
+        assert before_rows.equals(after_rows), f"{table}: rows of countries other than {REFRESHED} changed"
+    assert compared == len(old), "every published table carries its country"
+
+
+def test_national_refresh_did_change_the_refreshed_country(refresh):
+    old, new = refresh["before"]["published"]["indicators"], _published(refresh["paths"].marts)["indicators"]
+    key = ["ref_area", "indicator", "sex", "classif1", "time"]
+    joined = old.filter(pl.col("ref_area") == REFRESHED).join(new, on=key, suffix="_new")
+    mean_wage = joined.filter((pl.col("indicator") == "EAR_MEAN_MONTHLY") & pl.col("classif1").str.ends_with("LCU"))
+    assert mean_wage.height > 0
+    assert (mean_wage["obs_value_new"] > mean_wage["obs_value"]).any(), "a 5% raise in December shows in KHM's mean"
+
+
+def test_asset_checks_record_pandera_outcomes_and_dbt_tests(refresh):
+    os.environ.setdefault("DAGSTER_HOME", str(Path(__file__).resolve().parents[1]))
+    os.environ["DECENTWORK_DAGSTER_STORAGE"] = str(refresh["paths"].dagster_storage)
+    with dg.DagsterInstance.from_config(str(Path(__file__).resolve().parents[1])) as instance:
+        for source in SOURCES:
+            for check in ("quarantine_share", "no_rejected_files"):
+                key = dg.AssetCheckKey(dg.AssetKey(["staging", source]), check)
+                records = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+                assert records, f"no evaluation of {key}"
+        payroll = dg.AssetCheckKey(dg.AssetKey(["staging", "payroll"]), "quarantine_share")
+        latest = instance.event_log_storage.get_asset_check_execution_history(payroll, limit=1)[0]
+        evaluation = latest.event.dagster_event.event_specific_data
+        assert evaluation.metadata["countries"].value == REFRESHED
+        dbt_check = dg.AssetCheckKey(dg.AssetKey(["marts", "indicators"]), "not_null_indicators_sex")
+        assert instance.event_log_storage.get_asset_check_execution_history(dbt_check, limit=1)
+
+
+def test_failing_error_level_expectation_keeps_the_previous_publication(refresh):
+    from assets.publish import PublicationRefused, publish
+
+    paths = refresh["paths"]
+    published = _file_digests(paths.marts, "*.*")
+    with duckdb.connect(str(paths.warehouse)) as con:  # a broken build: a percentage above 100
+        con.execute("update marts.indicators set obs_value = 250 where unit = 'PCT' and obs_value is not null")
+        assert con.execute("select count(*) from marts.indicators where obs_value = 250").fetchone()[0] > 0
+    with pytest.raises(PublicationRefused):
+        publish(paths.warehouse, paths.marts)
+    assert _file_digests(paths.marts, "*.*") == published
+    check = json.loads((paths.marts / "quality" / "last_check.json").read_text())
+    assert check["success"] is False and check["errors"]
