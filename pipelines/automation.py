@@ -6,8 +6,9 @@ same as `decentwork run` or a launch from the UI (see spec/architecture.md, one 
 - `country_schedules(job)`: one schedule per country partition, monthly by default
   (DEFAULT_REFRESH_CRON, 03:00 on the 2nd). DECENTWORK_REFRESH_CRON sets the cron of every
   country, DECENTWORK_REFRESH_CRON_<ISO3> (e.g. DECENTWORK_REFRESH_CRON_KHM) one country's;
-  DECENTWORK_TIMEZONE the time zone (UTC by default). They start STOPPED: the sensor already
-  reacts to new deliveries, so a periodic refresh is an opt-in for countries that want one.
+  DECENTWORK_TIMEZONE the time zone (UTC by default). They start RUNNING (a monthly national
+  refresh is the default); DECENTWORK_SCHEDULES=off starts them stopped, e.g. where the sensor
+  alone should trigger refreshes. They fire only while `dagster dev` / `dagster-daemon` runs.
 - `raw_delivery_sensor(job)`: watches `<data root>/raw/<source>/<ISO3>/` and requests a run for
   a country when its set of delivered files changes (a file added, replaced or removed). It
   starts RUNNING: dropping a file in the folder is how a delivery is announced, and the daemon
@@ -59,7 +60,11 @@ def _country_schedule(job, country: str, timezone: str) -> dg.ScheduleDefinition
         cron_schedule=refresh_cron(country),
         execution_timezone=timezone,
         job=job,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
+        default_status=(
+            dg.DefaultScheduleStatus.STOPPED
+            if os.environ.get("DECENTWORK_SCHEDULES", "on").strip().lower() in {"off", "0", "false", "no"}
+            else dg.DefaultScheduleStatus.RUNNING
+        ),
         description=f"Periodic refresh of {country} (cron from {CRON_ENV}_{country} or {CRON_ENV}).",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):

@@ -95,8 +95,9 @@ def test_run_requests_are_valid_for_the_job(data_root):
     assert requests[0].job_name in (None, "refresh")
 
 
-def test_one_stopped_monthly_schedule_per_country(monkeypatch):
+def test_one_running_monthly_schedule_per_country(monkeypatch):
     monkeypatch.delenv("DECENTWORK_REFRESH_CRON", raising=False)
+    monkeypatch.delenv("DECENTWORK_SCHEDULES", raising=False)
     monkeypatch.delenv("DECENTWORK_TIMEZONE", raising=False)
     schedules = country_schedules(refresh_job)
     assert len(schedules) == len(COUNTRIES)
@@ -104,12 +105,17 @@ def test_one_stopped_monthly_schedule_per_country(monkeypatch):
     for schedule in schedules:
         assert schedule.cron_schedule == DEFAULT_REFRESH_CRON
         assert schedule.execution_timezone == "UTC"
-        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
         assert schedule.job_name == "refresh"
 
     khm = next(s for s in schedules if s.name == "refresh_KHM_schedule")
     request = khm(dg.build_schedule_context())
     assert request.partition_key == "KHM"
+
+
+def test_schedules_can_start_stopped(monkeypatch):
+    monkeypatch.setenv("DECENTWORK_SCHEDULES", "off")
+    assert {s.default_status for s in country_schedules(refresh_job)} == {dg.DefaultScheduleStatus.STOPPED}
 
 
 def test_schedules_honour_cron_and_timezone_variables(monkeypatch):
