@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -121,6 +122,17 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
                 ),
             ],
         },
+        "errors.coverage": {
+            "level": "error",
+            "asset": "coverage",
+            "index_columns": ["source", "ref_area", "time", "sex", "indicator"],
+            "expectations": [
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="published", value_set=["yes"],
+                    description="every country x year x sex with staged data has its headline indicator row (a value or a suppression flag)",
+                ),
+            ],
+        },
         "errors.published_columns": {
             "level": "error",
             "asset": "published_columns",
@@ -174,6 +186,37 @@ def _sex_coverage(df: pd.DataFrame) -> pd.Series:
     coverage = pd.Series(verdict, index=df.index, dtype=object)
     coverage[~df["indicator"].isin(disaggregated)] = "not sex-disaggregated"
     return coverage
+
+
+# Per staged source: its headline indicator, the year of a row, and the sexes it is published for.
+COVERAGE = {
+    "payroll": ("EAR_MEAN_HOURLY", "cast(left(period, 4) as integer)", SEXES),
+    "social_security": ("SS_REGISTERED_RT", "cast(left(period, 4) as integer)", SEXES),
+    "worker_survey": ("UNION_MEMBER_RT", "year(survey_date)", SEXES),
+    "assessments": ("NC_CLUSTER_RT", "year(assessment_start_date)", ["SEX_T"]),
+}
+
+
+def _coverage_frame(staging_dir: Path, indicators: pd.DataFrame) -> pd.DataFrame:
+    """One row per (source, country, year, sex) that has staged rows: is its headline indicator published?"""
+    expected = []
+    with duckdb.connect() as con:
+        for source, (indicator, year, sexes) in COVERAGE.items():
+            files = sorted(Path(staging_dir).glob(f"{source}/country=*/*.parquet"))
+            if not files:
+                continue
+            pairs = con.execute(
+                f"select distinct country, {year} from read_parquet(?, hive_partitioning = true) where {year} is not null",
+                [[str(f) for f in files]],
+            ).fetchall()
+            expected += [(source, indicator, country, int(y), sex) for country, y in pairs for sex in sexes]
+    frame = pd.DataFrame(expected, columns=["source", "indicator", "ref_area", "time", "sex"])
+    published = set(zip(indicators["indicator"], indicators["ref_area"], indicators["time"].astype(int), indicators["sex"]))
+    frame["published"] = [
+        "yes" if key in published else "no"
+        for key in zip(frame["indicator"], frame["ref_area"], frame["time"], frame["sex"])
+    ]
+    return frame
 
 
 def _columns_frame(tables: dict[str, list[str]]) -> pd.DataFrame:
@@ -259,9 +302,16 @@ def _plain(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- entry point
 def validate_publication(
-    candidate_dir: Path, previous_dir: Path | None, docs_dir: Path, tolerance_pct: float = 50.0
+    candidate_dir: Path,
+    previous_dir: Path | None,
+    docs_dir: Path,
+    tolerance_pct: float = 50.0,
+    staging_dir: Path | None = None,
 ) -> QualityReport:
-    """Validate the candidate marts (and their change against the previous publication); build Data Docs."""
+    """Validate the candidate marts (and their change against the previous publication); build Data Docs.
+
+    With `staging_dir` (data/staging), also check coverage: every country, year and sex with staged
+    rows has its headline indicator in the candidate."""
     candidate_dir, docs_dir = Path(candidate_dir), Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
@@ -273,6 +323,8 @@ def validate_publication(
     if indicators_path.exists():
         indicators = pd.read_parquet(indicators_path)
         frames["indicators"] = _indicators_frame(indicators)
+        if staging_dir is not None and {"indicator", "ref_area", "time", "sex"} <= set(indicators.columns):
+            frames["coverage"] = _coverage_frame(staging_dir, indicators)
         previous_path = Path(previous_dir) / "indicators.parquet" if previous_dir else None
         if previous_path is not None and previous_path.exists() and set(KEY + ["obs_value"]) <= set(indicators.columns):
             previous = pd.read_parquet(previous_path)

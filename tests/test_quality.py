@@ -155,3 +155,37 @@ def test_large_change_and_dropped_indicator_are_warnings_only(tmp_path: Path) ->
     change, dropped = report.warnings
     assert "change_pct" in change and "EAR_TO_MINW_RATIO" in change and "KHM" in change
     assert "dropped_indicator" in dropped and "HOW_OT_MEAN" in dropped
+
+
+def _stage_payroll(staging: Path, country: str, periods: list[str]) -> None:
+    target = staging / "payroll" / f"country={country}" / "part-0.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"period": periods, "basic_pay": [1.0] * len(periods)}).to_parquet(target, index=False)
+
+
+def test_staged_country_year_with_its_headline_published_is_covered(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    _stage_payroll(staging, "KHM", ["2023-01", "2023-02"])
+    _stage_payroll(staging, "BGD", ["2023-12"])
+    candidate = publish(tmp_path / "candidate", clean_indicators())
+    report = validate_publication(candidate, None, tmp_path / "docs", staging_dir=staging)
+    assert report.success, report.errors
+
+
+def test_staged_year_missing_from_the_publication_is_an_error(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    _stage_payroll(staging, "KHM", ["2023-06", "2024-01"])  # 2024 has rows but no published EAR_MEAN_HOURLY
+    candidate = publish(tmp_path / "candidate", clean_indicators())
+    report = validate_publication(candidate, None, tmp_path / "docs", staging_dir=staging)
+    assert not report.success
+    assert any("published" in e and "2024" in e and "KHM" in e for e in report.errors), report.errors
+
+
+def test_one_sex_missing_for_a_staged_country_is_an_error(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    _stage_payroll(staging, "BGD", ["2023-03"])
+    indicators = clean_indicators()
+    no_men = indicators[~((indicators["ref_area"] == "BGD") & (indicators["indicator"] == "EAR_MEAN_HOURLY") & (indicators["sex"] == "SEX_M"))]
+    report = validate_publication(publish(tmp_path / "candidate", no_men), None, tmp_path / "docs", staging_dir=staging)
+    assert not report.success
+    assert any("SEX_M" in e for e in report.errors), report.errors
