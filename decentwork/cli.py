@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import subprocess
@@ -272,6 +273,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     ).sort("country")
     with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200):
         print(summary if not args.detail else table)
+    _say_checks()
     check = p.marts / "quality" / "last_check.json"
     if check.exists():
         quality = json.loads(check.read_text(encoding="utf-8"))
@@ -280,6 +282,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         for line in quality["errors"] + quality["warnings"]:
             _say(f"  - {line}")
     return 0
+
+
+def _say_checks() -> None:
+    """The last run and every asset check (pandera outcomes, dbt tests) whose latest evaluation failed."""
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        if runs:
+            run = runs[0]
+            stats = instance.get_run_stats(run.run_id)
+            ended = dt.datetime.fromtimestamp(stats.end_time, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if stats.end_time else "running"
+            scope = run.tags.get("dagster/partition", "all countries")
+            _say(f"last run: {run.status.value} ({scope}, {ended})")
+        failing = []
+        for key in sorted(defs.resolve_asset_graph().asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+            history = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+            evaluation = history[0].evaluation if history else None
+            if evaluation is not None and not evaluation.passed:
+                failing.append(f"{key.asset_key.to_user_string()}:{key.name} ({evaluation.severity.value.lower()})")
+    _say(f"failing checks: {len(failing)}" + "".join(f"\n  - {f}" for f in failing))
 
 
 def cmd_ui(args: argparse.Namespace) -> None:

@@ -152,6 +152,9 @@ def test_status_command_lists_loaded_countries(run):
     assert done.returncode == 0, done.stderr
     for country in ("BGD", "KHM", "VNM", "IDN", "JOR"):
         assert country in done.stdout
+    said = done.stdout + done.stderr
+    assert "last run: SUCCESS (all countries" in said
+    assert "failing checks:" in said and "last quality check: passed" in said
 
 
 def test_no_identifier_reaches_a_published_file_or_the_run_log(run):
