@@ -1,15 +1,21 @@
-"""Publish the marts: export the warehouse's `marts` schema, check it, then swap it into data/marts/.
+"""Publish the marts: export the warehouse's `marts` schema, check it, then swap it in atomically.
 
-Every table of schema `marts` becomes `<table>.parquet` and `<table>.csv`; the long `indicators`
-table also `indicators.sdmx.csv` (SDMX-CSV 2.0) with its structure; `marts.duckdb` holds the
-published tables only (no staging or worker-level table), for researchers' read-only queries.
+Every table of schema `marts` becomes `<table>.parquet` and `<table>.csv` (rows in a fixed order, so
+the same warehouse always gives the same bytes); the long `indicators` table also
+`indicators.sdmx.csv` (SDMX-CSV 2.0) with its structure; `marts.duckdb` holds the published tables
+only (no staging or worker-level table), for researchers' read-only queries.
 
-The export is written to `data/marts/.candidate/` first and checked by the quality gates
-(assets/quality.py); only when they pass is each file moved over the published one with an
-atomic rename, so a reader (or a run killed half-way) never sees a half-written publication, and
-a failing check leaves the previous publication in place.
+A new publication is exported into a sibling folder `data/.marts.candidate-<pid>` and checked by the
+quality gates (assets/quality.py). Only when they pass is it exchanged with `data/marts` in one
+atomic step (Linux `renameat2(RENAME_EXCHANGE)`), so a reader, or a run killed at any point, sees
+either the whole previous publication or the whole new one, never a mix. The previous publication is
+kept as `data/.marts.previous`. A failing check leaves `data/marts` in place (its `quality/` folder
+then reports the refused candidate). Candidate folders left by killed runs are removed by the next
+publication. Where the exchange is not available (not Linux), the old folder is moved aside and the
+new one moved in: two renames, never a mix, but `data/marts` is briefly absent between them.
 """
 
+import ctypes
 import json
 import os
 import shutil
@@ -22,7 +28,8 @@ from assets.transform import mart_asset_keys
 from decentwork.settings import paths
 
 PUBLISHED_SCHEMA = "marts"
-CANDIDATE = ".candidate"
+CANDIDATE_PREFIX = ".marts.candidate-"
+PREVIOUS = ".marts.previous"
 MARTS_DB = "marts.duckdb"
 QUALITY_DIR = "quality"
 
@@ -53,14 +60,14 @@ def _csv_safe_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 
 def export_candidate(warehouse: Path, candidate: Path) -> dict[str, int]:
-    """Write every published table of the warehouse into `candidate` (emptied first)."""
-    shutil.rmtree(candidate, ignore_errors=True)
+    """Write every published table of the warehouse into the new folder `candidate`."""
     candidate.mkdir(parents=True)
     counts = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table in published_tables(con):
-            con.execute(f"copy (select * from {PUBLISHED_SCHEMA}.{table}) to '{candidate / table}.parquet' (format parquet, compression zstd)")
-            con.execute(f"copy ({_csv_safe_select(con, table)}) to '{candidate / table}.csv' (format csv, header true)")
+            ordered = f"select * from {PUBLISHED_SCHEMA}.{table} order by all"
+            con.execute(f"copy ({ordered}) to '{candidate / table}.parquet' (format parquet, compression zstd)")
+            con.execute(f"copy ({_csv_safe_select(con, table)} order by all) to '{candidate / table}.csv' (format csv, header true)")
             counts[table] = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table}").fetchone()[0]
     _write_marts_db(candidate, counts)
     _write_sdmx(candidate)
@@ -70,45 +77,86 @@ def export_candidate(warehouse: Path, candidate: Path) -> dict[str, int]:
 def _write_marts_db(candidate: Path, tables: dict[str, int]) -> None:
     with duckdb.connect(str(candidate / MARTS_DB)) as con:
         for table in tables:
-            con.execute(f"create table {table} as select * from read_parquet('{candidate / table}.parquet')")
+            con.execute(f"create table {table} as select * from read_parquet('{candidate / table}.parquet') order by all")
 
 
 def _write_sdmx(candidate: Path) -> None:
-    try:
-        from assets import sdmx
-    except ImportError:  # the SDMX export is optional until its module lands
-        return
     import polars as pl
+
+    from assets import sdmx
 
     indicators = candidate / "indicators.parquet"
     if indicators.exists():
-        sdmx.write_sdmx_csv(pl.read_parquet(indicators), candidate / "indicators.sdmx.csv")
-        sdmx.write_structure(candidate / "indicators.sdmx-structure.xml")
+        frame = pl.read_parquet(indicators)
+        sdmx.write_sdmx_csv(frame, candidate / "indicators.sdmx.csv")
+        sdmx.write_structure(candidate / "indicators.sdmx-structure.xml", frame)
 
 
-def _quality(candidate: Path, out: Path) -> dict:
+def _quality(candidate: Path, previous: Path | None, staging: Path | None) -> dict:
     try:
         from assets.quality import validate_publication
     except ImportError:
         return {"success": True, "errors": [], "warnings": ["quality gates not installed"]}
-    previous = out if (out / "indicators.parquet").exists() else None
-    report = validate_publication(candidate, previous, out / QUALITY_DIR)
+    if previous is not None and not (previous / "indicators.parquet").exists():
+        previous = None
+    report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging)
     return {"success": report.success, "errors": list(report.errors), "warnings": list(report.warnings)}
 
 
-def publish(warehouse: Path, out: Path) -> tuple[dict[str, int], dict]:
-    """Export, check and swap in. Raises PublicationRefused (previous publication untouched) on errors."""
-    out.mkdir(parents=True, exist_ok=True)
-    candidate = out / CANDIDATE
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(a))
+
+
+def _rename(source: Path, target: Path) -> None:
+    os.replace(source, target)
+
+
+def _swap_in(candidate: Path, out: Path) -> None:
+    """Make `candidate` the publication at `out`; the one it replaces becomes `.marts.previous`."""
+    previous = out.with_name(PREVIOUS)
+    if not out.exists():
+        _rename(candidate, out)
+        return
+    if _exchange(candidate, out):  # candidate now holds the old publication
+        shutil.rmtree(previous, ignore_errors=True)
+        _rename(candidate, previous)
+        return
+    shutil.rmtree(previous, ignore_errors=True)
+    _rename(out, previous)
+    _rename(candidate, out)
+
+
+def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[dict[str, int], dict]:
+    """Export, check and swap in. Raises PublicationRefused (the previous publication untouched) on errors."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(CANDIDATE_PREFIX + "*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    if not out.exists() and out.with_name(PREVIOUS).is_dir():  # killed between the two renames of the fallback
+        _rename(out.with_name(PREVIOUS), out)
+    candidate = out.with_name(f"{CANDIDATE_PREFIX}{os.getpid()}")
     counts = export_candidate(warehouse, candidate)
-    quality = _quality(candidate, out)
-    (out / QUALITY_DIR).mkdir(exist_ok=True)
-    (out / QUALITY_DIR / "last_check.json").write_text(json.dumps(quality, indent=1), encoding="utf-8")
+    (candidate / ".gitkeep").touch()  # the repository tracks data/marts/.gitkeep
+    quality = _quality(candidate, out if out.exists() else None, staging)
+    (candidate / QUALITY_DIR).mkdir(exist_ok=True)
+    (candidate / QUALITY_DIR / "last_check.json").write_text(json.dumps(quality, indent=1), encoding="utf-8")
     if not quality["success"]:
+        if out.exists():  # report the refusal where users look, beside the publication it kept
+            shutil.rmtree(out / QUALITY_DIR, ignore_errors=True)
+            shutil.copytree(candidate / QUALITY_DIR, out / QUALITY_DIR)
+        shutil.rmtree(candidate, ignore_errors=True)
         raise PublicationRefused("quality gates failed, previous publication kept: " + "; ".join(quality["errors"][:10]))
-    for item in sorted(candidate.iterdir()):
-        os.replace(item, out / item.name)
-    candidate.rmdir()
+    _swap_in(candidate, out)
     return counts, quality
 
 
@@ -117,11 +165,11 @@ def publish(warehouse: Path, out: Path) -> tuple[dict[str, int], dict]:
     group_name="publication",
     kinds={"parquet", "csv", "duckdb"},
     pool="warehouse",
-    description="Every published mart as data/marts/<table>.parquet and .csv (+ SDMX-CSV, marts.duckdb), after the quality gates.",
+    description="Every published mart as data/marts/<table>.parquet and .csv (+ SDMX-CSV, marts.duckdb), after the quality gates; data/marts switches atomically.",
 )
 def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     p = paths()
-    counts, quality = publish(p.warehouse, p.marts)
+    counts, quality = publish(p.warehouse, p.marts, p.staging)
     for warning in quality["warnings"]:
         context.log.warning(f"quality: {warning}")
     context.log.info(f"published {len(counts)} mart(s) to {p.marts}")
