@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +100,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     p = export_environment()
+    from decentwork.settings import MissingPseudonymKey, pseudonym_key
+
+    try:
+        pseudonym_key()  # refuse before any run starts, not halfway through staging
+    except MissingPseudonymKey as exc:
+        sys.exit(f"refusing to run: {exc}")
     if not delivered_files(p):
         if os.environ.get("DECENTWORK_DATA_DIR") and p.root != (REPO_ROOT / "data").resolve() and not args.sample:
             sys.exit(f"no extracts under {p.raw}: deliver files as raw/<source>/<ISO3>/*.csv|.xlsx|.parquet, or pass --sample")
@@ -132,10 +139,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"refreshing {scope}: data root {p.root}")
     started = time.perf_counter()
     job = defs.resolve_job_def("refresh")
+    instance = dg.DagsterInstance.get()
+    _recover_killed_runs(instance)
     result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         partition_key=args.country,
-        tags=None if args.country else tags,
+        tags={**(tags if not args.country else {}), **_launcher_tags()},
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
@@ -146,6 +155,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     _summary(p, elapsed, scope)
     return 1 if unknown else 0
+
+
+PROCESS_TAG = "decentwork/process"  # host/pid/start time of the `decentwork run` executing the run
+UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED")
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of process `pid` (Linux), so a reused pid is not taken for the original."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _launcher_tags() -> dict[str, str]:
+    """Who executes this refresh, so that a later run can tell whether it was killed."""
+    return {PROCESS_TAG: f"{socket.gethostname()}/{os.getpid()}/{_process_start(os.getpid()) or ''}"}
+
+
+def _process_gone(run) -> bool:
+    """True when the run was executed by a `decentwork run` on this host whose process no longer exists."""
+    host, _, rest = run.tags.get(PROCESS_TAG, "").partition("/")
+    pid, _, started = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # launched elsewhere (the Dagster daemon's run monitoring watches those)
+    if started and Path("/proc").is_dir():
+        return _process_start(int(pid)) != started
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _interrupted_runs(instance) -> list:
+    import dagster as dg
+
+    statuses = [dg.DagsterRunStatus[s] for s in UNFINISHED]
+    return [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses)) if _process_gone(run)]
+
+
+def _recover_killed_runs(instance) -> None:
+    """Mark failed the unfinished runs whose `decentwork run` process is gone, and free the warehouse pool
+    slots they held: a run killed part-way would otherwise hold its slot, and block every later run, forever."""
+    for run in _interrupted_runs(instance):
+        instance.report_run_failed(run, message="interrupted: the process executing it ended before the run finished")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        _say(f"run {run.run_id[:8]} was interrupted (its process is gone): marked failed, its warehouse slot freed")
 
 
 def _summary(p: Paths, elapsed: float, scope: str) -> None:
@@ -209,6 +269,9 @@ def cmd_indicators(args: argparse.Namespace) -> int:
                 sys.stdout.write((Path(tmp) / "out.csv").read_text(encoding="utf-8"))
         else:
             sdmx.write_sdmx_csv(frame, target)
+            structure = target.with_name(f"{target.stem}.structure.xml")
+            sdmx.write_structure(structure, frame)
+            _say(f"SDMX structure (dataflow {sdmx.STRUCTURE_ID}) written to {structure}")
     elif args.out:
         frame.write_csv(args.out)
     else:
@@ -298,7 +361,10 @@ def _say_checks() -> None:
             stats = instance.get_run_stats(run.run_id)
             ended = dt.datetime.fromtimestamp(stats.end_time, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if stats.end_time else "running"
             scope = run.tags.get("dagster/partition", "all countries")
-            _say(f"last run: {run.status.value} ({scope}, {ended})")
+            state = run.status.value
+            if run.status.value in UNFINISHED and _process_gone(run):
+                state, ended = "INTERRUPTED", "its process is gone; the next `decentwork run` cleans it up"
+            _say(f"last run: {state} ({scope}, {ended})")
         failing = []
         for key in sorted(defs.resolve_asset_graph().asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
             history = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)

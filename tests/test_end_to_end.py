@@ -147,6 +147,40 @@ def test_query_command_sees_marts_only_and_cannot_write(run):
     assert refused.returncode != 0 and "read-only" in refused.stderr
 
 
+def test_published_sdmx_csv_reads_back_as_the_published_indicators(run):
+    from assets.sdmx import read_sdmx_csv
+
+    marts = run["root"] / "marts"
+    back = read_sdmx_csv(marts / "indicators.sdmx.csv", marts / "indicators.sdmx-structure.xml")
+    ind = _indicators(run)
+    assert back.height == ind.height
+    back = back.select(
+        pl.col("REF_AREA").alias("ref_area"), pl.col("INDICATOR").alias("indicator"), pl.col("SEX").alias("sex"),
+        pl.col("CLASSIF1").alias("classif1"), pl.col("TIME_PERIOD").cast(pl.Int32).alias("time"),
+        pl.col("OBS_VALUE").replace("", None).cast(pl.Float64).alias("sdmx_value"),
+        pl.col("OBS_STATUS").replace("", None).alias("sdmx_status"),
+    )
+    joined = ind.join(back, on=["ref_area", "indicator", "sex", "classif1", "time"], how="full", coalesce=True)
+    assert joined.height == ind.height
+    assert (joined["obs_value"].is_null() == joined["sdmx_value"].is_null()).all()
+    assert (joined["obs_value"].fill_null(0) == joined["sdmx_value"].fill_null(0)).all()  # exact, not approximately
+    assert (joined["obs_status"].fill_null("") == joined["sdmx_status"].fill_null("")).all()
+
+
+def test_indicators_command_writes_sdmx_with_its_structure(run, tmp_path):
+    from assets.sdmx import read_sdmx_csv
+
+    out = tmp_path / "khm.csv"
+    done = _cli(run, "indicators", "--country", "KHM", "--sex", "SEX_F", "--format", "sdmx", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    back = read_sdmx_csv(out, tmp_path / "khm.structure.xml")
+    expected = _indicators(run).filter((pl.col("ref_area") == "KHM") & (pl.col("sex") == "SEX_F"))
+    assert back.height == expected.height > 0
+    assert set(back["REF_AREA"]) == {"KHM"} and set(back["SEX"]) == {"SEX_F"}
+    streamed = _cli(run, "indicators", "--country", "KHM", "--format", "sdmx")
+    assert streamed.returncode == 0 and streamed.stdout.startswith("STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA")
+
+
 def test_status_command_lists_loaded_countries(run):
     done = _cli(run, "status")
     assert done.returncode == 0, done.stderr
