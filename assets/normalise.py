@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from pathlib import Path
 
 import polars as pl
 
-from assets.readers import ROW, RejectedFile
+from assets.readers import PROBLEM, ROW, RejectedFile, fold, misplaced_header
 from schemas.canonical import SURVEY_MISSING_CODES, Column, Extract
 from schemas.mapping import Delivery
 
@@ -28,16 +27,14 @@ def canonical_headers(frame: pl.DataFrame, extract: Extract, delivery: Delivery,
     A header matches by the mapping file, else by canonical header or staged name, ignoring case
     and repeated spaces. Returns the frame with canonical headers and the ignored extra columns.
     """
-
-    def fold(text: str) -> str:
-        return re.sub(r"\s+", " ", text).strip().lower()
-
+    if PROBLEM not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
     known = {fold(c.header): c.header for c in extract.columns} | {fold(c.name): c.header for c in extract.columns}
     mapped = {fold(k): v for k, v in delivery.columns.items()}
     renames: dict[str, str] = {}
     extras: list[str] = []
     for name in frame.columns:
-        if name == ROW:
+        if name in (ROW, PROBLEM):
             continue
         target = mapped.get(fold(name)) or known.get(fold(name))
         target = known.get(fold(target), target) if target else None  # mapping may name the staged form
@@ -47,15 +44,32 @@ def canonical_headers(frame: pl.DataFrame, extract: Extract, delivery: Delivery,
             renames[name] = target
     missing = [c.header for c in extract.columns if c.required and c.header not in renames.values()]
     if missing:
-        where = f"schemas/mappings/{delivery.country}.yaml (sources.{extract.source}.columns)"
-        raise RejectedFile(
-            path,
-            f"missing required column(s) {missing}; the file has {[c for c in frame.columns if c != ROW]}",
-            f"add the column(s) to the delivery, or map the delivered header onto them in {where}",
-        )
-    frame = frame.select([ROW, *renames]).rename(renames)
+        raise _missing_columns(frame, extract, delivery, path, missing, matched=bool(renames))
+    frame = frame.select([ROW, PROBLEM, *renames]).rename(renames)
     absent = [c.header for c in extract.columns if c.header not in frame.columns]
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias(h) for h in absent), extras
+
+
+def _missing_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path, missing: list[str], matched: bool) -> RejectedFile:
+    """The rejection of a file lacking required columns, with the likeliest fix.
+
+    When none of the first row's cells is a contract header, that row is a title or data, not a header:
+    its cells are not quoted (they may be personal data).
+    """
+    hint = misplaced_header(path, delivery)
+    if hint is not None:
+        return hint
+    columns = [c for c in frame.columns if c not in (ROW, PROBLEM)]
+    has = f"the file has {columns}" if matched else (
+        f"none of the {len(columns)} cells of its first row is a column of the contract (no header row, "
+        "or headers in another language)"
+    )
+    return RejectedFile(
+        path,
+        f"missing required column(s) {missing}; {has}",
+        f"add the column(s) to the delivery, or map the delivered header onto them in "
+        f"schemas/mappings/{delivery.country}.yaml (sources.{extract.source}.columns)",
+    )
 
 
 def _text(col: str) -> pl.Expr:
@@ -89,6 +103,8 @@ def _parse(column: Column, delivery: Delivery) -> tuple[pl.Expr, str]:
 
 def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> pl.DataFrame:
     """Translate codes, parse every column to its type and collect the parse failures per row."""
+    if PROBLEM not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
     translated = []
     for column in extract.columns:
         codes = delivery.value_map(column.header) | delivery.value_map(column.name)
@@ -114,6 +130,7 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
         ROW,
         *typed,
         pl.concat_list(problems).list.drop_nulls().alias(REASONS),
+        PROBLEM,
     )
 
 

@@ -1,19 +1,33 @@
 """Read a delivered file into an all-text polars frame, or reject it with a reason and a fix.
 
 Everything is read as text: typing is the normaliser's job, so that a value that does not
-parse becomes a quarantine reason rather than a silent null.
+parse becomes a quarantine reason rather than a silent null. A row the reader cannot take whole
+(an empty row, a last line cut short) keeps its place and says why in `_read_problem`.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
+import re
 from pathlib import Path
 
 import polars as pl
 
+from schemas.canonical import EXTRACTS
 from schemas.mapping import Delivery
 
 ROW = "_source_row"
+PROBLEM = "_read_problem"  # why a row could not be read whole (empty, cut short); null for a sound row
+
+# Leading bytes of binary formats a partner may mislabel as .csv: (what it is, the fix).
+MAGIC = {
+    b"PK\x03\x04": ("a zip archive, most likely an Excel .xlsx workbook, named .csv", "rename it to .xlsx if it is a workbook, or export the sheet as CSV"),
+    b"\xd0\xcf\x11\xe0": ("an old-format Excel (.xls) workbook named .csv", "open it in Excel and save it as .xlsx or CSV UTF-8"),
+    b"PAR1": ("a Parquet file named .csv", "rename it to .parquet"),
+    b"%PDF": ("a PDF document named .csv", "deliver the extract itself as CSV, .xlsx or .parquet"),
+}
 
 
 class RejectedFile(Exception):
@@ -41,42 +55,122 @@ def read_delivery(path: Path, delivery: Delivery) -> pl.DataFrame:
     else:
         raise RejectedFile(path, f"unsupported file type {suffix!r}", "deliver .csv, .xlsx or .parquet")
     frame = frame.rename({c: c.strip().lstrip("\ufeff").strip() for c in frame.columns})
+    if PROBLEM not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
+    values = [c for c in frame.columns if c != PROBLEM]
+    blank = pl.all_horizontal(pl.col(values).is_null()) if values else pl.lit(True)  # the CSV reader reads "" as null
+    frame = frame.with_columns(pl.when(blank).then(pl.lit("empty row: no values")).otherwise(pl.col(PROBLEM)).alias(PROBLEM))
     return frame.with_row_index(ROW, offset=first_row).with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def _utf16_order(head: bytes) -> str | None:
+    """'utf-16' (with a byte-order mark), 'utf-16-le'/'-be' (without one, told by where the zero bytes
+    of ASCII text fall), or None for text that is not UTF-16."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    even, odd = head[0:200:2], head[1:200:2]
+    if len(odd) >= 8 and odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if len(even) >= 8 and even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, str] | None:
+    """(line, byte offset, byte) of the first byte that does not decode, read in blocks; None if all decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, lines = 0, 1
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                start = max(exc.start, 0)
+                return lines + block.count(b"\n", 0, start), offset + start, f"0x{block[start]:02X}" if start < len(block) else "?"
+            offset, lines = offset + len(block), lines + block.count(b"\n")
+    return None
+
+
+def _encoding_error(path: Path, delivery: Delivery, encoding: str) -> RejectedFile:
+    where = f"schemas/mappings/{delivery.country}.yaml (read.encoding)"
+    bad = _first_bad_byte(path, encoding)
+    position = f": first bad byte {bad[2]} on row {bad[0]}" if bad else ""
+    guess = ""
+    if bad and encoding.startswith("utf-8"):
+        try:
+            path.read_bytes().decode("cp1252")
+            guess = " (it reads as Windows-1252, the usual Excel 'CSV' encoding)"
+        except UnicodeDecodeError:
+            pass
+    return RejectedFile(
+        path,
+        f"text is not valid {delivery.encoding}{position}{guess}",
+        f"re-save the file as 'CSV UTF-8', or declare its encoding (cp1252, latin1, utf16) in {where}",
+    )
 
 
 def _read_csv(path: Path, delivery: Delivery) -> pl.DataFrame:
     with path.open("rb") as fh:
         head = fh.read(8192)
-    utf16 = head[:2] in (b"\xff\xfe", b"\xfe\xff")
-    if b"\x00" in head and not utf16:
-        raise RejectedFile(path, "binary content, not a CSV text file", "deliver the extract as CSV text, .xlsx or .parquet")
+        fh.seek(max(0, path.stat().st_size - 2))
+        ends_with_newline = fh.read(2).endswith((b"\n", b"\n\x00"))
+    utf16 = _utf16_order(head)
+    if utf16 is None and delivery.python_encoding == "utf-16" and b"\x00" in head:
+        utf16 = "utf-16"
+    if utf16 is None:
+        for magic, (what, fix) in MAGIC.items():
+            if head.startswith(magic):
+                raise RejectedFile(path, f"binary content: {what}", fix)
+        if b"\x00" in head:
+            raise RejectedFile(path, "binary content, not a CSV text file", "deliver the extract as CSV text, .xlsx or .parquet")
     options = dict(separator=delivery.separator, infer_schema=False, skip_rows=delivery.skip_rows)
+    encoding = utf16 or delivery.python_encoding
+    text = None
     try:
-        if delivery.python_encoding == "utf-8-sig" and not utf16:
-            return pl.read_csv(path, encoding="utf8", **options)
-        text = path.read_bytes().decode("utf-16" if utf16 else delivery.python_encoding)
-        return pl.read_csv(io.StringIO(text), **options)
-    except UnicodeDecodeError as exc:
-        raise RejectedFile(
-            path,
-            f"text is not valid {delivery.encoding} (byte {exc.start})",
-            f"re-save the file as UTF-8, or declare its encoding (read.encoding: cp1252 / utf16) in schemas/mappings/{delivery.country}.yaml",
-        ) from None
+        if encoding == "utf-8-sig":
+            frame = pl.read_csv(path, encoding="utf8", **options)
+        else:
+            text = path.read_bytes().decode(encoding)
+            frame = pl.read_csv(io.StringIO(text), **options)
+    except UnicodeDecodeError:
+        raise _encoding_error(path, delivery, encoding) from None
     except pl.exceptions.NoDataError:
         raise RejectedFile(path, "the file has no header line", "re-export the extract with its header row") from None
     except pl.exceptions.ComputeError as exc:
         message = str(exc).splitlines()[0]
         if "invalid utf-8" in message.lower() or "utf8" in message.lower():
-            raise RejectedFile(
-                path,
-                "text is not valid UTF-8",
-                f"re-save the file as UTF-8, or declare its encoding (read.encoding: cp1252 / utf16) in schemas/mappings/{delivery.country}.yaml",
-            ) from None
+            raise _encoding_error(path, delivery, "utf-8") from None
+        hint = misplaced_header(path, delivery)  # a title line above the header has fewer fields
+        if hint is not None:
+            raise hint from None
         raise RejectedFile(
             path,
             f"not a readable CSV with separator {delivery.separator!r} ({message})",
-            f"check the separator and quoting; declare read.separator in schemas/mappings/{delivery.country}.yaml",
+            f"check the separator and quoting, and any title rows above the header; declare read.separator or "
+            f"read.skip_rows in schemas/mappings/{delivery.country}.yaml",
         ) from None
+    if not ends_with_newline and frame.height:
+        frame = _mark_cut_last_row(frame, path, text, delivery)
+    return frame
+
+
+def _mark_cut_last_row(frame: pl.DataFrame, path: Path, text: str | None, delivery: Delivery) -> pl.DataFrame:
+    """A file that stops without a line break may have been cut in transfer: when its last line has fewer
+    fields than the header, that row is marked (the reader itself pads it with empty values)."""
+    if text is None:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - (1 << 16)))
+            text = fh.read().decode("utf-8", errors="replace")
+    last_line = text.rstrip("\r").rsplit("\n", 1)[-1]
+    fields = next(csv.reader([last_line], delimiter=delivery.separator), [])
+    if len(fields) >= frame.width:
+        return frame
+    problem = (
+        f"cut short: the last line has {len(fields)} of {frame.width} fields and no line break "
+        "(the file was truncated; re-deliver it whole)"
+    )
+    last = pl.int_range(pl.len()) == pl.len() - 1
+    return frame.with_columns(pl.when(last).then(pl.lit(problem)).otherwise(None).alias(PROBLEM))
 
 
 def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
@@ -95,6 +189,65 @@ def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
         return book.load_sheet(sheet, header_row=delivery.skip_rows, dtypes="string").to_polars()
     except Exception as exc:
         raise RejectedFile(path, f"sheet {sheet!r} cannot be read as a table ({exc})", "check read.skip_rows (rows above the header) in the mapping file") from None
+
+
+PREVIEW_ROWS = 30
+
+
+def preview_rows(path: Path, delivery: Delivery) -> list[tuple[str | None, int, list[str | None]]]:
+    """The first rows of a file as cells, for finding a header row that is not where it was expected:
+    (sheet name or None for CSV, row number as a spreadsheet shows it, cells). Empty when unreadable."""
+    rows: list[tuple[str | None, int, list[str | None]]] = []
+    try:
+        if path.suffix.lower() == ".xlsx":
+            import fastexcel
+
+            book = fastexcel.read_excel(path)
+            for name in book.sheet_names:
+                sheet = book.load_sheet(name, header_row=None, n_rows=PREVIEW_ROWS, dtypes="string").to_polars()
+                rows += [(name, i + 1, list(r)) for i, r in enumerate(sheet.iter_rows())]
+        elif path.suffix.lower() == ".csv":
+            with path.open("rb") as fh:
+                head = fh.read(1 << 16)
+            encoding = _utf16_order(head) or delivery.python_encoding
+            text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+            lines = text.splitlines()[:PREVIEW_ROWS]
+            rows = [(None, i + 1, cells) for i, cells in enumerate(csv.reader(lines, delimiter=delivery.separator))]
+    except Exception:  # only a hint for an error message: never let it hide the real rejection
+        return []
+    return rows
+
+
+def fold(text: str) -> str:
+    """A header as compared: case and repeated spaces ignored."""
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
+
+
+def misplaced_header(path: Path, delivery: Delivery) -> RejectedFile | None:
+    """When the contract's header row sits lower (a title row) or on another sheet than the one read,
+    the rejection that says so and which read options to declare; None when no such row is found."""
+    extract = EXTRACTS[delivery.source]
+    wanted = {fold(c.header) for c in extract.columns if c.required}
+    known = {fold(c.header): fold(c.header) for c in extract.columns} | {fold(c.name): fold(c.header) for c in extract.columns}
+    aliases = known | {fold(k): known.get(fold(v), fold(v)) for k, v in delivery.columns.items()}
+    preview = preview_rows(path, delivery)
+    first_sheet = next((name for name, _, _ in preview), None)
+    read_sheet = delivery.sheet if delivery.sheet is not None else first_sheet
+    for sheet, number, cells in preview:
+        if not wanted <= {aliases.get(fold(c), fold(c)) for c in cells if c is not None}:
+            continue
+        if sheet == read_sheet and number == delivery.skip_rows + 1:
+            return None  # the header is where it was read: the problem is elsewhere
+        options = [f"skip_rows: {number - 1}"] if number - 1 != delivery.skip_rows else []
+        options += [f"sheet: {sheet}"] if sheet != read_sheet else []
+        where = f"row {number}" + (f" of sheet {sheet!r}" if sheet is not None else "")
+        now = f"row {delivery.skip_rows + 1}" + (f" of sheet {read_sheet!r}" if sheet is not None else "")
+        return RejectedFile(
+            path,
+            f"the header row is {where}, but {now} was read as the header",
+            f"declare read: {{{', '.join(options)}}} under sources.{delivery.source} in schemas/mappings/{delivery.country}.yaml",
+        )
+    return None
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

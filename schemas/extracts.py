@@ -22,6 +22,8 @@ DTYPES = {
 }
 
 ge0 = pa.Check.ge(0)
+# A sex code that is not F or M after the mapping: the usual fix is a `values.sex` entry, so say so.
+sex_code = pa.Check.isin(SEX_CODES, error="is not a sex code F or M (declare other codes under values.sex in schemas/mappings/<ISO3>.yaml)")
 # A month has at most 31 x 24 = 744 hours; beyond these a value is a keying error, not a long month.
 MAX_REGULAR_HOURS, MAX_OVERTIME_HOURS = 310, 200
 EARLIEST_DATE = dt.date(1940, 1, 1)
@@ -45,7 +47,7 @@ VALUE_RULES: dict[str, dict[str, list[pa.Check]]] = {
         "is_current_chair": [pa.Check.isin(("Yes", "No"))],
     },
     "payroll": {
-        "sex": [pa.Check.isin(SEX_CODES)],
+        "sex": [sex_code],
         "occupation": [pa.Check.isin(OCCUPATIONS)],
         "contract_type": [pa.Check.isin(CONTRACT_TYPES)],
         "pay_basis": [pa.Check.isin(PAY_BASES)],
@@ -60,7 +62,7 @@ VALUE_RULES: dict[str, dict[str, list[pa.Check]]] = {
         **{c: [ge0] for c in ("insurable_wage", "employer_contribution", "employee_contribution")},
     },
     "worker_survey": {
-        "sex": [pa.Check.isin(SEX_CODES)],
+        "sex": [sex_code],
         "age_band": [pa.Check.isin(AGE_BANDS)],
         "survey_round": [pa.Check.ge(1)],
         **{c.name: [pa.Check.isin((0, 1))] for c in EXTRACTS["worker_survey"].columns if c.type == "flag"},

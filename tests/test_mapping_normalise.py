@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from assets.normalise import REASONS, canonical_headers, type_columns
-from assets.readers import ROW, RejectedFile, read_delivery
+from assets.readers import PROBLEM, ROW, RejectedFile, read_delivery
 from schemas import mapping
 from schemas.canonical import EXTRACTS
 
@@ -122,3 +122,25 @@ def test_unreadable_files_are_rejected_with_the_problem(tmp_path, mappings, cont
     with pytest.raises(RejectedFile) as err:
         read_delivery(path, mapping.delivery("KHM", "payroll"))
     assert problem in err.value.problem.lower().replace("-", "")
+
+
+def test_a_title_row_above_mapped_headers_is_found_and_the_fix_named(tmp_path, mappings):
+    """Local headers (known through the mapping) below a title line: the message gives the skip_rows to declare."""
+    d = mapping.delivery("VNM", "payroll")
+    local = {v: k for k, v in d.columns.items()}
+    header = [local.get(c.header, c.header) for c in EXTRACTS["payroll"].columns]
+    path = tmp_path / "luong.csv"
+    path.write_text("Bảng lương tháng 1\n" + ";".join(header) + "\n" + ";".join(["1"] * len(header)) + "\n", encoding="utf-8")
+    with pytest.raises(RejectedFile) as err:
+        canonical_headers(read_delivery(path, d), EXTRACTS["payroll"], d, path)
+    assert err.value.problem == "the header row is row 2, but row 1 was read as the header"
+    assert err.value.fix == "declare read: {skip_rows: 1} under sources.payroll in schemas/mappings/VNM.yaml"
+
+
+def test_a_cut_last_line_is_marked_but_a_missing_final_line_break_alone_is_not(tmp_path, mappings):
+    d = mapping.delivery("KHM", "payroll")
+    cut, whole = tmp_path / "cut.csv", tmp_path / "whole.csv"
+    cut.write_text("a,b,c\n1,2,3\n4,5", encoding="utf-8")
+    whole.write_text("a,b,c\n1,2,3\n4,5,6", encoding="utf-8")
+    assert read_delivery(cut, d)[PROBLEM].to_list() == [None, "cut short: the last line has 2 of 3 fields and no line break (the file was truncated; re-deliver it whole)"]
+    assert read_delivery(whole, d)[PROBLEM].to_list() == [None, None]
