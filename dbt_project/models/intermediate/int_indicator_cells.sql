@@ -50,7 +50,10 @@ wage_stats as (
         100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }})
             / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt,
         count(distinct case when occupation in ('supervisor', 'manager') then worker_key end) as n_supervisors,
-        count(distinct case when occupation in ('supervisor', 'manager') then factory_key end) as n_factories_supervisors
+        count(distinct case when occupation in ('supervisor', 'manager') then factory_key end) as n_factories_supervisors,
+        -- the social-security rates rest only on the countries that deliver the extract (matters for X_BW)
+        count(distinct case when has_social_security then worker_key end) as n_workers_ss,
+        count(distinct case when has_social_security then factory_key end) as n_factories_ss
     from months
     group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
 ),
@@ -70,9 +73,9 @@ wage_stats as (
     ('HOW_OT_MEAN', '_Z', 'HOURS', 'ot_mean', 'n_workers', 'n_factories'),
     ('HOW_OT_EXCESS_RT', '_Z', 'PCT', 'ot_excess_rt', 'n_workers', 'n_factories'),
     ('EAR_DIGITAL_RT', '_Z', 'PCT', 'digital_rt', 'n_workers', 'n_factories'),
-    ('SS_REGISTERED_RT', '_Z', 'PCT', 'ss_registered_rt', 'n_workers', 'n_factories'),
-    ('SS_CONTRIB_PAID_RT', '_Z', 'PCT', 'ss_paid_rt', 'n_workers', 'n_factories'),
-    ('SS_CONTRIB_GAP_RT', '_Z', 'PCT', 'ss_gap_rt', 'n_workers', 'n_factories'),
+    ('SS_REGISTERED_RT', '_Z', 'PCT', 'ss_registered_rt', 'n_workers_ss', 'n_factories_ss'),
+    ('SS_CONTRIB_PAID_RT', '_Z', 'PCT', 'ss_paid_rt', 'n_workers_ss', 'n_factories_ss'),
+    ('SS_CONTRIB_GAP_RT', '_Z', 'PCT', 'ss_gap_rt', 'n_workers_ss', 'n_factories_ss'),
 ] %}
 
 wage_cells as (
@@ -109,17 +112,28 @@ occupation_cells as (
     from hourly_by_sex
     where classif1 like 'OCU_%' and country <> 'X_BW'
 ),
+-- a gap rests on the factories of both sexes together (their union, not the larger of the two)
+gap_factories as (
+    {% for name, classif1 in breakdowns %}
+    select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, count(distinct factory_key) as n_factories
+    from months
+    group by grouping sets ((country, year, {{ classif1 }}), (year, {{ classif1 }}))
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
 {% set gaps = [('GPG_MEAN_HOURLY', 'mean_hourly'), ('GPG_MEDIAN_HOURLY', 'median_hourly')] %}
 gap_cells as (
     {% for indicator, statistic in gaps %}
     select
         women.country as ref_area, '{{ indicator }}' as indicator, 'SEX_T' as sex, women.classif1, women.year as time,
         100 * (men.{{ statistic }} - women.{{ statistic }}) / men.{{ statistic }} as obs_value, 'PCT' as unit,
-        women.n_workers + men.n_workers as n_workers, greatest(women.n_factories, men.n_factories) as n_factories,
+        women.n_workers + men.n_workers as n_workers, both_sexes.n_factories,
         women.n_workers as n_workers_f, men.n_workers as n_workers_m, women.n_factories as n_factories_f, men.n_factories as n_factories_m
     from hourly_by_sex as women
     inner join hourly_by_sex as men
         on men.country = women.country and men.year = women.year and men.classif1 = women.classif1 and men.sex = 'M'
+    inner join gap_factories as both_sexes
+        on both_sexes.country = women.country and both_sexes.year = women.year and both_sexes.classif1 = women.classif1
     where women.sex = 'F' and men.{{ statistic }} > 0
         {% if indicator == 'GPG_MEDIAN_HOURLY' %}and women.classif1 = '_Z'{% endif %}
     union all

@@ -27,6 +27,25 @@ controlled as (
         case when primary_status = 'C' or (sex in ('SEX_F', 'SEX_M') and one_sex_suppressed = 1) then 'C'
              else nullif(primary_status, '') end as status
     from secondary_control
+),
+-- X_BW less the published countries would give a lone suppressed country away: the pooled cell is then
+-- suppressed too, and with it the pooled cell of the other sex (as above)
+pooled_margin as (
+    select
+        *,
+        sum(case when ref_area <> 'X_BW' and status = 'C' then 1 else 0 end)
+            over (partition by indicator, sex, classif1, time) as countries_suppressed
+    from controlled
+),
+pooled_control as (
+    select
+        *,
+        case when status = 'C' or (ref_area = 'X_BW' and countries_suppressed = 1) then 'C'
+             when ref_area = 'X_BW' and sex in ('SEX_F', 'SEX_M')
+                 and max(case when sex in ('SEX_F', 'SEX_M') and countries_suppressed = 1 then 1 else 0 end)
+                     over (partition by ref_area, indicator, classif1, time) = 1 then 'C'
+             else status end as pooled_status
+    from pooled_margin
 )
 
 select
@@ -35,9 +54,9 @@ select
     sex,
     classif1,
     time,
-    case when status = 'C' then null else obs_value end as obs_value,
-    status as obs_status,
+    case when pooled_status = 'C' then null else obs_value end as obs_value,
+    pooled_status as obs_status,
     unit,
     n_workers,
     n_factories
-from controlled
+from pooled_control
