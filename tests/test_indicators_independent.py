@@ -395,8 +395,11 @@ def recompute(root: Path) -> pl.DataFrame:
                      how="vertical_relaxed").filter(pl.col("obs_value").is_not_null() & pl.col("obs_value").is_not_nan())
 
 
-def disclose(cells_: pl.DataFrame) -> pl.DataFrame:
-    """Disclosure control as the spec writes it: primary C / U, the other sex of a suppressed sex, gaps of a suppressed sex."""
+def disclose(cells_: pl.DataFrame, secondary: bool = True) -> pl.DataFrame:
+    """Disclosure control as the spec writes it: primary C / U, the other sex of a suppressed sex, gaps of a suppressed sex.
+
+    `secondary=False` applies primary suppression only, a gap judged by its own counts (what an attacker would
+    face without the secondary rules)."""
     t = sdc_thresholds()
 
     def primary(workers: pl.Expr, factories: pl.Expr) -> pl.Expr:
@@ -409,11 +412,14 @@ def disclose(cells_: pl.DataFrame) -> pl.DataFrame:
 
     either_sex_c = (primary(pl.col("n_workers_f"), pl.col("n_factories_f")) == "C") | (primary(pl.col("n_workers_m"), pl.col("n_factories_m")) == "C")
     status = (
-        pl.when((pl.col("basis") == "gap") & either_sex_c).then(pl.lit("C"))
+        pl.when((pl.col("basis") == "gap") & either_sex_c & pl.lit(secondary)).then(pl.lit("C"))
         .when(pl.col("basis") == "factories").then(primary(pl.lit(None, pl.Int64), pl.col("n_factories")))
         .otherwise(primary(pl.col("n_workers"), pl.col("n_factories")))
     )
     out = cells_.with_columns(status.alias("primary"))
+    if not secondary:
+        out = out.with_columns(pl.col("primary").alias("obs_status"))
+        return out.with_columns(pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("obs_value")).alias("obs_value"))
     one_sex = ((pl.col("sex") != "SEX_T") & (pl.col("primary") == "C")).any().over("ref_area", "indicator", "classif1", "time")
     out = out.with_columns(
         pl.when((pl.col("primary") == "C") | ((pl.col("sex") != "SEX_T") & one_sex)).then(pl.lit("C")).otherwise(pl.col("primary")).alias("obs_status")
