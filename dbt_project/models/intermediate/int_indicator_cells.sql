@@ -291,8 +291,9 @@ cells as (
     select *, 'workers' from picc_cells where indicator <> 'PICC_ACTIVE_RT'
     union all
     select *, 'factories' from picc_cells where indicator = 'PICC_ACTIVE_RT'
-)
+),
 
+final as (
 select
     ref_area, indicator, sex, classif1, cast(time as integer) as time, cast(obs_value as double) as obs_value, unit,
     cast(n_workers as bigint) as n_workers, cast(n_factories as bigint) as n_factories, basis,
@@ -305,3 +306,10 @@ select
     cast(n_workers as bigint), cast(n_factories as bigint), 'gap',
     n_workers_f, n_workers_m, n_factories_f, n_factories_m
 from gap_cells
+)
+
+select * from final
+{#- unit tests (int_indicator_cells.yml) narrow the output to the cells they check: var only_cells = {column: [values]} #}
+{%- for column, values in var('only_cells', {}).items() %}
+{{ 'where' if loop.first else 'and' }} {{ column }} in ('{{ values | join("', '") }}')
+{%- endfor %}
