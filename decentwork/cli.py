@@ -7,6 +7,7 @@
     decentwork status                 last refresh per country, rows, quarantine, failing checks
     decentwork ui                     the Dagster UI on the same instance
     decentwork dbt-parse              (re)build the dbt manifest the Dagster definitions load
+    decentwork catalogue [--check]    write docs/indicators.md and the marts' dbt docs from the catalogue seed
 """
 
 from __future__ import annotations
@@ -419,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--port", type=int, default=3000)
 
     sub.add_parser("dbt-parse", help="(re)build the dbt manifest")
+    cat = sub.add_parser("catalogue", help="write docs/indicators.md and the marts' dbt docs from dbt_project/seeds/ref_indicators.csv")
+    cat.add_argument("--check", action="store_true", help="write nothing; exit 1 when an output is out of date")
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -431,6 +434,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd_ui(args)
     elif args.command == "dbt-parse":
         ensure_manifest(force=True)
+    elif args.command == "catalogue":
+        from decentwork import catalogue
+
+        stale = catalogue.write(check=args.check)
+        for path in stale:
+            _say(f"{'out of date' if args.check else 'wrote'}: {path.relative_to(REPO_ROOT)}")
+        return 1 if args.check and stale else 0
     return 0
 
 

@@ -25,6 +25,7 @@ select
     findings.cluster_code,
     findings.cp_code,
     findings.question_id,
+    findings.question_key,
     findings.question_label,
     findings.non_compliant
 from ranked

@@ -1,7 +1,17 @@
-{# Findings with clean question labels ("\r\n", trailing " ?" / " *" removed) and cluster / compliance-point codes. #}
-with source as (select * from {{ source('extracts', 'assessments') }}),
+{#
+  Findings with cluster / compliance-point codes ("Systems" merged into OSH by the seed) and one key and
+  label per question: labels are cleaned ("\r\n", trailing " ?" / " *" removed), then the wordings that
+  drift across tool versions map onto one question_key and canonical label (seed ref_question_labels).
+#}
+with source as (
+    select
+        *,
+        trim(regexp_replace(regexp_replace(question_label, '[\r\n]+', ' ', 'g'), '\s*[?*]\s*$', '')) as clean_label
+    from {{ source('extracts', 'assessments') }}
+),
 clusters as (select * from {{ ref('ref_clusters') }}),
-points as (select * from {{ ref('ref_compliance_points') }})
+points as (select * from {{ ref('ref_compliance_points') }}),
+labels as (select * from {{ ref('ref_question_labels') }})
 
 select
     source.country,
@@ -15,7 +25,8 @@ select
     source.compliance_point as cp_label,
     coalesce(points.cp_code, 'CP_' || upper(trim(regexp_replace(source.compliance_point, '[^A-Za-z0-9]+', '_', 'g'), '_'))) as cp_code,
     source.question_id,
-    trim(regexp_replace(regexp_replace(source.question_label, '[\r\n]+', ' ', 'g'), '\s*[?*]\s*$', '')) as question_label,
+    coalesce(labels.question_key, source.question_id) as question_key,
+    coalesce(labels.canonical_label, source.clean_label) as question_label,
     source.question_type,
     source.finding,
     case when source.question_type = 'NCQ' then cast(source.finding as integer) end as non_compliant,
@@ -24,3 +35,4 @@ select
 from source
 left join clusters on clusters.cluster_label = source.cluster
 left join points on points.cp_label = source.compliance_point
+left join labels on labels.label_variant = source.clean_label
