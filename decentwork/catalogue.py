@@ -49,6 +49,14 @@ def wide_marts() -> list[dict]:
     return marts
 
 
+# value ranges the dbt data tests hold the wide marts' columns to, by unit (money and hours: not negative)
+RANGES = {"PCT": (0, 100), "GAP": (-100, 100), "RATIO": (0, 1000), "LCU": (0, 1e12), "USD": (0, 1e9), "PPP_USD": (0, 1e9), "HOURS": (0, 744)}
+
+
+def _range(code: str, classif1: str, unit: str) -> tuple[float, float]:
+    return RANGES["GAP" if code.startswith("GPG_") else CURRENCY_UNITS.get(classif1, unit)]
+
+
 def _column_description(entry: dict, classif1: str) -> str:
     unit = CURRENCY_UNITS.get(classif1, entry["unit"])
     breakdown = f", {classif1}" if classif1 != "_Z" else ""
@@ -60,13 +68,20 @@ def render_marts_yml(catalogue: list[dict]) -> str:
     lines = [f"# {GENERATED}", "version: 2", "", "models:"]
     for mart in wide_marts():
         area = "ISO3 country code, or X_BW for all programme countries pooled" if mart["pooled"] else "ISO3 country code"
-        columns = [("ref_area", area), ("time", "Calendar year")]
+        keys = [("ref_area", area, "string"), ("time", "Calendar year", "integer")]
         if mart["by_sex"]:
-            columns.append(("sex", "SEX_T, SEX_F or SEX_M (a gap or a factory-based rate on the SEX_T row only)"))
-        columns += [(name, _column_description(by_code[code], classif1)) for name, code, classif1 in mart["columns"]]
-        lines += [f"  - name: {mart['name']}", f"    description: {_quote(mart['description'])}", "    columns:"]
-        for name, text in columns:
-            lines += [f"      - name: {name}", f"        description: {_quote(text)}"]
+            keys.append(("sex", "SEX_T, SEX_F or SEX_M (a gap or a factory-based rate on the SEX_T row only)", "string"))
+        lines += [f"  - name: {mart['name']}", f"    description: {_quote(mart['description'])}",
+                  "    config:", "      contract:", "        enforced: true", "    data_tests:", "      - unique_combination:",
+                  "          arguments:", f"            columns: [{', '.join(k for k, _, _ in keys)}]", "    columns:"]
+        for name, text, data_type in keys:
+            lines += [f"      - name: {name}", f"        description: {_quote(text)}", f"        data_type: {data_type}",
+                      "        data_tests: [not_null]"]
+        for name, code, classif1 in mart["columns"]:
+            low, high = _range(code, classif1, by_code[code]["unit"])
+            lines += [f"      - name: {name}", f"        description: {_quote(_column_description(by_code[code], classif1))}",
+                      "        data_type: double", "        data_tests:", "          - within_range:", "              arguments:",
+                      f"                min_value: {low:g}", f"                max_value: {high:g}"]
     return "\n".join(lines) + "\n"
 
 
