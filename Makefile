@@ -18,7 +18,7 @@ install: $(STAMP)
 run: install           ## set up, generate the sample if data/raw is empty, run the whole pipeline
 	$(BIN)/decentwork run
 
-test: install          ## set up and run the test suite (scale and spark tests excluded)
+test: install          ## set up and run the test suite (tests marked scale excluded)
 	$(BIN)/pytest
 
 test-all: install      ## every test, the heavy ones too

@@ -19,13 +19,15 @@ import ctypes
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from assets.transform import mart_asset_keys
-from decentwork.settings import paths
+from decentwork.settings import dbt_target, paths
 
 PUBLISHED_SCHEMA = "marts"
 CANDIDATE_PREFIX = ".marts.candidate-"
@@ -59,11 +61,29 @@ def _csv_safe_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"select {', '.join(parts)} from {PUBLISHED_SCHEMA}.{table}"
 
 
+@contextmanager
+def open_built_marts(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The marts dbt built, read-only: the DuckDB warehouse, or on the Spark target the Parquet folders of
+    its `marts` tables (next to the warehouse file, see Paths.spark_warehouse) as views of the same names."""
+    if dbt_target() != "spark":
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            yield con
+        return
+    built = warehouse.parent / "spark" / "warehouse" / f"{PUBLISHED_SCHEMA}.db"
+    if not built.is_dir():
+        raise FileNotFoundError(f"no Spark-built marts under {built}: did the dbt build on the spark target run?")
+    with duckdb.connect() as con:
+        con.execute(f"create schema {PUBLISHED_SCHEMA}")
+        for folder in sorted(f for f in built.iterdir() if f.is_dir()):
+            con.execute(f"create view {PUBLISHED_SCHEMA}.{folder.name} as select * from read_parquet('{folder}/*.parquet')")
+        yield con
+
+
 def export_candidate(warehouse: Path, candidate: Path) -> dict[str, int]:
     """Write every published table of the warehouse into the new folder `candidate`."""
     candidate.mkdir(parents=True)
     counts = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with open_built_marts(warehouse) as con:
         for table in published_tables(con):
             ordered = f"select * from {PUBLISHED_SCHEMA}.{table} order by all"
             con.execute(f"copy ({ordered}) to '{candidate / table}.parquet' (format parquet, compression zstd)")

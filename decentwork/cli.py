@@ -150,8 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     elapsed = time.perf_counter() - started
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    skipped = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    if not result.success or "published_marts" in skipped:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure] or [f"{key} (skipped)" for key in skipped]
         _say(f"FAILED after {elapsed:.0f}s in step(s) {failed}; the previous publication in {p.marts} is unchanged.")
         return 1
     _summary(p, elapsed, scope)

@@ -51,6 +51,11 @@ class Paths:
         return self.root / "warehouse.duckdb"
 
     @property
+    def spark_warehouse(self) -> Path:
+        """Where the Spark target (dbt_project/profiles.yml) keeps its tables, one folder of Parquet each."""
+        return self.root / "spark" / "warehouse"
+
+    @property
     def dagster_storage(self) -> Path:
         return self.root / "dagster"
 
@@ -66,6 +71,14 @@ class Paths:
     def file_report(self, source: str, country: str) -> Path:
         """Per-file outcome of the last load (read, loaded, quarantined, rejected)."""
         return self.quarantine / source / f"country={country}" / "files.parquet"
+
+
+DBT_TARGET_ENV = "DECENTWORK_DBT_TARGET"
+
+
+def dbt_target() -> str:
+    """The dbt target the warehouse is built on: `duckdb` (default) or `spark` (docs/scale.md)."""
+    return os.environ.get(DBT_TARGET_ENV, "duckdb")
 
 
 def data_root() -> Path:

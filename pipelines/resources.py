@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from decentwork.settings import DBT_PROJECT_DIR
+from decentwork.settings import DBT_PROJECT_DIR, dbt_target
 
-DBT_TARGET_ENV = "DECENTWORK_DBT_TARGET"
-
-dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR,
-    profiles_dir=DBT_PROJECT_DIR,
-    target=os.environ.get(DBT_TARGET_ENV, "duckdb"),
-)
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
 
 
 def dbt_executable() -> str:

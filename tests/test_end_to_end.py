@@ -12,7 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from decentwork.sample import MANIFEST, generate
+from decentwork.sample import MANIFEST
+from tests.test_indicators_independent import published_sample
 
 REL = 1e-9
 CANONICAL_COUNTRIES = ("BGD", "KHM")  # delivered in canonical form: readable here without the mappings
@@ -20,13 +21,8 @@ CANONICAL_COUNTRIES = ("BGD", "KHM")  # delivered in canonical form: readable he
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("e2e") / "data"
-    manifest = generate(root / "raw", factories=30, workers=3000, months=3)
-    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "e2e-test-key"}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900
-    )
-    return {"root": root, "manifest": manifest, "done": done}
+    """The session's one run of the default test sample (40 factories, 6,000 workers, 3 months)."""
+    return published_sample(tmp_path_factory)
 
 
 def _indicators(run: dict) -> pl.DataFrame:
@@ -121,7 +117,7 @@ def test_planted_structure_is_found(run):
 
 def test_manifest_written_beside_the_extracts(run):
     manifest = json.loads((run["root"] / "raw" / MANIFEST).read_text(encoding="utf-8"))
-    assert manifest["params"]["factories"] == 30
+    assert manifest["params"]["factories"] == 40
 
 
 def _cli(run: dict, *args: str) -> subprocess.CompletedProcess:

@@ -55,16 +55,18 @@ _BUILT: dict[str, dict] = {}
 
 
 def published_sample(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Generate the sample and run the pipeline once per test session (shared with test_suppression_attack)."""
+    """Generate the sample and run the pipeline once per test session: shared by this module,
+    test_end_to_end, test_suppression_attack and test_catalogue (each run costs most of a minute)."""
     if "run" not in _BUILT:
         root = tmp_path_factory.mktemp("independent") / "data"
-        generate(root / "raw", factories=40, workers=6000, months=3)
+        manifest = generate(root / "raw", factories=40, workers=6000, months=3)
         env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "independent-test-key"}
         done = subprocess.run(
             [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        _BUILT["run"] = {"root": root, "published": pl.read_parquet(root / "marts" / "indicators.parquet")}
+        _BUILT["run"] = {"root": root, "manifest": manifest, "done": done,
+                         "published": pl.read_parquet(root / "marts" / "indicators.parquet")}
     return _BUILT["run"]
 
 

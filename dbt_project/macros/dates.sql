@@ -1,25 +1,18 @@
-{# Date arithmetic the engines spell differently: dispatched so models stay engine-neutral. #}
+{# Date arithmetic written once in SQL both DuckDB and Spark read (no engine-specific function). #}
 
+{# Completed years from start_date to end_date (the birthday rule); 0 when end_date comes first
+   (a pay month before the factory's enrolment date counts as its first year). #}
 {% macro completed_years(start_date, end_date) -%}
-    {{ return(adapter.dispatch('completed_years', 'decentwork')(start_date, end_date)) }}
-{%- endmacro %}
-
-{% macro default__completed_years(start_date, end_date) -%}
-    date_sub('year', {{ start_date }}, {{ end_date }})
+    greatest(0, year({{ end_date }}) - year({{ start_date }})
+        - case when month({{ end_date }}) < month({{ start_date }})
+                    or (month({{ end_date }}) = month({{ start_date }}) and day({{ end_date }}) < day({{ start_date }}))
+               then 1 else 0 end)
 {%- endmacro %}
 
 {% macro month_end(month_start) -%}
-    {{ return(adapter.dispatch('month_end', 'decentwork')(month_start)) }}
-{%- endmacro %}
-
-{% macro default__month_end(month_start) -%}
-    cast({{ month_start }} + interval 1 month - interval 1 day as date)
+    last_day({{ month_start }})
 {%- endmacro %}
 
 {% macro year_end(year) -%}
-    {{ return(adapter.dispatch('year_end', 'decentwork')(year)) }}
-{%- endmacro %}
-
-{% macro default__year_end(year) -%}
     make_date(cast({{ year }} as integer), 12, 31)
 {%- endmacro %}

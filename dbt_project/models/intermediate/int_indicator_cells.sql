@@ -16,8 +16,8 @@ months as (
         worker_months.*,
         ss_countries.country is not null as has_social_security,
         worker_months.country || ':' || worker_months.worker_pid as worker_key,
-        worker_months.country || ':' || cast(worker_months.factory_id as varchar) as factory_key,
-        case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as varchar) end as yip_group
+        worker_months.country || ':' || cast(worker_months.factory_id as string) as factory_key,
+        case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as string) end as yip_group
     from worker_months
     left join ss_countries on ss_countries.country = worker_months.country
 ),
@@ -38,15 +38,15 @@ wage_stats as (
         {{ exact_avg('hourly_earnings') }} as mean_hourly_lcu,
         {{ exact_avg('hourly_earnings / lcu_per_usd') }} as mean_hourly_usd,
         {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_hourly_ppp,
-        100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1.0 else 0.0 end end) as minw_below_rt,
+        100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end) as minw_below_rt,
         {{ exact_avg('case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end') }} as ear_to_minw_ratio,
         count(distinct case when minimum_wage_due > 0 then worker_key end) as n_workers_minw,
         count(distinct case when minimum_wage_due > 0 then factory_key end) as n_factories_minw,
         {{ exact_avg('overtime_hours') }} as ot_mean,
-        100 * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1.0 else 0.0 end end) as ot_excess_rt,
-        100 * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1.0 else 0.0 end end) as digital_rt,
-        100 * avg(case when has_social_security then case when is_registered then 1.0 else 0.0 end end) as ss_registered_rt,
-        100 * avg(case when has_social_security then case when is_contribution_paid then 1.0 else 0.0 end end) as ss_paid_rt,
+        100 * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end) as ot_excess_rt,
+        100 * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1 else 0 end end) as digital_rt,
+        100 * avg(case when has_social_security then case when is_registered then 1 else 0 end end) as ss_registered_rt,
+        100 * avg(case when has_social_security then case when is_contribution_paid then 1 else 0 end end) as ss_paid_rt,
         100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }})
             / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt,
         count(distinct case when occupation in ('supervisor', 'manager') then worker_key end) as n_supervisors,
@@ -162,13 +162,13 @@ gap_cells as (
 
 share_cells as (
     select total.country as ref_area, 'FEMALE_SHARE_WORKFORCE' as indicator, 'SEX_T' as sex, '_Z' as classif1, total.year as time,
-        100.0 * women.n_workers / total.n_workers as obs_value, 'PCT' as unit, total.n_workers, total.n_factories
+        100 * cast(women.n_workers as double) / total.n_workers as obs_value, 'PCT' as unit, total.n_workers, total.n_factories
     from wage_stats as total
     inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
     where total.sex = 'SEX_T'
     union all
     select total.country, 'FEMALE_SHARE_SUPERVISORS', 'SEX_T', '_Z', total.year,
-        100.0 * women.n_supervisors / total.n_supervisors, 'PCT', total.n_supervisors, total.n_factories_supervisors
+        100 * cast(women.n_supervisors as double) / total.n_supervisors, 'PCT', total.n_supervisors, total.n_factories_supervisors
     from wage_stats as total
     inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
     where total.sex = 'SEX_T' and total.n_supervisors > 0
@@ -190,12 +190,12 @@ survey_stats as (
         {% for indicator, column in survey_cells %}
         , 100 * avg({{ column }}) as {{ column }}_rt
         , count({{ column }}) as {{ column }}_n
-        , count(distinct case when {{ column }} is not null then country || ':' || cast(factory_id as varchar) end) as {{ column }}_f
+        , count(distinct case when {{ column }} is not null then country || ':' || cast(factory_id as string) end) as {{ column }}_f
         {% endfor %}
         {% for indicator, column in comfort_cells %}
-        , 100 * avg(case when {{ column }} between 1 and 5 then case when {{ column }} <= 2 then 1.0 else 0.0 end end) as {{ column }}_rt
+        , 100 * avg(case when {{ column }} between 1 and 5 then case when {{ column }} <= 2 then 1 else 0 end end) as {{ column }}_rt
         , count(case when {{ column }} between 1 and 5 then 1 end) as {{ column }}_n
-        , count(distinct case when {{ column }} between 1 and 5 then country || ':' || cast(factory_id as varchar) end) as {{ column }}_f
+        , count(distinct case when {{ column }} between 1 and 5 then country || ':' || cast(factory_id as string) end) as {{ column }}_f
         {% endfor %}
     from survey
     group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
@@ -227,9 +227,9 @@ compliance_cells as (
 worker_reps as (
     select
         {{ ref_area() }} as country, year,
-        100 * avg(case when sex = 'F' then 1.0 else 0.0 end) as female_share,
+        100 * avg(case when sex = 'F' then 1 else 0 end) as female_share,
         count(distinct country || ':' || member_pid) as n_members,
-        count(distinct country || ':' || cast(factory_id as varchar)) as n_factories
+        count(distinct country || ':' || cast(factory_id as string)) as n_factories
     from picc
     where category = 'Workers'
     group by grouping sets ((country, year), (year))
@@ -239,7 +239,7 @@ rep_factories as (select distinct country, year, factory_id from picc where cate
 rep_workforce as (
     select
         {{ ref_area('rep_factories.country') }} as country, rep_factories.year,
-        100.0 * count(distinct case when months.sex = 'F' then months.worker_key end) / count(distinct months.worker_key) as female_share
+        100 * cast(count(distinct case when months.sex = 'F' then months.worker_key end) as double) / count(distinct months.worker_key) as female_share
     from rep_factories
     inner join months
         on months.country = rep_factories.country and months.year = rep_factories.year and months.factory_id = rep_factories.factory_id
