@@ -156,7 +156,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"FAILED after {elapsed:.0f}s in step(s) {failed}; the previous publication in {p.marts} is unchanged.")
         return 1
     _summary(p, elapsed, scope)
+    _say("  stages: " + _stage_seconds(instance, result.run_id))
     return 1 if unknown else 0
+
+
+def _stage_seconds(instance, run_id: str) -> str:
+    """Wall time of each step of the run from its event log: ingestion per extract, dbt, publication."""
+    import dagster as dg
+
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    start, seconds = {}, {}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        key = entry.step_key
+        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            start[key] = entry.timestamp
+        elif key in start:
+            seconds[key] = entry.timestamp - start[key]
+    ingestion = {k: v for k, v in seconds.items() if k not in ("warehouse_models", "published_marts")}
+    parts = [f"ingestion {sum(ingestion.values()):.1f}s (" + ", ".join(f"{k.removeprefix('staging__')} {v:.1f}s" for k, v in sorted(ingestion.items())) + ")"]
+    parts += [f"{label} {seconds[k]:.1f}s" for k, label in (("warehouse_models", "dbt"), ("published_marts", "publication")) if k in seconds]
+    return ", ".join(parts)
 
 
 PROCESS_TAG = "decentwork/process"  # host/pid/start time of the `decentwork run` executing the run
