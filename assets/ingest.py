@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import hashlib
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -204,16 +205,22 @@ def _validate_file(path: Path, rel: str, order: int, sha: str, source: str, coun
     return typed, extras
 
 
+def _row_hash(source: str) -> pl.Expr:
+    """A hash of a row's values (lineage aside): equal rows of one file hash alike."""
+    return pl.struct([c for c in staged_schema(source) if c not in LINEAGE]).hash(seed=7).alias("_row_hash")
+
+
 def _resolve_keys(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     """Apply the duplicate-key rules to rows that passed validation; adds reasons to the losers.
+
+    `rows` needs only the key, the file order and name, the row number and `_row_hash`, so the whole
+    source of a country is resolved on a few narrow columns, never its full rows.
 
     Within one file, identical rows keep the first and quarantine the rest; rows sharing a key with
     different values are all quarantined (nobody can tell which is right). Across files the later
     delivery wins and the earlier row is superseded.
     """
     key = list(EXTRACTS[source].key)
-    values = [c for c in staged_schema(source) if c not in LINEAGE]
-    rows = rows.with_columns(pl.struct(values).hash(seed=7).alias("_row_hash"))
     in_file = [*key, FILE_ORDER]
     first_row = pl.col(ROW).first().over([*in_file, "_row_hash"])
     conflicting = pl.col("_row_hash").n_unique().over(in_file) > 1
@@ -244,7 +251,21 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
     if source != "factories" and "factory_id" in {c.name for c in EXTRACTS[source].columns}:
         staged_factories = paths.staged_file("factories", country)
         register = pl.read_parquet(staged_factories, columns=["factory_id"]).to_series() if staged_factories.exists() else pl.Series("factory_id", [], pl.Int64)
-    frames, seen = [], {}
+    work = paths.root / ".ingest-work" / source / country  # not under staging/, which dbt reads; left over by a killed run
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        _load_files(source, country, paths, key, register, loaded_at, report, work, log)
+        _stage_and_quarantine(source, country, paths, report, sorted(work.glob("*.parquet")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _load_files(source: str, country: str, paths: Paths, key: bytes, register: pl.Series | None, loaded_at: dt.datetime,
+                report: LoadReport, work: Path, log: Callable[[str], None]) -> None:
+    """Validate the delivered files one at a time, each into a Parquet part under `work`: memory holds one file."""
+    seen: dict[str, str] = {}
     for order, path in enumerate(list_deliveries(paths, source, country)):
         rel = path.relative_to(paths.raw).as_posix()
         sha = file_sha256(path)
@@ -261,27 +282,33 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
             continue
         notes = [f"ignored extra columns {extras}"] if extras else []
         notes += ["header only: the file has no data rows"] if frame.height == 0 else []
-        message = "; ".join(notes)
-        report.files.append(FileOutcome(rel, sha, "loaded", rows_read=frame.height, message=message))
-        frames.append(frame)
+        report.files.append(FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes)))
+        frame.with_columns(_row_hash(source)).write_parquet(work / f"{order:06d}.parquet")
 
+
+def _stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadReport, parts: list[Path]) -> None:
+    """Resolve keys on narrow columns, then stream the winners into staging; losers and invalid rows to quarantine."""
     schema = staged_schema(source)
-    rows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema | {REASONS: pl.List(pl.String), FILE_ORDER: pl.Int64})
-    valid = rows.filter(pl.col(REASONS).list.len() == 0)
-    keyed = _resolve_keys(valid, source)
-    staged = keyed.filter(pl.col("_key_reason").is_null()).select([pl.col(c).cast(t) for c, t in schema.items()])
+    empty = pl.DataFrame(schema=schema | {REASONS: pl.List(pl.String), FILE_ORDER: pl.Int64, "_row_hash": pl.UInt64})
+    rows = pl.scan_parquet(parts) if parts else empty.lazy()
+    valid = pl.col(REASONS).list.len() == 0
+    slim = rows.filter(valid).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash").collect()
+    losers = _resolve_keys(slim, source).filter(pl.col("_key_reason").is_not_null()).select(FILE_ORDER, ROW, "_key_reason")
+    _sink_atomic(
+        rows.filter(valid).join(losers.lazy(), on=[FILE_ORDER, ROW], how="anti", maintain_order="left")
+        .select([pl.col(c).cast(t) for c, t in schema.items()]),
+        paths.staged_file(source, country),
+    )
     quarantined = pl.concat(
         [
-            rows.filter(pl.col(REASONS).list.len() > 0).with_columns(pl.col(REASONS).list.join("; ").alias("reason")),
-            keyed.filter(pl.col("_key_reason").is_not_null()).with_columns(pl.col("_key_reason").alias("reason")),
+            rows.filter(~valid).with_columns(pl.col(REASONS).list.join("; ").alias("reason")).collect(),
+            rows.join(losers.lazy(), on=[FILE_ORDER, ROW], how="inner").with_columns(pl.col("_key_reason").alias("reason")).collect(),
         ],
         how="diagonal",
     )
     quarantine = quarantined.select(
         "_source_file", ROW, "reason", *[pl.col(c).cast(pl.String) for c in schema if c not in LINEAGE]
     ).sort("_source_file", ROW)
-
-    _write_atomic(staged, paths.staged_file(source, country))
     _write_atomic(quarantine, paths.quarantine_file(source, country))
     counts = quarantined.group_by("_source_file").agg(
         pl.len().alias("q"), pl.col("reason").str.starts_with("superseded by").sum().alias("s")
@@ -291,9 +318,16 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
         q, s = per_file.get(outcome.file, (0, 0))
         outcome.rows_quarantined, outcome.rows_superseded = q - s, s
         outcome.rows_loaded = outcome.rows_read - q if outcome.status == "loaded" else 0
-    report.rows_staged, report.rows_quarantined = staged.height, quarantine.height
+    report.rows_staged, report.rows_quarantined = slim.height - losers.height, quarantine.height
     _write_atomic(report.frame(), paths.file_report(source, country))
-    return report
+
+
+def _sink_atomic(frame: pl.LazyFrame, target: Path) -> None:
+    """Stream a lazy frame into Parquet next to the target, then rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    frame.sink_parquet(tmp, compression="zstd", row_group_size=256_000)
+    os.replace(tmp, target)
 
 
 def _write_atomic(frame: pl.DataFrame, target: Path) -> None:
