@@ -1,12 +1,19 @@
-"""The floor: the headline indicators straight from the raw CSVs with bare DuckDB, no validation, no
-lineage, no pseudonyms, no disclosure control. Prints {country: {sex: {indicator: value}}} as JSON.
+"""The floor: the headline indicators straight from the raw deliveries with bare DuckDB. No validation, no
+quarantine, no lineage, no pseudonyms, no disclosure control. Prints {country: {sex: {indicator: value}}}
+as JSON (sex F, M and T = both).
 
     python bench/floor_duckdb.py <raw folder>
 
-Per country and sex over all delivered months: mean hourly earnings (earnings / all hours), the raw gender
-pay gap, the share of worker-months whose basic pay is below the country's lowest monthly minimum
-(pro-rated by regular hours; bench/layouts.py), and the share of payroll worker-months whose national id has
-a social-security registration on or before the month's end. Cells that do not parse are NULL and drop out.
+Per country and sex over all delivered months:
+- EAR_MEAN_HOURLY: mean of (basic + overtime pay + allowances + bonuses) / (regular + overtime hours);
+- GPG_MEAN_HOURLY: (men's - women's) / men's mean hourly earnings x 100;
+- MINW_BELOW_RT: % of worker-months whose basic pay is below the country's LOWEST monthly minimum in force
+  at the end of 2025, pro-rated by regular hours (simplified: the warehouse uses the factory's region and
+  the minimum in force in each month, and counts full-time worker-months);
+- SS_REGISTERED_RT: % of payroll worker-months whose national id has a social-security registration on or
+  before the month's end (null for a country without social-security deliveries).
+A worker's month delivered twice (a correction) counts once, from the later delivery. Cells that do not
+parse are NULL and drop out; rows with a sex code outside the mapping drop out.
 """
 
 from __future__ import annotations
@@ -18,14 +25,32 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layouts import PAYROLL, SOCIAL_SECURITY, plan  # noqa: E402
+from layouts import (ID_PUNCTUATION, KEY, NUMBERS, PAYROLL, SOCIAL_SECURITY, Layout, layouts,  # noqa: E402
+                     lowest_monthly_minimum, read_excel, regular_hours_month)
 
 
-def _select(layout: dict, wanted: list[str]) -> str:
-    files = ", ".join(f"'{f}'" for f in layout["files"])
-    cols = ", ".join(f'"{layout["columns"].get(c, c)}" as {c}' for c in wanted)
-    return (f"select '{layout['country']}' as country, {cols} from read_csv([{files}], delim = '{layout['separator']}', "
-            f"header = true, all_varchar = true, union_by_name = true, null_padding = true, ignore_errors = true)")
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _relation(con: duckdb.DuckDBPyConnection, x: Layout, wanted: list[str]) -> str:
+    """A SELECT of the canonical columns `wanted` (all text) plus `filename` over every file of a layout."""
+    parts = []
+    cols = ", ".join(f'"{x.header(c)}" as {c}' for c in wanted)
+    csvs = [f for f in x.files if f.suffix.lower() == ".csv"]
+    if csvs:
+        parts.append(f"select filename, {cols} from read_csv([{', '.join(_quote(str(f)) for f in csvs)}], "
+                     f"delim = {_quote(x.separator)}, skip = {x.skip_rows}, header = true, all_varchar = true, "
+                     "union_by_name = true, null_padding = true, ignore_errors = true, filename = true)")
+    for f in x.files:
+        if f.suffix.lower() == ".xlsx":
+            name = f"xlsx_{len(con.execute('show tables').fetchall())}"
+            con.register(name, read_excel(f, x))
+            parts.append(f"select {_quote(str(f))} as filename, {cols} from {name}")
+        elif f.suffix.lower() == ".parquet":
+            parts.append(f"select filename, {', '.join(f'{c}::varchar as {c}' for c in wanted)} "
+                         f"from read_parquet({_quote(str(f))}, filename = true)")
+    return " union all by name ".join(parts)
 
 
 def _number(column: str, comma: bool) -> str:
@@ -33,49 +58,65 @@ def _number(column: str, comma: bool) -> str:
     return f"try_cast({value} as double)"
 
 
+def _sex(x: Layout) -> str:
+    return "case lower(trim(sex)) " + " ".join(f"when {_quote(k)} then {_quote(v)}" for k, v in x.sex.items()) + " end"
+
+
+def _date(column: str, formats: tuple[str, ...]) -> str:
+    return "coalesce(" + ", ".join(f"try_strptime({column}, {_quote(f)})::date" for f in formats) + ")"
+
+
+def _id(column: str) -> str:
+    return f"regexp_replace(upper({column}), {_quote(ID_PUNCTUATION)}, '', 'g')"
+
+
 def main(raw: Path) -> dict:
-    p = plan(raw)
     con = duckdb.connect()
-    con.execute("create table minimum as select * from (values " + ", ".join(
-        f"('{c}', {m}, {p['regular_hours'].get(c, 208)})" for c, m in p["minimum"].items()) + ") as t(country, minimum, hours_month)")
+    minimum, hours = lowest_monthly_minimum(), regular_hours_month()
+    con.execute("create table minimum (country varchar, minimum double, hours_month double)")
+    con.executemany("insert into minimum values (?, ?, ?)", [(c, m, hours.get(c, 208)) for c, m in minimum.items()])
+
+    pay = layouts(raw, "payroll")
+    con.execute("create table file_order (filename varchar, file_order int)")
+    con.executemany("insert into file_order values (?, ?)", [(str(f), i) for x in pay for i, f in enumerate(x.files)])
     payroll = " union all ".join(
-        f"select country, upper(coalesce({_sex(x)}, sex)) as sex, period, replace(national_id, ' ', '') as national_id, "
-        + ", ".join(f"{_number(c, x['decimal_comma'])} as {c}" for c in PAYROLL[4:])
-        + f" from ({_select(x, PAYROLL)})"
-        for x in p["payroll"])
-    con.execute(f"create table payroll as {payroll}")
+        f"select {_quote(x.country)} as country, filename, try_cast(factory_id as bigint) as factory_id, period, "
+        f"{_id('national_id')} as national_id, {_sex(x)} as sex, "
+        + ", ".join(f"{_number(c, x.decimal_comma)} as {c}" for c in NUMBERS)
+        + f" from ({_relation(con, x, PAYROLL)})"
+        for x in pay)
+    con.execute(f"""create table payroll as
+        select * from ({payroll}) join file_order using (filename)
+        qualify row_number() over (partition by {', '.join(KEY)} order by file_order desc) = 1""")
+
     ss = " union all ".join(
-        f"select country, replace(national_id, ' ', '') as national_id, "
-        "coalesce(try_strptime(registration_date, '%Y-%m-%d'), try_strptime(registration_date, '%d/%m/%Y'))::date as registration_date "
-        f"from ({_select(x, SOCIAL_SECURITY)})" for x in p["social_security"])
+        f"select {_quote(x.country)} as country, {_id('national_id')} as national_id, "
+        f"{_date('registration_date', x.date_formats)} as registration_date from ({_relation(con, x, SOCIAL_SECURITY)})"
+        for x in layouts(raw, "social_security"))
     con.execute(f"create table registrations as select country, national_id, min(registration_date) as registration_date from ({ss}) group by all")
+
     rows = con.execute("""
         with months as (
-            select payroll.*, (basic_pay + overtime_pay + allowances + bonuses) / nullif(regular_hours + overtime_hours, 0) as hourly,
+            select payroll.country, payroll.sex,
+                   (basic_pay + overtime_pay + allowances + bonuses) / nullif(regular_hours + overtime_hours, 0) as hourly,
                    basic_pay < minimum.minimum * least(1, regular_hours / minimum.hours_month) as below,
-                   registrations.registration_date <= last_day(try_strptime(period || '-01', '%Y-%m-%d')::date) as registered,
-                   exists (select 1 from registrations r where r.country = payroll.country) as has_ss
+                   coalesce(registrations.registration_date <= last_day(try_strptime(period || '-01', '%Y-%m-%d')::date), false) as registered
             from payroll
             left join minimum using (country)
             left join registrations using (country, national_id)
             where sex in ('F', 'M')
         )
-        select country, sex, avg(hourly), 100 * avg(below::int), case when bool_or(has_ss) then 100 * avg(coalesce(registered, false)::int) end
+        select country, coalesce(sex, 'T'), avg(hourly), 100 * avg(below::int),
+               case when country in (select country from registrations) then 100 * avg(registered::int) end
         from months group by grouping sets ((country, sex), (country)) order by all
     """).fetchall()
     out: dict = {}
     for country, sex, hourly, below, registered in rows:
-        out.setdefault(country, {})[sex or "T"] = {"EAR_MEAN_HOURLY": hourly, "MINW_BELOW_RT": below, "SS_REGISTERED_RT": registered}
+        out.setdefault(country, {})[sex] = {"EAR_MEAN_HOURLY": hourly, "MINW_BELOW_RT": below, "SS_REGISTERED_RT": registered}
     for sexes in out.values():
         if "F" in sexes and "M" in sexes:
             sexes["T"]["GPG_MEAN_HOURLY"] = 100 * (sexes["M"]["EAR_MEAN_HOURLY"] - sexes["F"]["EAR_MEAN_HOURLY"]) / sexes["M"]["EAR_MEAN_HOURLY"]
     return out
-
-
-def _sex(layout: dict) -> str:
-    if not layout["sex"]:
-        return "null"
-    return "case sex " + " ".join(f"when '{k}' then '{v}'" for k, v in layout["sex"].items()) + " end"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""What a researcher would write instead: pandas reads the raw CSVs, pandera (pandas backend) validates them
-and drops the rows that fail, pandas computes the headline indicators of bench/floor_duckdb.py (same
-definitions and simplifications). Prints the same JSON.
+"""What a researcher would write instead: pandas reads the raw deliveries, pandera (pandas backend) validates
+them and drops the rows that fail, pandas computes the headline indicators of bench/floor_duckdb.py (same
+definitions and simplifications, see its docstring). Prints the same JSON.
 
     python bench/reference_pandas.py <raw folder>
+
+CSVs are read with pandas.read_csv; Excel workbooks with fastexcel (.to_pandas()), since pandas' own Excel
+engines are not installed here.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layouts import PAYROLL, SOCIAL_SECURITY, plan  # noqa: E402
+from layouts import (ID_PUNCTUATION, KEY, NUMBERS, PAYROLL, SOCIAL_SECURITY, Layout, layouts,  # noqa: E402
+                     lowest_monthly_minimum, read_excel, regular_hours_month)
 
 PAYROLL_SCHEMA = pa.DataFrameSchema({
     "factory_id": pa.Column(int, coerce=True),
@@ -33,17 +37,26 @@ SS_SCHEMA = pa.DataFrameSchema({
 })
 
 
-def _read(layout: dict, wanted: list[str]) -> pd.DataFrame:
-    frames = [pd.read_csv(f, sep=layout["separator"], dtype=str, keep_default_na=False, na_values=[""]) for f in layout["files"]]
-    frame = pd.concat(frames, ignore_index=True)
-    frame = frame.rename(columns={v: k for k, v in layout["columns"].items()})[wanted].copy()
-    if layout["decimal_comma"]:
+def _read_file(path: Path, x: Layout) -> pd.DataFrame:
+    if path.suffix.lower() == ".xlsx":
+        return read_excel(path, x).to_pandas()
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path).astype(str)
+    return pd.read_csv(path, sep=x.separator, skiprows=x.skip_rows, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def _read(x: Layout, wanted: list[str]) -> pd.DataFrame:
+    """Every file of a layout, renamed to canonical columns, decimal commas and sex codes translated."""
+    frames = [_read_file(f, x).assign(file_order=i) for i, f in enumerate(x.files)]
+    frame = pd.concat(frames, ignore_index=True).rename(columns=x.rename)[[*wanted, "file_order"]].copy()
+    if x.decimal_comma:
         for c in wanted:
-            if c in PAYROLL[4:]:
+            if c in NUMBERS:
                 frame[c] = frame[c].str.replace(",", ".", regex=False)
-    if "sex" in frame and layout["sex"]:
-        frame["sex"] = frame["sex"].map(lambda v: layout["sex"].get(v, v))
-    frame["country"] = layout["country"]
+    if "sex" in frame:
+        frame["sex"] = frame["sex"].str.strip().str.lower().map(x.sex)
+    frame["national_id"] = frame["national_id"].str.upper().str.replace(ID_PUNCTUATION, "", regex=True)
+    frame["country"] = x.country
     return frame
 
 
@@ -56,22 +69,29 @@ def _valid(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
         return schema.validate(frame.drop(index=bad), lazy=True)
 
 
+def _dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for f in formats:
+        parsed = parsed.fillna(pd.to_datetime(values, format=f, errors="coerce"))
+    return parsed
+
+
 def main(raw: Path) -> dict:
-    p = plan(raw)
-    payroll = _valid(pd.concat([_read(x, PAYROLL) for x in p["payroll"]], ignore_index=True).assign(
-        sex=lambda d: d["sex"].str.upper()), PAYROLL_SCHEMA)
-    ss = pd.concat([_read(x, SOCIAL_SECURITY) for x in p["social_security"]], ignore_index=True)
-    ss["registration_date"] = pd.to_datetime(ss["registration_date"], format="%Y-%m-%d", errors="coerce").fillna(
-        pd.to_datetime(ss["registration_date"], format="%d/%m/%Y", errors="coerce"))
-    ss = _valid(ss, SS_SCHEMA)
-    ss["national_id"] = ss["national_id"].str.replace(" ", "", regex=False)
+    payroll = _valid(pd.concat([_read(x, PAYROLL) for x in layouts(raw, "payroll")], ignore_index=True), PAYROLL_SCHEMA)
+    payroll = payroll.sort_values("file_order", kind="stable").drop_duplicates(KEY, keep="last")  # the later delivery wins
+
+    parts = []
+    for x in layouts(raw, "social_security"):
+        part = _read(x, SOCIAL_SECURITY)
+        part["registration_date"] = _dates(part["registration_date"], x.date_formats)
+        parts.append(part)
+    ss = _valid(pd.concat(parts, ignore_index=True), SS_SCHEMA)
     registrations = ss.groupby(["country", "national_id"], as_index=False)["registration_date"].min()
 
-    payroll["national_id"] = payroll["national_id"].str.replace(" ", "", regex=False)
     payroll["hourly"] = (payroll[["basic_pay", "overtime_pay", "allowances", "bonuses"]].sum(axis=1, min_count=4)
                          / (payroll["regular_hours"] + payroll["overtime_hours"]).replace(0, float("nan")))
-    minimum = payroll["country"].map(p["minimum"])
-    hours = payroll["country"].map(p["regular_hours"]).fillna(208)
+    minimum = payroll["country"].map(lowest_monthly_minimum())
+    hours = payroll["country"].map(regular_hours_month()).fillna(208)
     payroll["below"] = (payroll["basic_pay"] < minimum * (payroll["regular_hours"] / hours).clip(upper=1)).astype(float)
     payroll = payroll.merge(registrations, on=["country", "national_id"], how="left")
     month_end = pd.to_datetime(payroll["period"] + "-01") + pd.offsets.MonthEnd(0)
@@ -79,8 +99,8 @@ def main(raw: Path) -> dict:
     with_ss = set(registrations["country"])
 
     out: dict = {}
-    for keys, group in list(payroll.groupby(["country", "sex"])) + [((c, "T"), g) for c, g in payroll.groupby("country")]:
-        country, sex = keys
+    groups = list(payroll.groupby(["country", "sex"])) + [((c, "T"), g) for c, g in payroll.groupby("country")]
+    for (country, sex), group in groups:
         out.setdefault(country, {})[sex] = {
             "EAR_MEAN_HOURLY": group["hourly"].mean(), "MINW_BELOW_RT": 100 * group["below"].mean(),
             "SS_REGISTERED_RT": 100 * group["registered"].mean() if country in with_ss else None}
