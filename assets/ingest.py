@@ -221,6 +221,16 @@ def _resolve_keys(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     delivery wins and the earlier row is superseded.
     """
     key = list(EXTRACTS[source].key)
+    # Only a key seen more than once can lose. The window expressions below cost a list per row and,
+    # with a later correction among millions of rows, ran for tens of minutes (polars 2.1): give them
+    # those few rows only.
+    repeated = rows.group_by(key).len().filter(pl.col("len") > 1).drop("len")
+    candidates = _resolve_repeated_keys(rows.join(repeated, on=key, how="semi"), key)
+    return rows.drop("_row_hash").join(candidates, on=[FILE_ORDER, ROW], how="left")
+
+
+def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """The duplicate-key rules over rows whose key repeats: (file order, row, reason or null)."""
     in_file = [*key, FILE_ORDER]
     first_row = pl.col(ROW).first().over([*in_file, "_row_hash"])
     conflicting = pl.col("_row_hash").n_unique().over(in_file) > 1
@@ -240,7 +250,7 @@ def _resolve_keys(rows: pl.DataFrame, source: str) -> pl.DataFrame:
         .otherwise(pl.col("_dup_reason"))
         .alias("_key_reason")
     )
-    return rows.drop("_row_hash", "_dup_reason")
+    return rows.select(FILE_ORDER, ROW, "_key_reason")
 
 
 def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None) -> LoadReport:
