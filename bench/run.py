@@ -1,6 +1,7 @@
 """Benchmark: the generator, a full refresh, a one-country refresh and the two references, per scale factor.
 
     .venv/bin/python bench/run.py --scale 0.01 0.1 [--workdir /tmp/decentwork-bench] [--country KHM] [--skip-pandas]
+        [--skip-country-refresh] [--reuse-raw]
 
 For each scale factor, in a fresh data root <workdir>/sf<scale>/data:
 1. `decentwork sample --scale SF` writes the raw deliveries (SF 1 = 1,700 factories, 2.4 M workers, 12 months);
@@ -141,18 +142,29 @@ def code_version() -> str:
     return f"{head}" + (f" + {len(dirty)} uncommitted file(s) outside bench/" if dirty else "")
 
 
-def bench_scale(scale: float, workdir: Path, country: str, pandas: bool) -> dict:
-    """Every measurement of one scale factor, as a dict."""
+def bench_scale(scale: float, workdir: Path, country: str, pandas: bool, country_refresh: bool = True, reuse_raw: bool = False) -> dict:
+    """Every measurement of one scale factor, as a dict.
+
+    `reuse_raw` keeps the raw files an earlier run generated at the same scale (SF 1 takes minutes to
+    generate) and clears everything else; the generator is then not measured."""
     root = workdir / f"sf{scale:g}" / "data"
-    shutil.rmtree(root.parent, ignore_errors=True)
+    manifest = root / "raw" / ".sample-manifest.json"
+    reuse_raw = reuse_raw and manifest.exists()  # <workdir>/sf<SF>/ only ever holds that scale
+    if reuse_raw:
+        for child in root.iterdir():
+            if child.name != "raw":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(root.parent, ignore_errors=True)
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY, "DECENTWORK_SCHEDULES": "off"}
     r: dict = {"scale": scale, "country": country, "date": dt.date.today().isoformat(), "code": code_version(),
                "machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.platform()}",
                "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     decentwork = str(BIN / "decentwork")
 
-    print(f"SF {scale:g}: generating ...", flush=True)
-    r["generate"] = measure([decentwork, "sample", "--scale", str(scale), "--out", str(root / "raw")], env)
+    print(f"SF {scale:g}: {'reusing the raw files of an earlier run' if reuse_raw else 'generating'} ...", flush=True)
+    r["generate"] = ({"seconds": None, "peak_mb": None, "reused": True} if reuse_raw
+                     else measure([decentwork, "sample", "--scale", str(scale), "--out", str(root / "raw")], env))
     r["params"] = json.loads((root / "raw" / ".sample-manifest.json").read_text())["params"]
     files = [f for f in (root / "raw").rglob("*") if f.is_file() and not f.name.startswith(".")]
     r["raw_files"], r["raw_bytes"] = len(files), sum(f.stat().st_size for f in files)
@@ -166,12 +178,13 @@ def bench_scale(scale: float, workdir: Path, country: str, pandas: bool) -> dict
     r["raw_rows"] = sum(r["raw_rows_by_country"].values())
     r["country_share"] = round(r["raw_rows_by_country"].get(country, 0) / r["raw_rows"], 4)
 
-    print(f"  {full['seconds']}s; one-country refresh ({country}) ...", flush=True)
-    one = r["country_refresh"] = measure([decentwork, "run", "--country", country], env)
-    one["stages"] = stages(one["output"], one, root)
+    if country_refresh:
+        print(f"  {full['seconds']}s; one-country refresh ({country}) ...", flush=True)
+        one = r["country_refresh"] = measure([decentwork, "run", "--country", country], env)
+        one["stages"] = stages(one["output"], one, root)
     r["published"] = published(root, country)
 
-    print(f"  {one['seconds']}s; floor (bare DuckDB on the raw files) ...", flush=True)
+    print(f"  {r.get('country_refresh', full)['seconds']}s; floor (bare DuckDB on the raw files) ...", flush=True)
     r["floor"] = measure([sys.executable, str(BENCH / "floor_duckdb.py"), str(root / "raw")])
     r["floor"]["values"] = last_json(r["floor"]["output"])
     if pandas:
@@ -181,11 +194,12 @@ def bench_scale(scale: float, workdir: Path, country: str, pandas: bool) -> dict
 
     # full = F + V and one country = F + share x V, F the fixed overhead, V the part that grows with the data
     share = r["country_share"]
-    r["fixed_overhead_s"] = round((one["seconds"] - share * full["seconds"]) / (1 - share), 1)
-    r["variable_s"] = round(full["seconds"] - r["fixed_overhead_s"], 1)
     r["ratios"] = {"refresh_over_floor": round(full["seconds"] / r["floor"]["seconds"], 2),
-                   "country_refresh_over_floor": round(one["seconds"] / r["floor"]["seconds"], 2),
                    "refresh_peak_over_floor_peak": round(full["peak_mb"] / max(r["floor"]["peak_mb"], 1), 2)}
+    if country_refresh:
+        r["fixed_overhead_s"] = round((one["seconds"] - share * full["seconds"]) / (1 - share), 1)
+        r["variable_s"] = round(full["seconds"] - r["fixed_overhead_s"], 1)
+        r["ratios"]["country_refresh_over_floor"] = round(one["seconds"] / r["floor"]["seconds"], 2)
     if pandas and "failed" not in r["pandas"]:
         r["ratios"]["pandas_over_refresh"] = round(r["pandas"]["seconds"] / full["seconds"], 2)
         r["ratios"]["pandas_over_floor"] = round(r["pandas"]["seconds"] / r["floor"]["seconds"], 2)
@@ -200,7 +214,7 @@ def _fmt(value) -> str:
 
 def report(r: dict) -> str:
     """The markdown report of one scale factor."""
-    full, one, floor, pd_ = r["full_refresh"], r["country_refresh"], r["floor"], r.get("pandas")
+    full, one, floor, pd_ = r["full_refresh"], r.get("country_refresh"), r["floor"], r.get("pandas")
     p, ratios, share = r["params"], r["ratios"], r["country_share"]
     lines = [f"## SF {r['scale']:g}: {p['factories']:,} factories, {p['workers']:,} workers, {p['months']} months",
              "", f"{r['date']}, {r['machine']}; load average at start {r['load_average_at_start']}; code {r['code']}", "",
@@ -208,11 +222,13 @@ def report(r: dict) -> str:
              f"({', '.join(f'{c} {n:,}' for c, n in sorted(r['raw_rows_by_country'].items()))}); "
              f"rows loaded by the refresh: {r['rows_loaded']:,}", "",
              "| step | wall s | peak MB (process tree) |", "|---|---:|---:|",
-             f"| generator (`decentwork sample --scale {r['scale']:g}`) | {r['generate']['seconds']} | {r['generate']['peak_mb']} |",
+             f"| generator (`decentwork sample --scale {r['scale']:g}`) | "
+             + ("not measured: raw files of an earlier run reused | | |" if r["generate"].get("reused") else f"{r['generate']['seconds']} | {r['generate']['peak_mb']} |"),
              f"| full refresh (`decentwork run`) | {full['seconds']} | {full['peak_mb']} |"]
     lines += [f"| &nbsp; {name} | {sec} | |" for name, sec in full["stages"].items()]
-    lines += [f"| one-country refresh (`decentwork run --country {r['country']}`, {share:.0%} of the raw rows) | {one['seconds']} | {one['peak_mb']} |"]
-    lines += [f"| &nbsp; {name} | {sec} | |" for name, sec in one["stages"].items()]
+    if one:
+        lines += [f"| one-country refresh (`decentwork run --country {r['country']}`, {share:.0%} of the raw rows) | {one['seconds']} | {one['peak_mb']} |"]
+        lines += [f"| &nbsp; {name} | {sec} | |" for name, sec in one["stages"].items()]
     lines += [f"| floor: bare DuckDB on the raw files | {floor['seconds']} | {floor['peak_mb']} |"]
     if pd_ and "failed" in pd_:
         lines.append(f"| pandas + pandera reference: **failed** after {pd_['seconds']} s ({pd_['failed'].splitlines()[0]}) | – | {pd_['peak_mb']} |")
@@ -225,7 +241,7 @@ def report(r: dict) -> str:
     lines += ["", "Ratios and targets (reported, not asserted):", "",
               f"- full refresh / floor: **{ratios['refresh_over_floor']}x** (target at most {TARGETS['refresh_over_floor']:g}x: "
               f"{verdict(ratios['refresh_over_floor'] <= TARGETS['refresh_over_floor'])}); one-country refresh / floor: "
-              f"{ratios['country_refresh_over_floor']}x; peak memory refresh / floor: {ratios['refresh_peak_over_floor_peak']}x"]
+              f"{ratios.get('country_refresh_over_floor', '–')}x; peak memory refresh / floor: {ratios['refresh_peak_over_floor_peak']}x"]
     if pd_ and "failed" not in pd_:
         lines.append(f"- pandas + pandera / full refresh: **{ratios['pandas_over_refresh']}x** (target at least "
                      f"{TARGETS['pandas_over_refresh']:g}x: {verdict(ratios['pandas_over_refresh'] >= TARGETS['pandas_over_refresh'])}); "
@@ -236,9 +252,10 @@ def report(r: dict) -> str:
     peak_gb = full["peak_mb"] / 1024
     lines.append(f"- peak memory of the full refresh: {peak_gb:.2f} GB (target under {TARGETS['peak_gb_sf1']:g} GB at SF 1"
                  + (f": {verdict(peak_gb < TARGETS['peak_gb_sf1'])})" if r["scale"] == 1 else "; this is not SF 1)"))
-    lines.append(f"- one-country refresh = F + share x V with full = F + V: fixed overhead **F = {r['fixed_overhead_s']}s**, "
-                 f"V = {r['variable_s']}s ({r['country']} share = {share:.1%} of the raw rows; "
-                 f"F is {r['fixed_overhead_s'] / full['seconds']:.0%} of the full refresh)")
+    if one:
+        lines.append(f"- one-country refresh = F + share x V with full = F + V: fixed overhead **F = {r['fixed_overhead_s']}s**, "
+                     f"V = {r['variable_s']}s ({r['country']} share = {share:.1%} of the raw rows; "
+                     f"F is {r['fixed_overhead_s'] / full['seconds']:.0%} of the full refresh)")
 
     pub = r["published"]
     lines += ["", f"Sanity check, {r['country']}: floor and pandas over all delivered months, published marts for {pub.get('year')} "
@@ -267,11 +284,14 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/decentwork-bench")
     parser.add_argument("--country", default="KHM")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--skip-country-refresh", action="store_true")
+    parser.add_argument("--reuse-raw", action="store_true", help="keep raw files generated earlier at the same scale")
     args = parser.parse_args()
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     for scale in args.scale:
-        r = bench_scale(scale, Path(args.workdir), args.country, not args.skip_pandas)
+        r = bench_scale(scale, Path(args.workdir), args.country, not args.skip_pandas,
+                        country_refresh=not args.skip_country_refresh, reuse_raw=args.reuse_raw)
         stem = f"{r['date']}-sf{scale:g}"
         (out / f"{stem}.json").write_text(json.dumps(r, indent=1), encoding="utf-8")
         (out / f"{stem}.md").write_text(report(r), encoding="utf-8")
