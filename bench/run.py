@@ -223,7 +223,7 @@ def report(r: dict) -> str:
              f"rows loaded by the refresh: {r['rows_loaded']:,}", "",
              "| step | wall s | peak MB (process tree) |", "|---|---:|---:|",
              f"| generator (`decentwork sample --scale {r['scale']:g}`) | "
-             + ("not measured: raw files of an earlier run reused | | |" if r["generate"].get("reused") else f"{r['generate']['seconds']} | {r['generate']['peak_mb']} |"),
+             + ("not measured (raw files of an earlier run reused) | – |" if r["generate"].get("reused") else f"{r['generate']['seconds']} | {r['generate']['peak_mb']} |"),
              f"| full refresh (`decentwork run`) | {full['seconds']} | {full['peak_mb']} |"]
     lines += [f"| &nbsp; {name} | {sec} | |" for name, sec in full["stages"].items()]
     if one:
