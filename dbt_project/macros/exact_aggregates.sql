@@ -11,3 +11,19 @@
 {% macro exact_avg(expression) -%}
     cast(avg(cast({{ expression }} as decimal(38, 10))) as double)
 {%- endmacro %}
+
+{#- Means rolled up from pre-aggregated parts: a finer model keeps `<prefix>_sum` (the exact DECIMAL sum)
+    and `<prefix>_n` (the count of non-null values), and any coarser mean is sum of sums / sum of counts,
+    the same number `exact_avg` gives on the rows themselves. `condition` restricts the parts. -#}
+
+{% macro decimal_sum(expression) -%}
+    sum(cast({{ expression }} as decimal(38, 10)))
+{%- endmacro %}
+
+{% macro mean_of_parts(prefix, condition=none) -%}
+    {%- if condition is none -%}
+    (cast(sum({{ prefix }}_sum) as double) / nullif(sum({{ prefix }}_n), 0))
+    {%- else -%}
+    (cast(sum(case when {{ condition }} then {{ prefix }}_sum end) as double) / nullif(sum(case when {{ condition }} then {{ prefix }}_n end), 0))
+    {%- endif -%}
+{%- endmacro %}

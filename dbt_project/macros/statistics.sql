@@ -1,15 +1,14 @@
-{# Aggregates the engines spell differently; the median is the interpolated 50th percentile everywhere. #}
-
-{% macro median(expression) -%}
-    {{ return(adapter.dispatch('median', 'decentwork')(expression)) }}
+{#- A CTE read more than once that only derives columns from a table: DuckDB would otherwise hold it
+    whole (it materializes such CTEs); re-reading the table's columns costs less. Spark inlines CTEs. -#}
+{% macro inline_cte() -%}
+    {{ return(adapter.dispatch('inline_cte', 'decentwork')()) }}
 {%- endmacro %}
 
-{% macro default__median(expression) -%}
-    quantile_cont({{ expression }}, 0.5)
+{% macro default__inline_cte() -%}
 {%- endmacro %}
 
-{% macro spark__median(expression) -%}
-    percentile({{ expression }}, 0.5)
+{% macro duckdb__inline_cte() -%}
+    not materialized
 {%- endmacro %}
 
 {# ILOSTAT sex code of a grouping-sets row: SEX_T where sex was rolled up. #}

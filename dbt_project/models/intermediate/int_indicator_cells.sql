@@ -11,27 +11,108 @@ survey as (select * from {{ ref('stg_worker_survey') }}),
 factories as (select * from {{ ref('stg_factories') }}),
 ss_countries as (select distinct country from {{ ref('stg_social_security') }}),
 
-months as (
+months as {{ inline_cte() }} (
     select
         worker_months.*,
         ss_countries.country is not null as has_social_security,
-        worker_months.country || ':' || worker_months.worker_pid as worker_key,
-        worker_months.country || ':' || cast(worker_months.factory_id as string) as factory_key,
         case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as string) end as yip_group
     from worker_months
     left join ss_countries on ss_countries.country = worker_months.country
 ),
 
-wage_stats as (
+-- One row per worker, factory, occupation and years-in-programme group of a year, about a fifth of the
+-- worker-months: every distinct count and every breakdown mean reads these rows. Counting distinct
+-- pseudonyms over all worker-months under grouping sets is what ran out of memory at the full
+-- programme's scale (docs/scale.md).
+worker_strata as (
+    select
+        country, year, sex, worker_pid, factory_id, occupation, yip_group, has_social_security,
+        country || ':' || worker_pid as worker_key,
+        country || ':' || cast(factory_id as string) as factory_key,
+        max(case when minimum_wage_due > 0 then 1 else 0 end) as has_minimum_wage,
+        {{ decimal_sum('hourly_earnings') }} as hourly_lcu_sum,
+        count(hourly_earnings) as hourly_lcu_n,
+        {{ decimal_sum('hourly_earnings / ppp_lcu_per_intl_usd') }} as hourly_ppp_sum,
+        count(hourly_earnings / ppp_lcu_per_intl_usd) as hourly_ppp_n
+    from months
+    group by country, year, sex, worker_pid, factory_id, occupation, yip_group, has_social_security
+),
+
+{#-
+  Exact medians of hourly earnings (the interpolated 50th percentile of worker-months) without holding
+  every value in memory, which an engine's median aggregate does: at the full programme's scale that
+  alone exceeded 4 GB. Two passes: count the values in narrow buckets (0.001 PPP or US dollars an hour;
+  bucketing is monotone within a group, so bucket order is value order), find the buckets that hold the
+  two middle ranks, then rank only the values of those buckets.
+#}
+{% set hourly_currencies = [
+    ('LCU', 'hourly_earnings', 'hourly_earnings / coalesce(ppp_lcu_per_intl_usd, 1)'),
+    ('USD', 'hourly_earnings / lcu_per_usd', 'hourly_earnings / lcu_per_usd'),
+    ('PPP', 'hourly_earnings / ppp_lcu_per_intl_usd', 'hourly_earnings / ppp_lcu_per_intl_usd'),
+] %}
+hourly_values as {{ inline_cte() }} (
+    {% for currency, value, dollars in hourly_currencies %}
+    select country, year, sex, '{{ currency }}' as currency, {{ value }} as value, floor(1000 * ({{ dollars }})) as bucket
+    from months
+    where {{ value }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+value_buckets as (
+    select {{ ref_area() }} as country, year, {{ sex_code() }} as sex, currency, bucket, count(*) as n_values
+    from hourly_values
+    group by grouping sets (
+        (country, year, sex, currency, bucket), (country, year, currency, bucket), (year, sex, currency, bucket), (year, currency, bucket)
+    )
+),
+-- the middle ranks, counted from 0, are floor and ceil of (n - 1) / 2; a bucket holds ranks n_below .. n_below + n_values - 1
+middle_buckets as (
+    select country, year, sex, currency, bucket, n_below, n_total
+    from (
+        select
+            value_buckets.*,
+            coalesce(sum(n_values) over (partition by country, year, sex, currency order by bucket rows between unbounded preceding and 1 preceding), 0) as n_below,
+            sum(n_values) over (partition by country, year, sex, currency) as n_total
+        from value_buckets
+    ) as running
+    where n_below <= ceil((n_total - 1) / 2.0) and n_below + n_values > floor((n_total - 1) / 2.0)
+),
+middle_values as (
+    select
+        middle_buckets.country, middle_buckets.year, middle_buckets.sex, middle_buckets.currency, middle_buckets.n_total,
+        hourly_values.value,
+        middle_buckets.n_below - 1 + row_number() over (
+            partition by middle_buckets.country, middle_buckets.year, middle_buckets.sex, middle_buckets.currency, middle_buckets.bucket
+            order by hourly_values.value
+        ) as value_rank
+    from hourly_values
+    inner join middle_buckets
+        on middle_buckets.year = hourly_values.year and middle_buckets.currency = hourly_values.currency
+        and middle_buckets.bucket = hourly_values.bucket
+        and middle_buckets.country in (hourly_values.country, 'X_BW') and middle_buckets.sex in ('SEX_' || hourly_values.sex, 'SEX_T')
+),
+hourly_medians as (
+    select country, year, sex,
+        {% for currency, value, dollars in hourly_currencies %}
+        max(case when currency = '{{ currency }}' then low + (high - low) * ((n_total - 1) / 2.0 - floor((n_total - 1) / 2.0)) end)
+            as median_hourly_{{ currency | lower }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from (
+        select country, year, sex, currency, n_total,
+            max(case when value_rank = floor((n_total - 1) / 2.0) then value end) as low,
+            max(case when value_rank = ceil((n_total - 1) / 2.0) then value end) as high
+        from middle_values
+        group by country, year, sex, currency, n_total
+    ) as middle_pair
+    group by country, year, sex
+),
+
+-- means and rates of worker-months
+month_stats as (
     select
         {{ ref_area() }} as country,
         year,
         {{ sex_code() }} as sex,
-        count(distinct worker_key) as n_workers,
-        count(distinct factory_key) as n_factories,
-        {{ median('hourly_earnings') }} as median_hourly_lcu,
-        {{ median('hourly_earnings / lcu_per_usd') }} as median_hourly_usd,
-        {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_hourly_ppp,
         {{ exact_avg('earnings') }} as mean_monthly_lcu,
         {{ exact_avg('earnings / lcu_per_usd') }} as mean_monthly_usd,
         {{ exact_avg('earnings / ppp_lcu_per_intl_usd') }} as mean_monthly_ppp,
@@ -40,22 +121,48 @@ wage_stats as (
         {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_hourly_ppp,
         100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end) as minw_below_rt,
         {{ exact_avg('case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end') }} as ear_to_minw_ratio,
-        count(distinct case when minimum_wage_due > 0 then worker_key end) as n_workers_minw,
-        count(distinct case when minimum_wage_due > 0 then factory_key end) as n_factories_minw,
         {{ exact_avg('overtime_hours') }} as ot_mean,
         100 * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end) as ot_excess_rt,
         100 * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1 else 0 end end) as digital_rt,
         100 * avg(case when has_social_security then case when is_registered then 1 else 0 end end) as ss_registered_rt,
         100 * avg(case when has_social_security then case when is_contribution_paid then 1 else 0 end end) as ss_paid_rt,
         100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }})
-            / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt,
+            / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt
+    from months
+    group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
+),
+
+worker_counts as (
+    select
+        {{ ref_area() }} as country,
+        year,
+        {{ sex_code() }} as sex,
+        count(distinct worker_key) as n_workers,
+        count(distinct factory_key) as n_factories,
+        count(distinct case when has_minimum_wage = 1 then worker_key end) as n_workers_minw,
+        count(distinct case when has_minimum_wage = 1 then factory_key end) as n_factories_minw,
         count(distinct case when occupation in ('supervisor', 'manager') then worker_key end) as n_supervisors,
         count(distinct case when occupation in ('supervisor', 'manager') then factory_key end) as n_factories_supervisors,
         -- the social-security rates rest only on the countries that deliver the extract (matters for X_BW)
         count(distinct case when has_social_security then worker_key end) as n_workers_ss,
         count(distinct case when has_social_security then factory_key end) as n_factories_ss
-    from months
+    from worker_strata
     group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
+),
+
+wage_stats as (
+    select
+        month_stats.*,
+        hourly_medians.median_hourly_lcu, hourly_medians.median_hourly_usd, hourly_medians.median_hourly_ppp,
+        worker_counts.n_workers, worker_counts.n_factories,
+        worker_counts.n_workers_minw, worker_counts.n_factories_minw,
+        worker_counts.n_supervisors, worker_counts.n_factories_supervisors,
+        worker_counts.n_workers_ss, worker_counts.n_factories_ss
+    from month_stats
+    inner join worker_counts
+        on worker_counts.country = month_stats.country and worker_counts.year = month_stats.year and worker_counts.sex = month_stats.sex
+    left join hourly_medians
+        on hourly_medians.country = month_stats.country and hourly_medians.year = month_stats.year and hourly_medians.sex = month_stats.sex
 ),
 
 {% set wage_cells = [
@@ -92,9 +199,8 @@ hourly_grouped as (
     {% for name, classif1 in breakdowns %}
     select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, sex,
         count(distinct worker_key) as n_workers, count(distinct factory_key) as n_factories,
-        {{ exact_avg('hourly_earnings') }} as mean_lcu, {{ median('hourly_earnings') }} as median_lcu,
-        {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_ppp, {{ median('hourly_earnings / ppp_lcu_per_intl_usd') }} as median_ppp
-    from months
+        {{ mean_of_parts('hourly_lcu') }} as mean_lcu, {{ mean_of_parts('hourly_ppp') }} as mean_ppp
+    from worker_strata
     group by grouping sets ((country, year, {{ classif1 }}, sex), (year, {{ classif1 }}, sex))
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -102,9 +208,14 @@ hourly_grouped as (
 -- a country's gap is computed in its own currency; the pooled gap in PPP dollars (currencies differ)
 hourly_by_sex as (
     select country, year, classif1, sex, n_workers, n_factories,
-        case when country = 'X_BW' then mean_ppp else mean_lcu end as mean_hourly,
-        case when country = 'X_BW' then median_ppp else median_lcu end as median_hourly
+        case when country = 'X_BW' then mean_ppp else mean_lcu end as mean_hourly
     from hourly_grouped
+),
+median_by_sex as (
+    select country, year, '_Z' as classif1, substr(sex, 5) as sex, n_workers, n_factories,
+        case when country = 'X_BW' then median_hourly_ppp else median_hourly_lcu end as median_hourly
+    from wage_stats
+    where sex <> 'SEX_T'
 ),
 occupation_cells as (
     select country as ref_area, 'EAR_MEAN_HOURLY' as indicator, 'SEX_' || sex as sex, classif1, year as time,
@@ -116,26 +227,25 @@ occupation_cells as (
 gap_factories as (
     {% for name, classif1 in breakdowns %}
     select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, count(distinct factory_key) as n_factories
-    from months
+    from worker_strata
     group by grouping sets ((country, year, {{ classif1 }}), (year, {{ classif1 }}))
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
-{% set gaps = [('GPG_MEAN_HOURLY', 'mean_hourly'), ('GPG_MEDIAN_HOURLY', 'median_hourly')] %}
+{% set gaps = [('GPG_MEAN_HOURLY', 'mean_hourly', 'hourly_by_sex'), ('GPG_MEDIAN_HOURLY', 'median_hourly', 'median_by_sex')] %}
 gap_cells as (
-    {% for indicator, statistic in gaps %}
+    {% for indicator, statistic, by_sex in gaps %}
     select
         women.country as ref_area, '{{ indicator }}' as indicator, 'SEX_T' as sex, women.classif1, women.year as time,
         100 * (men.{{ statistic }} - women.{{ statistic }}) / men.{{ statistic }} as obs_value, 'PCT' as unit,
         women.n_workers + men.n_workers as n_workers, both_sexes.n_factories,
         women.n_workers as n_workers_f, men.n_workers as n_workers_m, women.n_factories as n_factories_f, men.n_factories as n_factories_m
-    from hourly_by_sex as women
-    inner join hourly_by_sex as men
+    from {{ by_sex }} as women
+    inner join {{ by_sex }} as men
         on men.country = women.country and men.year = women.year and men.classif1 = women.classif1 and men.sex = 'M'
     inner join gap_factories as both_sexes
         on both_sexes.country = women.country and both_sexes.year = women.year and both_sexes.classif1 = women.classif1
     where women.sex = 'F' and men.{{ statistic }} > 0
-        {% if indicator == 'GPG_MEDIAN_HOURLY' %}and women.classif1 = '_Z'{% endif %}
     union all
     {% endfor %}
     -- ILO Global Wage Report factor-weighted gap: the gap within each factory x occupation stratum,
@@ -151,9 +261,9 @@ gap_cells as (
             count(distinct worker_key) as stratum_workers,
             count(distinct case when sex = 'F' then worker_key end) as women,
             count(distinct case when sex = 'M' then worker_key end) as men,
-            100 * ({{ exact_avg("case when sex = 'M' then hourly_earnings end") }} - {{ exact_avg("case when sex = 'F' then hourly_earnings end") }})
-                / {{ exact_avg("case when sex = 'M' then hourly_earnings end") }} as stratum_gap
-        from months
+            100 * ({{ mean_of_parts('hourly_lcu', "sex = 'M'") }} - {{ mean_of_parts('hourly_lcu', "sex = 'F'") }})
+                / {{ mean_of_parts('hourly_lcu', "sex = 'M'") }} as stratum_gap
+        from worker_strata
         group by grouping sets ((country, year, factory_key, occupation), (year, factory_key, occupation))
     ) as strata
     where women > 0 and men > 0 and stratum_gap is not null
@@ -239,10 +349,10 @@ rep_factories as (select distinct country, year, factory_id from picc where cate
 rep_workforce as (
     select
         {{ ref_area('rep_factories.country') }} as country, rep_factories.year,
-        100 * cast(count(distinct case when months.sex = 'F' then months.worker_key end) as double) / count(distinct months.worker_key) as female_share
+        100 * cast(count(distinct case when strata.sex = 'F' then strata.worker_key end) as double) / count(distinct strata.worker_key) as female_share
     from rep_factories
-    inner join months
-        on months.country = rep_factories.country and months.year = rep_factories.year and months.factory_id = rep_factories.factory_id
+    inner join worker_strata as strata
+        on strata.country = rep_factories.country and strata.year = rep_factories.year and strata.factory_id = rep_factories.factory_id
     group by grouping sets ((rep_factories.country, rep_factories.year), (rep_factories.year))
 ),
 picc_sides as (
