@@ -169,7 +169,8 @@ def bench_scale(scale: float, workdir: Path, country: str, pandas: bool, country
     files = [f for f in (root / "raw").rglob("*") if f.is_file() and not f.name.startswith(".")]
     r["raw_files"], r["raw_bytes"] = len(files), sum(f.stat().st_size for f in files)
 
-    print(f"  {r['raw_files']} files, {r['raw_bytes'] / 2**20:.0f} MB in {r['generate']['seconds']}s; full refresh ...", flush=True)
+    made = "reused" if reuse_raw else f"generated in {r['generate']['seconds']}s"
+    print(f"  {r['raw_files']} files, {r['raw_bytes'] / 2**20:.0f} MB, {made}; full refresh ...", flush=True)
     full = r["full_refresh"] = measure([decentwork, "run"], env)
     full["stages"] = stages(full["output"], full, root)
     loaded = re.search(r"rows loaded ([\d,]+)", full["output"])
