@@ -167,13 +167,17 @@ def _schema_reasons(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     )
 
 
-def _validate_file(path: Path, rel: str, order: int, sha: str, source: str, country: str, key: bytes, register: pl.Series | None, loaded_at: dt.datetime) -> tuple[pl.DataFrame, list[str]]:
-    """One file to a typed, pseudonymised frame with its rows' reasons; raises RejectedFile."""
+def _validate_file(path: Path, rel: str, order: int, sha: str, source: str, country: str, key: bytes, register: pl.Series | None, loaded_at: dt.datetime,
+                   pseudonyms: dict[str, str] | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """One file to a typed, pseudonymised frame with its rows' reasons; raises RejectedFile.
+
+    `pseudonyms`: digests computed for earlier files of the same source and country (kept in memory only).
+    """
     extract = EXTRACTS[source]
     delivery = delivery_for(country, source)
     raw = read_delivery(path, delivery)
     frame, extras = canonical_headers(raw, extract, delivery, path)
-    typed = pseudonymise(type_columns(frame, extract, delivery), extract, key)
+    typed = pseudonymise(type_columns(frame, extract, delivery), extract, key, pseudonyms)
     typed = typed.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     pandera_reasons = _schema_reasons(typed.drop("_pos"), source)
     typed = typed.join(pandera_reasons, left_on="_pos", right_on="index", how="left", maintain_order="left")
@@ -276,6 +280,7 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
                 report: LoadReport, work: Path, log: Callable[[str], None]) -> None:
     """Validate the delivered files one at a time, each into a Parquet part under `work`: memory holds one file."""
     seen: dict[str, str] = {}
+    pseudonyms: dict[str, str] = {}
     for order, path in enumerate(list_deliveries(paths, source, country)):
         rel = path.relative_to(paths.raw).as_posix()
         sha = file_sha256(path)
@@ -285,7 +290,7 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
             continue
         seen[sha] = rel
         try:
-            frame, extras = _validate_file(path, rel, order, sha, source, country, key, register, loaded_at)
+            frame, extras = _validate_file(path, rel, order, sha, source, country, key, register, loaded_at, pseudonyms)
         except RejectedFile as exc:
             report.files.append(FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}"))
             log(f"REJECTED {rel}: {exc.problem}. Fix: {exc.fix}")

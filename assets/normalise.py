@@ -138,23 +138,30 @@ def normalise_id(values: pl.Expr) -> pl.Expr:
     return values.str.to_uppercase().str.replace_all(r"[\s\-\./]", "")
 
 
-def hmac_hex(key: bytes, values: pl.Series) -> pl.Series:
-    """HMAC-SHA256 of each (normalised) id, computed once per distinct id."""
+def hmac_hex(key: bytes, values: pl.Series, known: dict[str, str] | None = None) -> pl.Series:
+    """HMAC-SHA256 of each (normalised) id, computed once per distinct id.
+
+    `known` carries the digests already computed for this key across the files of one source and
+    country: the same workers come back in every monthly file.
+    """
+    known = {} if known is None else known
     distinct = values.drop_nulls().unique()
-    digests = {v: hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in distinct.to_list()}  # one-shot: ~8x faster than hmac.new
-    return values.replace_strict(digests, default=None, return_dtype=pl.String)
+    digest = lambda v: hmac.digest(key, v.encode("utf-8"), "sha256").hex()  # one-shot: ~8x faster than hmac.new
+    mapping = pl.DataFrame({"id": distinct, "pid": [known.get(v) or known.setdefault(v, digest(v)) for v in distinct.to_list()]},
+                           schema={"id": pl.String, "pid": pl.String})
+    return values.to_frame("id").join(mapping, on="id", how="left", maintain_order="left").get_column("pid")
 
 
-def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes) -> pl.DataFrame:
+def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes, known: dict[str, str] | None = None) -> pl.DataFrame:
     """Add the extract's pseudonym columns and drop every personal column.
 
     A single id (national_id) is hashed as it is, so payroll and social security link; a
-    composite (a PICC member's names) is prefixed with the pseudonym's name.
+    composite (a PICC member's names) is prefixed with the pseudonym's name. `known`: see `hmac_hex`.
     """
     additions = []
     for pid, sources in extract.pseudonymise.items():
         parts = [normalise_id(pl.col(name)) for name in sources.split(",")]
         value = parts[0] if len(parts) == 1 else pl.concat_str([pl.lit(pid), *parts], separator="|")
-        additions.append(hmac_hex(key, frame.select(value).to_series()).alias(pid))
+        additions.append(hmac_hex(key, frame.select(value).to_series(), known).alias(pid))
     personal = [c.name for c in extract.columns if c.personal]
     return frame.with_columns(additions).drop(personal)
