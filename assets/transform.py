@@ -1,6 +1,8 @@
 """The dbt project as Dagster assets: seeds, staging, intermediate and mart models, and their tests."""
 
+import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -8,6 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 from pipelines.resources import dbt_project
 
 WAREHOUSE_POOL = "warehouse"  # DuckDB has one writer: everything writing the warehouse queues here
@@ -38,10 +41,75 @@ def mart_asset_keys() -> list[dg.AssetKey]:
     ]
 
 
+BUILD_STATE = "warehouse.build-state.json"  # beside the warehouse: what its tables were last built from
+
+
+def build_inputs(p: Paths) -> dict[str, Any]:
+    """Fingerprints of what the warehouse is built from: the dbt project's files (models, macros, seeds,
+    settings) and, per country, its staged files (name, size, modification time: ingestion rewrites a
+    country's files only when it reloads that country)."""
+    project = hashlib.sha256()
+    files = [DBT_PROJECT_DIR / "dbt_project.yml"] + sorted(
+        f for folder in ("models", "macros", "seeds") for f in (DBT_PROJECT_DIR / folder).rglob("*") if f.is_file()
+    )
+    for f in files:
+        project.update(f"{f.relative_to(DBT_PROJECT_DIR)}\0".encode() + f.read_bytes())
+    countries: dict[str, Any] = {}
+    for f in sorted(p.staging.glob("*/country=*/*.parquet")):
+        country = f.parent.name.removeprefix("country=")
+        stat = f.stat()
+        countries.setdefault(country, hashlib.sha256()).update(f"{f.relative_to(p.staging)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return {"project": project.hexdigest(), "countries": {c: h.hexdigest() for c, h in sorted(countries.items())}}
+
+
+def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
+    """The countries whose warehouse slices are stale since the last successful build, or None when the
+    whole warehouse must be rebuilt: no record of a build (first run, or the last build failed or was
+    killed before it finished), another dbt project, a country gone from staging, or every country changed."""
+    try:
+        last = json.loads((p.root / BUILD_STATE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    if not p.warehouse.exists() or last.get("project") != inputs["project"]:
+        return None
+    before, now = last.get("countries", {}), inputs["countries"]
+    if set(before) - set(now):
+        return None
+    changed = sorted(c for c in now if before.get(c) != now[c])
+    return None if len(changed) == len(now) else changed
+
+
+def _record_build(p: Paths, inputs: dict[str, Any]) -> None:
+    state = p.root / BUILD_STATE
+    partial = state.with_suffix(".partial")
+    partial.write_text(json.dumps(inputs, indent=2), encoding="utf-8")
+    os.replace(partial, state)
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator(), pool=WAREHOUSE_POOL)
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build`: every model and its tests, once per run (dbt start-up is the dominant fixed cost).
 
+    On DuckDB the worker-level models are incremental by country (dbt_project/macros/incremental.sql):
+    a national refresh rebuilds only the slices of the countries whose staged files changed since the last
+    successful build, so it costs that country's share plus the models over all countries. A build that
+    fails or is killed leaves no record, and the next run rebuilds what it would have.
+
     One target folder for every run (runs queue in the warehouse pool), not dagster-dbt's default of a new
     folder per run, which piled up 5 MB of artifacts per refresh under dbt_project/target/."""
-    yield from dbt.cli(["build"], context=context, target_path=Path("target") / "warehouse_models").stream()
+    p = paths()
+    args = ["build"]
+    inputs = None
+    if dbt_target() == "duckdb":
+        inputs = build_inputs(p)
+        countries = countries_to_rebuild(p, inputs)
+        if countries is None:
+            context.log.info("dbt: full build of every country's worker-level models")
+            args.append("--full-refresh")
+        else:
+            context.log.info(f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept")
+            args += ["--vars", json.dumps({"refresh_countries": countries})]
+        (p.root / BUILD_STATE).unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
+    yield from dbt.cli(args, context=context, target_path=Path("target") / "warehouse_models").stream()
+    if inputs is not None:
+        _record_build(p, inputs)

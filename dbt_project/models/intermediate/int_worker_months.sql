@@ -1,14 +1,15 @@
 {#
   The analysis unit of wages, gaps and social protection: one payroll worker-month with its
   factory, years in the programme, the references in force, currency conversions and its
-  social-security record.
+  social-security record. Incremental by country (macros/incremental.sql).
 #}
-with payroll as (select * from {{ ref('stg_payroll') }}),
+{{ country_incremental_config() }}
+with payroll as (select * from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}),
 factories as (select * from {{ ref('stg_factories') }}),
 refs as (select * from {{ ref('int_month_references') }}),
 fx as (select * from {{ ref('ref_exchange_rates') }}),
 ppp as (select * from {{ ref('ref_ppp_factors') }}),
-social_security as (select * from {{ ref('stg_social_security') }}),
+social_security as (select * from {{ ref('stg_social_security') }} {{ refreshed_countries_only() }}),
 
 registrations as (
     select country, worker_pid, min(registration_date) as registration_date
