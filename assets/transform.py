@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
+from pipelines.automation import fingerprint
 from pipelines.resources import dbt_project
 
 WAREHOUSE_POOL = "warehouse"  # DuckDB has one writer: everything writing the warehouse queues here
@@ -41,25 +42,21 @@ def mart_asset_keys() -> list[dg.AssetKey]:
     ]
 
 
-BUILD_STATE = "warehouse.build-state.json"  # beside the warehouse: what its tables were last built from
-
-
 def build_inputs(p: Paths) -> dict[str, Any]:
     """Fingerprints of what the warehouse is built from: the dbt project's files (models, macros, seeds,
-    settings) and, per country, its staged files (name, size, modification time: ingestion rewrites a
-    country's files only when it reloads that country)."""
+    settings) and, per country, its staged files, fingerprinted like the sensor's deliveries (name, size,
+    modification time: ingestion rewrites a country's files only when it reloads that country)."""
     project = hashlib.sha256()
     files = [DBT_PROJECT_DIR / "dbt_project.yml"] + sorted(
         f for folder in ("models", "macros", "seeds") for f in (DBT_PROJECT_DIR / folder).rglob("*") if f.is_file()
     )
     for f in files:
         project.update(f"{f.relative_to(DBT_PROJECT_DIR)}\0".encode() + f.read_bytes())
-    countries: dict[str, Any] = {}
-    for f in sorted(p.staging.glob("*/country=*/*.parquet")):
-        country = f.parent.name.removeprefix("country=")
+    staged: dict[str, list[list]] = {}
+    for f in p.staging.glob("*/country=*/*.parquet"):
         stat = f.stat()
-        countries.setdefault(country, hashlib.sha256()).update(f"{f.relative_to(p.staging)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    return {"project": project.hexdigest(), "countries": {c: h.hexdigest() for c, h in sorted(countries.items())}}
+        staged.setdefault(f.parent.name.removeprefix("country="), []).append([f.relative_to(p.staging).as_posix(), stat.st_size, stat.st_mtime_ns])
+    return {"project": project.hexdigest(), "countries": {c: fingerprint(files) for c, files in sorted(staged.items())}}
 
 
 def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
@@ -67,7 +64,7 @@ def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
     whole warehouse must be rebuilt: no record of a build (first run, or the last build failed or was
     killed before it finished), another dbt project, a country gone from staging, or every country changed."""
     try:
-        last = json.loads((p.root / BUILD_STATE).read_text(encoding="utf-8"))
+        last = json.loads(p.build_state.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
     if not p.warehouse.exists() or last.get("project") != inputs["project"]:
@@ -80,10 +77,9 @@ def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
 
 
 def _record_build(p: Paths, inputs: dict[str, Any]) -> None:
-    state = p.root / BUILD_STATE
-    partial = state.with_suffix(".partial")
+    partial = p.build_state.with_suffix(".partial")
     partial.write_text(json.dumps(inputs, indent=2), encoding="utf-8")
-    os.replace(partial, state)
+    os.replace(partial, p.build_state)
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator(), pool=WAREHOUSE_POOL)
@@ -109,7 +105,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         else:
             context.log.info(f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept")
             args += ["--vars", json.dumps({"refresh_countries": countries})]
-        (p.root / BUILD_STATE).unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
+        p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
     yield from dbt.cli(args, context=context, target_path=Path("target") / "warehouse_models").stream()
     if inputs is not None:
         _record_build(p, inputs)

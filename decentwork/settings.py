@@ -56,6 +56,11 @@ class Paths:
         return self.root / "spark" / "warehouse"
 
     @property
+    def build_state(self) -> Path:
+        """What the warehouse's tables were last built from (assets/transform.py); written after a successful dbt build."""
+        return self.root / "warehouse.build-state.json"
+
+    @property
     def dagster_storage(self) -> Path:
         return self.root / "dagster"
 
