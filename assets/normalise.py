@@ -100,8 +100,23 @@ def _parse(column: Column, delivery: Delivery) -> tuple[pl.Expr, str]:
     return raw, "text"
 
 
+def with_reasons(frame: pl.DataFrame, broken: pl.Expr, reasons: pl.Expr, columns: list, order: str) -> pl.DataFrame:
+    """`columns` of `frame` plus `_reasons`: `reasons` on the rows where `broken` holds, an empty list
+    elsewhere, sorted by `order`. The list is built for the broken rows only: a list for each of
+    millions of sound rows costs more than all the parsing. (Eager on purpose: polars 2.1 panics
+    formatting some string columns of a lazily filtered frame.)"""
+    sound = frame.filter(~broken).select(*columns, pl.lit([], dtype=pl.List(pl.String)).alias(REASONS))
+    flagged = frame.filter(broken).select(*columns, reasons.alias(REASONS))
+    return pl.concat([sound, flagged]).sort(order)
+
+
 def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> pl.DataFrame:
-    """Translate codes, parse every column to its type and collect the parse failures per row."""
+    """Translate codes, parse every column to its type and collect the parse failures per row.
+
+    The parsed values are materialised first, so each parse runs once; the per-row list of reasons
+    is then built only for the rows that have one (a list for each of millions of sound rows cost
+    more than all the parsing).
+    """
     if PROBLEM not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
     translated = []
@@ -112,25 +127,21 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
             lowered = expr.str.to_lowercase()
             expr = lowered.replace_strict(codes, default=expr, return_dtype=pl.String)
         translated.append(expr.alias(column.header))
-    frame = frame.lazy().with_columns(translated)  # lazy, so each column's parse is computed once for value and reason
+    parses = {column: _parse(column, delivery) for column in extract.columns}
+    value = {column: f"__value_{i}" for i, column in enumerate(extract.columns)}
+    parsed = frame.lazy().with_columns(translated).with_columns(parses[c][0].alias(value[c]) for c in extract.columns).collect()
 
-    typed, problems = [], []
+    typed, failures, problems = [], [], []
     for column in extract.columns:
-        parsed, expects = _parse(column, delivery)
-        raw = _text(column.header)
-        problems.append(
-            pl.when(raw.is_not_null() & parsed.is_null())
-            .then(pl.format(f"{column.name}: '{{}}' is not {expects}", raw.str.slice(0, 40)))
-        )
+        text, parsed_value = pl.col(column.header), pl.col(value[column])
+        failed = text.is_not_null() & parsed_value.is_null()
+        failures.append(failed)
+        problems.append(pl.when(failed).then(pl.format(f"{column.name}: '{{}}' is not {parses[column][1]}", text.str.slice(0, 40))))
         if column.type in ("flag", "likert"):  # survey codes -98/-99: missing, never a value
-            parsed = pl.when(parsed.is_in(list(SURVEY_MISSING_CODES))).then(None).otherwise(parsed)
-        typed.append(parsed.alias(column.name))
-    return frame.select(
-        ROW,
-        *typed,
-        pl.concat_list(problems).list.drop_nulls().alias(REASONS),
-        PROBLEM,
-    ).collect()
+            parsed_value = pl.when(parsed_value.is_in(list(SURVEY_MISSING_CODES))).then(None).otherwise(parsed_value)
+        typed.append(parsed_value.alias(column.name))
+    typed_frame = with_reasons(parsed, pl.any_horizontal(failures), pl.concat_list(problems).list.drop_nulls(), [ROW, *typed, PROBLEM], ROW)
+    return typed_frame.select(ROW, *[c.name for c in extract.columns], REASONS, PROBLEM)
 
 
 def normalise_id(values: pl.Expr) -> pl.Expr:
@@ -138,22 +149,27 @@ def normalise_id(values: pl.Expr) -> pl.Expr:
     return values.str.to_uppercase().str.replace_all(r"[\s\-\./]", "")
 
 
-def hmac_hex(key: bytes, values: pl.Series, known: dict[str, str] | None = None) -> pl.Series:
-    """HMAC-SHA256 of each (normalised) id, computed once per distinct id.
+class Digests:
+    """Digests already computed with one key, in memory only: the same workers come back in every
+    monthly file of a source and country, so each id is hashed once per ingestion."""
 
-    `known` carries the digests already computed for this key across the files of one source and
-    country: the same workers come back in every monthly file.
-    """
-    known = {} if known is None else known
-    ids = values.drop_nulls().unique().to_list()
-    for v in ids:
-        if v not in known:
-            known[v] = hmac.digest(key, v.encode("utf-8"), "sha256").hex()  # one-shot: ~8x faster than hmac.new
-    mapping = pl.DataFrame({"id": ids, "pid": [known[v] for v in ids]}, schema={"id": pl.String, "pid": pl.String})
-    return values.to_frame("id").join(mapping, on="id", how="left", maintain_order="left").get_column("pid")
+    def __init__(self) -> None:
+        self.table = pl.DataFrame(schema={"id": pl.String, "pid": pl.String})
 
 
-def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes, known: dict[str, str] | None = None) -> pl.DataFrame:
+def hmac_hex(key: bytes, values: pl.Series, known: Digests | None = None) -> pl.Series:
+    """HMAC-SHA256 of each (normalised) id; only ids not already in `known` are hashed (in Python,
+    the one per-value loop of ingestion: hashlib has no vectorised HMAC)."""
+    known = Digests() if known is None else known
+    new = values.drop_nulls().unique().to_frame("id").join(known.table, on="id", how="anti").get_column("id").to_list()
+    if new:
+        digests = [hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in new]  # one-shot: ~8x faster than hmac.new
+        added = pl.DataFrame({"id": new, "pid": digests}, schema=known.table.schema)
+        known.table = pl.concat([known.table, added], rechunk=True)
+    return values.to_frame("id").join(known.table, on="id", how="left", maintain_order="left").get_column("pid")
+
+
+def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes, known: Digests | None = None) -> pl.DataFrame:
     """Add the extract's pseudonym columns and drop every personal column.
 
     A single id (national_id) is hashed as it is, so payroll and social security link; a
