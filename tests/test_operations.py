@@ -146,6 +146,7 @@ def test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild(r
     paths = refresh["paths"]
     incremental = _warehouse_tables(paths.warehouse)
     assert incremental["intermediate.int_worker_months"], "worker-months were built"
+    assert incremental["intermediate.int_worker_strata"], "worker strata were built"
     project = Path(__file__).resolve().parents[1] / "dbt_project"
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(paths.root)}
     rebuild = subprocess.run(

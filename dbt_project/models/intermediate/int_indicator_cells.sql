@@ -11,31 +11,15 @@ survey as (select * from {{ ref('stg_worker_survey') }}),
 factories as (select * from {{ ref('stg_factories') }}),
 ss_countries as (select distinct country from {{ ref('stg_social_security') }}),
 
-months as {{ inline_cte() }} (
-    select
-        worker_months.*,
-        ss_countries.country is not null as has_social_security,
-        case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as string) end as yip_group
-    from worker_months
-    left join ss_countries on ss_countries.country = worker_months.country
-),
+months as {{ inline_cte() }} ({{ grouped_worker_months() }}),
 
--- One row per worker, factory, occupation and years-in-programme group of a year, about a fifth of the
--- worker-months: every distinct count and every breakdown mean reads these rows. Counting distinct
--- pseudonyms over all worker-months under grouping sets is what ran out of memory at the full
--- programme's scale (docs/scale.md).
-worker_strata as (
-    select
-        country, year, sex, worker_pid, factory_id, occupation, yip_group, has_social_security,
-        country || ':' || worker_pid as worker_key,
-        country || ':' || cast(factory_id as string) as factory_key,
-        max(case when minimum_wage_due > 0 then 1 else 0 end) as has_minimum_wage,
-        {{ decimal_sum('hourly_earnings') }} as hourly_lcu_sum,
-        count(hourly_earnings) as hourly_lcu_n,
-        {{ decimal_sum('hourly_earnings / ppp_lcu_per_intl_usd') }} as hourly_ppp_sum,
-        count(hourly_earnings / ppp_lcu_per_intl_usd) as hourly_ppp_n
-    from months
-    group by country, year, sex, worker_pid, factory_id, occupation, yip_group, has_social_security
+-- macros/worker_strata.sql; unit tests compute them from their worker-month fixtures
+worker_strata as {{ inline_cte() }} (
+    {%- if var('strata_from_months', false) %}
+    {{ worker_strata_rows() }}
+    {%- else %}
+    select * from {{ ref('int_worker_strata') }}
+    {%- endif %}
 ),
 
 {#-
