@@ -10,12 +10,13 @@ Both warn and never block: bad rows are the partner's to fix, and the good rows 
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import polars as pl
 
 from assets.ingest import LoadReport, ingest
-from decentwork.settings import SOURCES, paths, pseudonym_key
+from decentwork.settings import SOURCES, ingest_threads, paths, pseudonym_key
 from pipelines.partitions import country_partitions
 
 def _metadata(reports: list[LoadReport]) -> dict:
@@ -100,17 +101,16 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
     )
     def _stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         secret = pseudonym_key()
-        reports = []
-        for country in context.partition_keys:
-            report = ingest(source, country, paths(), secret, log=context.log.info)
+        with ThreadPoolExecutor(max_workers=ingest_threads()) as pool:  # countries are independent
+            reports = list(pool.map(lambda country: ingest(source, country, paths(), secret, log=context.log.info), context.partition_keys))
+        for report in reports:
             if report.files:
                 context.log.info(
-                    f"{source}/{country}: {len(report.files)} file(s), {report.rows_staged} rows staged, "
+                    f"{source}/{report.country}: {len(report.files)} file(s), {report.rows_staged} rows staged, "
                     f"{report.rows_quarantined} quarantined, {len(report.rejected)} file(s) rejected"
                 )
             for rejected in report.rejected:
                 context.log.error(f"REJECTED {rejected.file}: {rejected.message}")
-            reports.append(report)
         return dg.MaterializeResult(metadata=_metadata(reports), check_results=_check_results(reports))
 
     return _stage

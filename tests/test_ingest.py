@@ -4,6 +4,7 @@ import hashlib
 import hmac
 
 import polars as pl
+import pytest
 
 from assets.ingest import ingest
 from tests.conftest import PAYROLL_HEADER, REGISTER_HEADER, deliver
@@ -123,3 +124,16 @@ def test_a_country_without_deliveries_stages_an_empty_typed_table(data_root):
     _, staged, quarantine = load(data_root, "worker_survey")
     assert staged.height == 0 and quarantine.height == 0
     assert staged.schema["survey_date"] == pl.Date and "respondent_pid" in staged.columns
+
+
+def test_ingest_threads_come_from_the_environment_and_a_bad_value_says_how_to_fix_it(monkeypatch):
+    from decentwork.settings import ingest_threads
+
+    monkeypatch.delenv("DECENTWORK_INGEST_THREADS", raising=False)
+    assert ingest_threads() == 2
+    monkeypatch.setenv("DECENTWORK_INGEST_THREADS", "1")
+    assert ingest_threads() == 1
+    for bad in ("0", "two", "-1", ""):
+        monkeypatch.setenv("DECENTWORK_INGEST_THREADS", bad)
+        with pytest.raises(ValueError, match="DECENTWORK_INGEST_THREADS=.*whole number"):
+            ingest_threads()
