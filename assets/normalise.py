@@ -113,9 +113,7 @@ def with_reasons(frame: pl.DataFrame, broken: pl.Expr, reasons: pl.Expr, columns
 def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> pl.DataFrame:
     """Translate codes, parse every column to its type and collect the parse failures per row.
 
-    The parsed values are materialised first, so each parse runs once; the per-row list of reasons
-    is then built only for the rows that have one (a list for each of millions of sound rows cost
-    more than all the parsing).
+    The parsed values are materialised first, so each parse runs once; the reasons come from `with_reasons`.
     """
     if PROBLEM not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
