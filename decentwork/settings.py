@@ -61,6 +61,12 @@ class Paths:
         return self.root / "warehouse.build-state.json"
 
     @property
+    def dbt_artifacts(self) -> Path:
+        """The refreshes' dbt artifacts and logs (manifest, run results, partial-parse state): one folder per
+        data root, so dbt's partial parsing stays valid from run to run (its state names the warehouse path)."""
+        return self.root / "dbt"
+
+    @property
     def dagster_storage(self) -> Path:
         return self.root / "dagster"
 

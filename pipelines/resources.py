@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from decentwork.settings import DBT_PROJECT_DIR, dbt_target
 
@@ -18,5 +20,24 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+class DbtCli(DbtCliResource):
+    """dagster-dbt's resource without two costs it adds to every dbt command (dagster-dbt 0.29):
+
+    - `dbt --version` in a child process (about 4 s: dbt's imports, and three requests to pypi.org for the
+      latest releases) to learn dbt's version: dbt runs from this environment, so its package metadata says;
+    - dbt's adapter and macros loaded inside Dagster's process (about 3 s), used only to fetch column
+      metadata or row counts on request (`fetch_column_metadata`, `fetch_row_counts`), which we never make;
+      dagster-dbt runs on without an adapter (`adapter=None`), as it does when loading one fails.
+
+    Both are private hooks of dagster-dbt; tests/test_definitions.py fails if an upgrade stops calling them."""
+
+    @property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002
+        return None
+
+
+def dbt_resource() -> DbtCli:
+    return DbtCli(project_dir=dbt_project, dbt_executable=dbt_executable())

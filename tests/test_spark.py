@@ -4,7 +4,7 @@ publishes the indicators the DuckDB build publishes.
 The sample is the small one of test_crash_safety (its clean DuckDB run is the reference, shared within a
 session). Its staged Parquet is built by `dbt build` on the `spark` target (a local Spark session from PyPI's
 pyspark, Java 17+: every model and data test; the unit tests too in the `scale` test below, which runs the
-whole `DECENTWORK_DBT_TARGET=spark decentwork run`), then published by the same export code from the Parquet
+whole `DECENTWORK_DBT_TARGET=spark decentwork run`, then the unit tests on its warehouse), then published by the same export code from the Parquet
 tables Spark wrote. Every published table must hold the same rows as the DuckDB build's, values equal to
 1e-9 (float sums differ in their last bits between engines).
 """
@@ -25,6 +25,7 @@ from polars.testing import assert_frame_equal
 from assets.publish import publish
 from decentwork.settings import DBT_PROJECT_DIR
 from tests.test_crash_safety import KEY, fresh_root, reference_run
+from tests.test_dbt_unit_coverage import run_dbt_unit_tests
 
 MODELS = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
 
@@ -107,12 +108,14 @@ def test_spark_publishes_the_marts_duckdb_publishes(spark_build, reference):
 
 @pytest.mark.scale
 def test_decentwork_run_on_spark_end_to_end(reference):
-    """The whole Dagster job with the one variable set: ingestion, dbt build with its unit tests, gates, export."""
+    """The whole Dagster job with the one variable set: ingestion, dbt build, gates, export; then the dbt unit tests."""
     _java()
     root = fresh_root(reference, "spark-run")
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY, "DECENTWORK_DBT_TARGET": "spark"}
     done = subprocess.run([str(Path(sys.executable).parent / "decentwork"), "run"], env=env,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert "dbt build --target spark" in done.stdout + done.stderr
+    assert "--target spark" in done.stdout + done.stderr
     _same_publication(reference["root"] / "marts", root / "marts")
+    unit = run_dbt_unit_tests(root, root.parent / "unit-tests", target="spark")
+    assert unit.returncode == 0, unit.stdout[-4000:] + unit.stderr[-4000:]
