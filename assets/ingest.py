@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -259,8 +260,9 @@ def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return rows.select(FILE_ORDER, ROW, "_key_reason")
 
 
-def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None) -> LoadReport:
-    """Rebuild staging and quarantine of one source and country from its delivered files."""
+def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None,
+           threads: int = 1) -> LoadReport:
+    """Rebuild staging and quarantine of one source and country from its delivered files (`threads` of them at once)."""
     loaded_at = now or dt.datetime.now(dt.timezone.utc)
     report = LoadReport(source, country)
     register = None
@@ -271,7 +273,7 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        _load_files(source, country, paths, key, register, loaded_at, report, work, log)
+        _load_files(source, country, paths, key, register, loaded_at, report, work, log, threads)
         _stage_and_quarantine(source, country, paths, report, sorted(work.glob("*.parquet")))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -279,28 +281,40 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
 
 
 def _load_files(source: str, country: str, paths: Paths, key: bytes, register: pl.Series | None, loaded_at: dt.datetime,
-                report: LoadReport, work: Path, log: Callable[[str], None]) -> None:
-    """Validate the delivered files one at a time, each into a Parquet part under `work`: memory holds one file."""
+                report: LoadReport, work: Path, log: Callable[[str], None], threads: int = 1) -> None:
+    """Validate the delivered files, each into a Parquet part under `work`: memory holds `threads` files at a time.
+
+    Files are independent (the duplicate-key rules run later, on the parts), so a national refresh validates
+    two at once on two threads where a full refresh gives each thread a country (assets/staging.py)."""
     seen: dict[str, str] = {}
-    pseudonyms = Digests()
+    outcomes: list[FileOutcome | None] = []
+    pending: list[tuple[int, Path, str, str]] = []
     for order, path in enumerate(list_deliveries(paths, source, country)):
         rel = path.relative_to(paths.raw).as_posix()
         sha = file_sha256(path)
         if sha in seen:
-            report.files.append(FileOutcome(rel, sha, "duplicate", message=f"identical to {seen[sha]}: loaded once"))
+            outcomes.append(FileOutcome(rel, sha, "duplicate", message=f"identical to {seen[sha]}: loaded once"))
             log(f"{rel}: identical to {seen[sha]}, skipped")
             continue
         seen[sha] = rel
+        outcomes.append(None)  # filled in below, in delivery order
+        pending.append((order, path, rel, sha))
+    pseudonyms = Digests()
+
+    def load(order: int, path: Path, rel: str, sha: str) -> FileOutcome:
         try:
             frame, extras = _validate_file(path, rel, order, sha, source, country, key, register, loaded_at, pseudonyms)
         except RejectedFile as exc:
-            report.files.append(FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}"))
             log(f"REJECTED {rel}: {exc.problem}. Fix: {exc.fix}")
-            continue
+            return FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}")
         notes = [f"ignored extra columns {extras}"] if extras else []
         notes += ["header only: the file has no data rows"] if frame.height == 0 else []
-        report.files.append(FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes)))
         frame.with_columns(_row_hash(source)).write_parquet(work / f"{order:06d}.parquet", compression="lz4")  # read back once, soon
+        return FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        loaded = iter(pool.map(lambda task: load(*task), pending))
+    report.files.extend(outcome if outcome is not None else next(loaded) for outcome in outcomes)
 
 
 def _stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadReport, parts: list[Path]) -> None:

@@ -8,6 +8,7 @@ columns are pseudonymised (HMAC) or dropped here, before anything is written any
 from __future__ import annotations
 
 import hmac
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -149,22 +150,26 @@ def normalise_id(values: pl.Expr) -> pl.Expr:
 
 class Digests:
     """Digests already computed with one key, in memory only: the same workers come back in every
-    monthly file of a source and country, so each id is hashed once per ingestion."""
+    monthly file of a source and country, so each id is hashed once per ingestion. Shared by the threads
+    validating the files of one country (the lock keeps an id from being added twice)."""
 
     def __init__(self) -> None:
         self.table = pl.DataFrame(schema={"id": pl.String, "pid": pl.String})
+        self.lock = threading.Lock()
 
 
 def hmac_hex(key: bytes, values: pl.Series, known: Digests | None = None) -> pl.Series:
     """HMAC-SHA256 of each (normalised) id; only ids not already in `known` are hashed (in Python,
     the one per-value loop of ingestion: hashlib has no vectorised HMAC)."""
     known = Digests() if known is None else known
-    new = values.drop_nulls().unique().to_frame("id").join(known.table, on="id", how="anti").get_column("id").to_list()
-    if new:
-        digests = [hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in new]  # one-shot: ~8x faster than hmac.new
-        added = pl.DataFrame({"id": new, "pid": digests}, schema=known.table.schema)
-        known.table = pl.concat([known.table, added], rechunk=True)
-    return values.to_frame("id").join(known.table, on="id", how="left", maintain_order="left").get_column("pid")
+    with known.lock:
+        new = values.drop_nulls().unique().to_frame("id").join(known.table, on="id", how="anti").get_column("id").to_list()
+        if new:
+            digests = [hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in new]  # one-shot: ~8x faster than hmac.new
+            added = pl.DataFrame({"id": new, "pid": digests}, schema=known.table.schema)
+            known.table = pl.concat([known.table, added], rechunk=True)
+        table = known.table
+    return values.to_frame("id").join(table, on="id", how="left", maintain_order="left").get_column("pid")
 
 
 def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes, known: Digests | None = None) -> pl.DataFrame:

@@ -100,9 +100,10 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
         description=f"Validated `{source}` rows of each country (data/staging/{source}/); rejected rows in data/quarantine/{source}/.",
     )
     def _stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        secret = pseudonym_key()
-        with ThreadPoolExecutor(max_workers=ingest_threads()) as pool:  # countries are independent
-            reports = list(pool.map(lambda country: ingest(source, country, paths(), secret, log=context.log.info), context.partition_keys))
+        secret, threads, countries = pseudonym_key(), ingest_threads(), context.partition_keys
+        per_country = max(1, threads // max(1, len(countries)))  # one country alone validates `threads` files at once
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(countries)))) as pool:  # countries are independent
+            reports = list(pool.map(lambda country: ingest(source, country, paths(), secret, log=context.log.info, threads=per_country), countries))
         for report in reports:
             if report.files:
                 context.log.info(

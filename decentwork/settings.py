@@ -93,7 +93,8 @@ def dbt_target() -> str:
 
 
 def ingest_threads() -> int:
-    """How many countries of one extract are ingested at once, from DECENTWORK_INGEST_THREADS (default 2).
+    """How many countries of one extract, or files of one country, are ingested at once, from
+    DECENTWORK_INGEST_THREADS (default 2).
 
     Threads, not processes: polars does the work outside the GIL. On 2 cores, two countries of SF 1 payroll
     (KHM, IDN) loaded in 54 s instead of 69 s with the same peak memory, since each thread holds one file.

@@ -137,3 +137,37 @@ def test_ingest_threads_come_from_the_environment_and_a_bad_value_says_how_to_fi
         monkeypatch.setenv("DECENTWORK_INGEST_THREADS", bad)
         with pytest.raises(ValueError, match="DECENTWORK_INGEST_THREADS=.*whole number"):
             ingest_threads()
+
+
+def test_files_validated_on_several_threads_stage_what_one_thread_stages(data_root):
+    """A national refresh validates files of one country in parallel: same staging, quarantine and per-file
+    report (in delivery order) as one file at a time, with a duplicate, a rejected file, a correction, bad
+    rows and workers recurring across files."""
+    import datetime as dt
+
+    deliver(data_root, "factories", "KHM", "register.csv", REGISTER)
+    ingest("factories", "KHM", data_root, KEY, log=lambda m: None)
+    for month in range(1, 7):
+        rows = [payroll_row(period=f"2025-0{month}", nid=f"KH-{w:03d}", emp=f"E{w}", basic=str(200 + w)) for w in range(1, 40)]
+        rows.append(payroll_row(period=f"2025-0{month}", nid="KH-900", emp="E900", sex="X"))  # bad sex code
+        deliver(data_root, "payroll", "KHM", f"m{month}.csv", PAYROLL_HEADER + "\n" + "\n".join(rows) + "\n", mtime=1_700_000_000 + month)
+    deliver(data_root, "payroll", "KHM", "m1_copy.csv", (data_root.raw_dir("payroll", "KHM") / "m1.csv").read_text(), mtime=1_700_000_100)
+    deliver(data_root, "payroll", "KHM", "m2_fix.csv", PAYROLL_HEADER + "\n" + payroll_row(period="2025-02", nid="KH-001", emp="E1", basic="999") + "\n", mtime=1_700_000_200)
+    deliver(data_root, "payroll", "KHM", "broken.csv", "factory_id,period\n101,2025-01\n", mtime=1_700_000_300)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+    def run(threads: int):
+        report = ingest("payroll", "KHM", data_root, KEY, log=lambda m: None, now=now, threads=threads)
+        return (report.frame(), pl.read_parquet(data_root.staged_file("payroll", "KHM")),
+                pl.read_parquet(data_root.quarantine_file("payroll", "KHM")))
+
+    one, three = run(1), run(3)
+    for a, b in zip(one, three):
+        assert a.equals(b)
+    report, staged, quarantine = three
+    delivered = [f"m{m}" for m in range(1, 7)] + ["m1_copy", "m2_fix", "broken"]  # by delivery time
+    assert report["file"].to_list() == [f"payroll/KHM/{name}.csv" for name in delivered]
+    assert report["status"].to_list().count("duplicate") == 1 and report["status"].to_list().count("rejected") == 1
+    assert staged.height == 6 * 39 and staged["worker_pid"].n_unique() == 39
+    assert quarantine["reason"].str.starts_with("superseded by payroll/KHM/m2_fix.csv").sum() == 1
+    assert quarantine.height == 6 + 1
