@@ -101,11 +101,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     p = export_environment()
-    from decentwork.settings import MissingPseudonymKey, pseudonym_key
+    from decentwork.settings import MissingPseudonymKey, ingest_threads, pseudonym_key
 
-    try:
-        pseudonym_key()  # refuse before any run starts, not halfway through staging
-    except MissingPseudonymKey as exc:
+    try:  # refuse before any run starts, not halfway through staging
+        pseudonym_key()
+        ingest_threads()
+    except (MissingPseudonymKey, ValueError) as exc:
         sys.exit(f"refusing to run: {exc}")
     if not delivered_files(p):
         if os.environ.get("DECENTWORK_DATA_DIR") and p.root != (REPO_ROOT / "data").resolve() and not args.sample:

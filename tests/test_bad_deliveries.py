@@ -274,6 +274,16 @@ def test_production_run_without_key_refuses_before_starting_dagster(production_w
     assert not any((production_without_key["root"] / "dagster").glob("*-*-*-*-*"))  # no run storage created
 
 
+def test_a_bad_thread_count_refuses_the_run_before_dagster_starts(tmp_path: Path):
+    root = tmp_path / "data"
+    (root / "raw" / "factories" / "KHM").mkdir(parents=True)
+    shutil.copy(CORPUS / "factories" / "register.csv", root / "raw" / "factories" / "KHM")
+    done = _decentwork(root, os.environ | {"DECENTWORK_PSEUDONYM_KEY": RUN_KEY, "DECENTWORK_INGEST_THREADS": "two"})
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "DECENTWORK_INGEST_THREADS='two': give a whole number of threads" in output
+    assert "Traceback" not in output and not any((root / "dagster").glob("*-*-*-*-*"))
+
+
 FORMULA_NAME = '=HYPERLINK("http://example.org/x","click")'
 RUN_KEY = "run-key-7f3a9c-never-printed"
 
