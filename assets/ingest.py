@@ -313,7 +313,11 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
         return FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes))
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        loaded = iter(pool.map(lambda task: load(*task), pending))
+        try:
+            loaded = iter(list(pool.map(lambda task: load(*task), pending)))
+        except BaseException:  # an unexpected error (not a rejected file) or a termination: start no other file
+            pool.shutdown(cancel_futures=True)
+            raise
     report.files.extend(outcome if outcome is not None else next(loaded) for outcome in outcomes)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from decentwork.cli import PROCESS_TAG
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 from pipelines.automation import fingerprint
 from pipelines.resources import dbt_project
@@ -104,10 +105,12 @@ def _import_quality_gates_meanwhile() -> None:
     """Import the publication's quality gates (Great Expectations: about 6 s of imports) in the background.
 
     The dbt build runs in a child process, and this one mostly waits for its output meanwhile; the
-    publication's own import then finds the modules loaded (or waits for the import to finish)."""
+    publication's own import then finds the modules loaded (or waits for the import to finish). Only where
+    the publication runs in this same process (`decentwork run` executes the job in process); a run of the
+    daemon executes each step in a process of its own, where the import would be wasted."""
 
     def load() -> None:
-        with contextlib.suppress(ImportError):  # the publication reports missing gates itself
+        with contextlib.suppress(Exception):  # the publication's own import reports missing gates or any error
             importlib.import_module("assets.quality")
 
     threading.Thread(target=load, name="import-quality-gates", daemon=True).start()
@@ -142,7 +145,8 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         else:
             context.log.info(f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept")
         p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
-    _import_quality_gates_meanwhile()
+    if PROCESS_TAG in context.run.tags:  # executed in process by `decentwork run`
+        _import_quality_gates_meanwhile()
     with _environment(REFRESH_COUNTRIES_VARIABLE, None if countries is None else ",".join(countries)):
         invocation = dbt.cli(args, context=context, target_path=p.dbt_artifacts)  # dbt starts with this environment
     yield from invocation.stream()

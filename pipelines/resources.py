@@ -24,7 +24,8 @@ class DbtCli(DbtCliResource):
     """dagster-dbt's resource without two costs it adds to every dbt command (dagster-dbt 0.29):
 
     - `dbt --version` in a child process (about 4 s: dbt's imports, and three requests to pypi.org for the
-      latest releases) to learn dbt's version: dbt runs from this environment, so its package metadata says;
+      latest releases) to learn dbt's version: the dbt next to this interpreter belongs to this environment,
+      so its package metadata says (any other dbt is still asked);
     - dbt's adapter and macros loaded inside Dagster's process (about 3 s), used only to fetch column
       metadata or row counts on request (`fetch_column_metadata`, `fetch_row_counts`), which we never make;
       dagster-dbt runs on without an adapter (`adapter=None`), as it does when loading one fails.
@@ -33,6 +34,8 @@ class DbtCli(DbtCliResource):
 
     @property
     def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).parent != Path(sys.executable).parent:  # another dbt: ask it
+            return super()._cli_version
         return version.parse(importlib.metadata.version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002

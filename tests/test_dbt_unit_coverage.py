@@ -62,10 +62,15 @@ def run_dbt_unit_tests(data_root: Path, work: Path, target: str = "duckdb") -> s
     )
 
 
-def test_the_dbt_unit_tests_pass(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path):
-    built = published_sample(tmp_path_factory)
-    done = run_dbt_unit_tests(built["root"], tmp_path)
+def assert_every_unit_test_passed(done: subprocess.CompletedProcess, work: Path) -> None:
+    """`run_dbt_unit_tests` succeeded, and every unit test of the project ran and passed (a selection
+    matching nothing would succeed too)."""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
     passed = sorted(r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("unit_test.") and r["status"] == "pass")
     assert passed == sorted(test["name"] for test in unit_tests())
+
+
+def test_the_dbt_unit_tests_pass(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path):
+    built = published_sample(tmp_path_factory)
+    assert_every_unit_test_passed(run_dbt_unit_tests(built["root"], tmp_path), tmp_path)

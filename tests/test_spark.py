@@ -25,7 +25,7 @@ from polars.testing import assert_frame_equal
 from assets.publish import publish
 from decentwork.settings import DBT_PROJECT_DIR
 from tests.test_crash_safety import KEY, fresh_root, reference_run
-from tests.test_dbt_unit_coverage import run_dbt_unit_tests
+from tests.test_dbt_unit_coverage import assert_every_unit_test_passed, run_dbt_unit_tests
 
 MODELS = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
 
@@ -117,5 +117,5 @@ def test_decentwork_run_on_spark_end_to_end(reference):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "--target spark" in done.stdout + done.stderr
     _same_publication(reference["root"] / "marts", root / "marts")
-    unit = run_dbt_unit_tests(root, root.parent / "unit-tests", target="spark")
-    assert unit.returncode == 0, unit.stdout[-4000:] + unit.stderr[-4000:]
+    work = root.parent / "unit-tests"
+    assert_every_unit_test_passed(run_dbt_unit_tests(root, work, target="spark"), work)
