@@ -13,8 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from decentwork.cli import PROCESS_TAG
-from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
+from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, Paths, dbt_target, paths
 from pipelines.automation import fingerprint
 from pipelines.resources import dbt_project
 

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from decentwork.settings import DBT_PROJECT_DIR, RAW_SUFFIXES, REPO_ROOT, SOURCES, Paths, export_environment
+from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, RAW_SUFFIXES, REPO_ROOT, SOURCES, Paths, export_environment
 
 
 def _say(message: str) -> None:
@@ -179,7 +179,6 @@ def _stage_seconds(instance, run_id: str) -> str:
     return ", ".join(parts)
 
 
-PROCESS_TAG = "decentwork/process"  # host/pid/start time of the `decentwork run` executing the run
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED")
 
 

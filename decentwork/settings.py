@@ -84,6 +84,9 @@ class Paths:
         return self.quarantine / source / f"country={country}" / "files.parquet"
 
 
+# Dagster run tag naming the `decentwork run` (host/pid/start time) that executes a run in its own process:
+# decentwork/cli.py recovers runs whose process is gone; assets/transform.py knows all steps share one process
+PROCESS_TAG = "decentwork/process"
 DBT_TARGET_ENV = "DECENTWORK_DBT_TARGET"
 
 
