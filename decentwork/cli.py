@@ -303,18 +303,20 @@ def cmd_indicators(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Read-only SQL on the marts-only database: no staging or worker-level table is reachable from it."""
+    """Researchers' SQL on the marts-only database, confined to it (assets/published.py)."""
     import duckdb
 
+    from assets.published import QueryRefused, query_published_marts
+
     p = export_environment()
-    with duckdb.connect(str(_published(p, "marts.duckdb")), read_only=True) as con:
-        try:
-            result = con.sql(args.sql)
-        except duckdb.Error as exc:
-            sys.exit(f"query failed: {exc}")
-        if result is None:
-            return 0
-        frame = result.pl()
+    try:
+        frame = query_published_marts(_published(p, "marts.duckdb"), args.sql)
+    except QueryRefused as exc:
+        sys.exit(f"query refused: {exc}")
+    except duckdb.Error as exc:
+        sys.exit(f"query failed: {exc}")
+    if frame is None:
+        return 0
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     else:

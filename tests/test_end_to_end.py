@@ -143,6 +143,16 @@ def test_query_command_sees_marts_only_and_cannot_write(run):
     assert refused.returncode != 0 and "read-only" in refused.stderr
 
 
+def test_query_command_reads_every_published_mart_confined(run):
+    from assets.published import query_published_marts
+
+    marts = run["root"] / "marts" / "marts.duckdb"
+    tables = query_published_marts(marts, "select table_name from information_schema.tables")["table_name"].to_list()
+    assert len(tables) >= 12
+    for table in tables:
+        assert query_published_marts(marts, f"select count(*) as n from {table}")["n"].item() > 0, table
+
+
 def test_published_sdmx_csv_reads_back_as_the_published_indicators(run):
     from assets.sdmx import read_sdmx_csv
 
