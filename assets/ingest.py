@@ -236,6 +236,17 @@ def _resolve_keys(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     return rows.drop("_row_hash").join(candidates, on=[FILE_ORDER, ROW], how="left")
 
 
+def _key_description(key: list[str]) -> pl.Expr:
+    """A key as a reason may quote it: its factory, period or round with their values, but a pseudonym only as
+    "the same worker" (reasons reach reports, logs and run metadata; a pseudonym must not)."""
+    pseudonyms = {pid for extract in EXTRACTS.values() for pid in extract.pseudonymise}
+    parts = []
+    for k in key:
+        parts += [pl.lit(f"the same {k.removesuffix('_pid')}")] if k in pseudonyms else [pl.lit(f"{k} "), pl.col(k).cast(pl.String)]
+        parts.append(pl.lit(", "))
+    return pl.concat_str(parts[:-1])  # pl.format here panics in polars 2.1 (binview index), concat_str does not
+
+
 def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """The duplicate-key rules over rows whose key repeats: (file order, row, reason or null)."""
     in_file = [*key, FILE_ORDER]
@@ -243,7 +254,7 @@ def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     conflicting = pl.col("_row_hash").n_unique().over(in_file) > 1
     rows = rows.with_columns(
         pl.when(conflicting)
-        .then(pl.format("duplicate key {} with different values in rows {} of the same file", pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"), pl.col(ROW).sort().over(in_file, mapping_strategy="join").list.eval(pl.element().cast(pl.String)).list.join(", ")))
+        .then(pl.format("duplicate key ({}) with different values in rows {} of the same file", _key_description(key), pl.col(ROW).sort().over(in_file, mapping_strategy="join").list.eval(pl.element().cast(pl.String)).list.join(", ")))
         .when(pl.col(ROW) != first_row)
         .then(pl.format("duplicate row: same as row {}", first_row))
         .alias("_dup_reason")

@@ -213,6 +213,55 @@ def test_no_identifier_reaches_a_published_file_or_the_run_log(run):
         assert not any(p in text for p in pids)
 
 
+# Worker-level data lives in these parts of a data root only (the restricted zone); everything else (the
+# publication, Dagster's run and event storage, dbt's logs and artifacts, build records) must hold no trace.
+RESTRICTED = ("raw", "staging", "quarantine", ".ingest-work")
+
+
+def test_no_worker_trace_in_the_data_root_outside_ingestion(run):
+    """Issue 18: scan every byte of the data root outside raw, staging, quarantine and the warehouse, plus the
+    run's output and `status`, for the pseudonyms, national ids, employee numbers and names of the run. The sample
+    plants a conflicting duplicate key, whose reason once quoted the worker's pseudonym into run metadata."""
+    import re
+
+    root = run["root"]
+    quarantine = pl.concat([pl.read_parquet(f).select("reason") for f in (root / "quarantine").rglob("quarantine.parquet")])
+    assert quarantine.filter(pl.col("reason").str.starts_with("duplicate key")).height > 0, "the sample must plant a duplicate key"
+    pseudonyms: set[str] = set()
+    for f in list((root / "staging").rglob("*.parquet")) + list((root / "quarantine").rglob("quarantine.parquet")):
+        for column in (c for c in pl.read_parquet_schema(f) if c.endswith("_pid")):
+            pseudonyms |= set(pl.read_parquet(f, columns=[column])[column].drop_nulls().to_list())
+    assert len(pseudonyms) > 1000
+    personal: set[str] = set()
+    for f in (root / "raw").rglob("*.csv"):
+        raw = pl.read_csv(f, infer_schema=False, truncate_ragged_lines=True, ignore_errors=True)
+        for column in ("national_id", "worker_name", "employee_no", "respondent_id", "First Name", "Last Name"):
+            if column in raw.columns:
+                personal |= {v for v in raw[column].drop_nulls().to_list() if len(v) >= 6}  # short values occur by chance
+    assert len(personal) > 1000
+    targets = {v.encode() for v in pseudonyms | personal}
+    token = re.compile(rb"[A-Za-z0-9'.-]+")
+
+    def traces(data: bytes) -> set[str]:
+        """Targets in `data`: every token and every run of two or three tokens (names), compared as a set."""
+        tokens = token.findall(data)
+        runs = set(tokens) | {b" ".join(tokens[i:i + k]) for k in (2, 3) for i in range(len(tokens) - k + 1)}
+        return {v.decode() for v in runs & targets}
+
+    scanned, leaks = 0, []
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(root)
+        if not f.is_file() or rel.parts[0] in RESTRICTED or rel.name.startswith("warehouse.duckdb"):
+            continue
+        scanned += 1
+        found = traces(f.read_bytes())
+        leaks += [f"{rel}: {sorted(found)[:3]}"] if found else []
+    assert scanned > 50 and any("dagster" in str(f) for f in root.iterdir())
+    said = run["done"].stdout + run["done"].stderr + _cli(run, "status", "--detail").stdout
+    leaks += [f"command output: {v}" for v in traces(said.encode())]
+    assert not leaks, leaks
+
+
 def _published(run, country, indicator, classif1="_Z"):
     ind = _indicators(run).filter(
         pl.col("ref_area") == country, pl.col("indicator") == indicator, pl.col("classif1") == classif1, pl.col("obs_value").is_not_null()
