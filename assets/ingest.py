@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +24,11 @@ from typing import Callable
 import pandera.polars as pa
 import polars as pl
 
-from assets.normalise import REASONS, Digests, canonical_headers, pseudonymise, type_columns, with_reasons
+from assets.deliveries import file_sha256, list_deliveries
+from assets.normalise import REASONS, canonical_headers, type_columns, with_reasons
+from assets.pseudonyms import Digests, pseudonymise
 from assets.readers import PROBLEM, ROW, RejectedFile, read_delivery
-from decentwork.settings import RAW_SUFFIXES, SEEDS_DIR, Paths
+from decentwork.settings import SEEDS_DIR, Paths
 from schemas.canonical import EXTRACTS
 from schemas.extracts import DTYPES, SCHEMAS
 from schemas.mapping import delivery as delivery_for
@@ -120,23 +121,6 @@ def staged_schema(source: str) -> dict[str, pl.DataType]:
     schema = {c.name: DTYPES[c.type] for c in extract.staged_columns}
     schema |= {pid: pl.String for pid in extract.pseudonymise}
     return schema | LINEAGE
-
-
-def list_deliveries(paths: Paths, source: str, country: str) -> list[Path]:
-    """Delivered files in delivery order: file modification time, then name."""
-    folder = paths.raw_dir(source, country)
-    if not folder.is_dir():
-        return []
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in RAW_SUFFIXES]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _schema_reasons(frame: pl.DataFrame, source: str) -> pl.DataFrame:

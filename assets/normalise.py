@@ -2,13 +2,11 @@
 
 Input: the all-text frame of `readers.read_delivery`. Output: staged names and types, plus a
 `_reasons` list column holding, per row, every value that could not be understood. Personal
-columns are pseudonymised (HMAC) or dropped here, before anything is written anywhere.
+columns are then pseudonymised or dropped (assets/pseudonyms.py), before anything is written anywhere.
 """
 
 from __future__ import annotations
 
-import hmac
-import threading
 from pathlib import Path
 
 import polars as pl
@@ -141,47 +139,3 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
         typed.append(parsed_value.alias(column.name))
     typed_frame = with_reasons(parsed, pl.any_horizontal(failures), pl.concat_list(problems).list.drop_nulls(), [ROW, *typed, PROBLEM], ROW)
     return typed_frame.select(ROW, *[c.name for c in extract.columns], REASONS, PROBLEM)
-
-
-def normalise_id(values: pl.Expr) -> pl.Expr:
-    """Ids compare equal across extracts whatever their spacing, dashes or case."""
-    return values.str.to_uppercase().str.replace_all(r"[\s\-\./]", "")
-
-
-class Digests:
-    """Digests already computed with one key, in memory only: the same workers come back in every
-    monthly file of a source and country, so each id is hashed once per ingestion. Shared by the threads
-    validating the files of one country (the lock keeps an id from being added twice)."""
-
-    def __init__(self) -> None:
-        self.table = pl.DataFrame(schema={"id": pl.String, "pid": pl.String})
-        self.lock = threading.Lock()
-
-
-def hmac_hex(key: bytes, values: pl.Series, known: Digests | None = None) -> pl.Series:
-    """HMAC-SHA256 of each (normalised) id; only ids not already in `known` are hashed (in Python,
-    the one per-value loop of ingestion: hashlib has no vectorised HMAC)."""
-    known = Digests() if known is None else known
-    with known.lock:
-        new = values.drop_nulls().unique().to_frame("id").join(known.table, on="id", how="anti").get_column("id").to_list()
-        if new:
-            digests = [hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in new]  # one-shot: ~8x faster than hmac.new
-            added = pl.DataFrame({"id": new, "pid": digests}, schema=known.table.schema)
-            known.table = pl.concat([known.table, added], rechunk=True)
-        table = known.table
-    return values.to_frame("id").join(table, on="id", how="left", maintain_order="left").get_column("pid")
-
-
-def pseudonymise(frame: pl.DataFrame, extract: Extract, key: bytes, known: Digests | None = None) -> pl.DataFrame:
-    """Add the extract's pseudonym columns and drop every personal column.
-
-    A single id (national_id) is hashed as it is, so payroll and social security link; a
-    composite (a PICC member's names) is prefixed with the pseudonym's name. `known`: see `hmac_hex`.
-    """
-    additions = []
-    for pid, sources in extract.pseudonymise.items():
-        parts = [normalise_id(pl.col(name)) for name in sources.split(",")]
-        value = parts[0] if len(parts) == 1 else pl.concat_str([pl.lit(pid), *parts], separator="|")
-        additions.append(hmac_hex(key, frame.select(value).to_series(), known).alias(pid))
-    personal = [c.name for c in extract.columns if c.personal]
-    return frame.with_columns(additions).drop(personal)

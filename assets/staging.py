@@ -16,7 +16,8 @@ import dagster as dg
 import polars as pl
 
 from assets.ingest import LoadReport, ingest
-from decentwork.settings import SOURCES, ingest_threads, paths, pseudonym_key
+from assets.pseudonyms import pseudonym_key, record_key
+from decentwork.settings import SOURCES, ingest_threads, paths
 from pipelines.partitions import country_partitions
 
 def _metadata(reports: list[LoadReport]) -> dict:
@@ -100,7 +101,8 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
         description=f"Validated `{source}` rows of each country (data/staging/{source}/); rejected rows in data/quarantine/{source}/.",
     )
     def _stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        secret, threads, countries = pseudonym_key(), ingest_threads(), context.partition_keys
+        secret, threads, countries = pseudonym_key(paths()), ingest_threads(), context.partition_keys
+        record_key(paths(), secret)
         per_country = max(1, threads // max(1, len(countries)))  # one country alone validates `threads` files at once
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(countries)))) as pool:  # countries are independent
             reports = list(pool.map(lambda country: ingest(source, country, paths(), secret, log=context.log.info, threads=per_country), countries))

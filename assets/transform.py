@@ -13,8 +13,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from assets.deliveries import fingerprint
 from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, Paths, dbt_target, paths
-from pipelines.automation import fingerprint
 from pipelines.resources import dbt_project
 
 WAREHOUSE_POOL = "warehouse"  # DuckDB has one writer: everything writing the warehouse queues here

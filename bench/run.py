@@ -45,7 +45,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BIN = Path(sys.executable).parent
-KEY = "bench-key"
+KEY = "bench-key-not-secret-of-32-characters"
 SAMPLE_EVERY = 0.1  # seconds between two memory samples
 INDICATORS = ["EAR_MEAN_HOURLY", "GPG_MEAN_HOURLY", "MINW_BELOW_RT", "SS_REGISTERED_RT"]
 TARGETS = {"refresh_over_floor": 2.0, "pandas_over_refresh": 5.0, "peak_gb_sf1": 6.0}

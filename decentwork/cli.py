@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, RAW_SUFFIXES, REPO_ROOT, SOURCES, Paths, export_environment
+from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, REPO_ROOT, Paths, export_environment
 
 
 def _say(message: str) -> None:
@@ -62,25 +62,6 @@ def ensure_manifest(force: bool = False) -> None:
         sys.exit(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
 
 
-# ---------------------------------------------------------------- deliveries
-
-
-def delivered_files(p: Paths) -> list[Path]:
-    if not p.raw.is_dir():
-        return []
-    return [f for f in p.raw.rglob("*") if f.is_file() and f.suffix.lower() in RAW_SUFFIXES and not f.name.startswith(".")]
-
-
-def unknown_country_folders(p: Paths, known: set[str]) -> list[str]:
-    """Folders under data/raw/<source>/ that are no programme country: named in an error, never loaded."""
-    found = []
-    for source in SOURCES:
-        folder = p.raw / source
-        if folder.is_dir():
-            found += [f"{source}/{d.name}" for d in sorted(folder.iterdir()) if d.is_dir() and d.name not in known]
-    return found
-
-
 # ---------------------------------------------------------------- commands
 
 
@@ -101,13 +82,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     p = export_environment()
-    from decentwork.settings import MissingPseudonymKey, ingest_threads, pseudonym_key
+    from assets.deliveries import delivered_files
+    from assets.pseudonyms import KeyRefused, pseudonym_key
+    from decentwork.settings import ingest_threads
 
-    try:  # refuse before any run starts, not halfway through staging
-        pseudonym_key()
-        ingest_threads()
-    except (MissingPseudonymKey, ValueError) as exc:
-        sys.exit(f"refusing to run: {exc}")
     if not delivered_files(p):
         if os.environ.get("DECENTWORK_DATA_DIR") and p.root != (REPO_ROOT / "data").resolve() and not args.sample:
             sys.exit(f"no extracts under {p.raw}: deliver files as raw/<source>/<ISO3>/*.csv|.xlsx|.parquet, or pass --sample")
@@ -115,16 +93,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         _say(f"{p.raw} is empty: generating the default sample extracts first ...")
         sample.generate(p.raw, progress=_say)
+    try:  # refuse before any run starts, not halfway through staging
+        pseudonym_key(p)
+        ingest_threads()
+    except (KeyRefused, ValueError) as exc:
+        sys.exit(f"refusing to run: {exc}")
 
     ensure_manifest()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     import dagster as dg
 
+    from assets.deliveries import scan_deliveries
     from assets.ingest import programme_countries
     from pipelines.definitions import defs
 
     known = set(programme_countries())
-    unknown = unknown_country_folders(p, known)
+    unknown = scan_deliveries(p, known)[1]
     for folder in unknown:
         _say(f"ERROR raw/{folder}: not a programme country code, nothing in it is loaded. Fix: rename the folder to the "
              f"country's ISO3 code ({', '.join(sorted(known))}) or add the country to dbt_project/seeds/ref_countries.csv")

@@ -36,9 +36,11 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from assets.pseudonyms import SAMPLE_MANIFEST, generated_fingerprint
+
 FULL_PROGRAMME = {"factories": 1700, "workers": 2_400_000, "months": 12}
 DEFAULT_COUNTRIES = ("BGD", "KHM", "VNM", "IDN", "JOR")
-MANIFEST = ".sample-manifest.json"
+MANIFEST = SAMPLE_MANIFEST
 
 
 def scale_params(scale: float) -> dict:
@@ -281,7 +283,10 @@ def generate(
     for i, country in enumerate(countries):
         say(f"  {country}: {n_fact[i]} factories, {n_work[i]:,} workers, {months} months")
         _country(writer, rng, country, int(n_fact[i]), int(n_work[i]), periods, bad_rows)
-    manifest["files"] = sum(1 for f in out.rglob("*") if f.is_file() and not f.name.startswith("."))
+    generated = sorted(f for f in out.rglob("*") if f.is_file() and not f.name.startswith("."))
+    manifest["files"] = len(generated)
+    # what the generator wrote, so that the public development key pseudonymises these files only (assets/pseudonyms.py)
+    manifest["fingerprints"] = {f.relative_to(out).as_posix(): generated_fingerprint(f) for f in generated}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     return manifest
 

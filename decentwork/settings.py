@@ -130,29 +130,11 @@ def export_environment() -> Paths:
     return p
 
 
-class MissingPseudonymKey(RuntimeError):
-    pass
+def pseudonym_key_setting() -> str:
+    """DECENTWORK_PSEUDONYM_KEY as set ('' when unset); assets/pseudonyms.py decides whether it may be used."""
+    return os.environ.get("DECENTWORK_PSEUDONYM_KEY", "")
 
 
-def pseudonym_key() -> bytes:
-    """The HMAC key for worker pseudonyms, from DECENTWORK_PSEUDONYM_KEY.
-
-    Without it, a development key is used with a loud warning, unless DECENTWORK_ENV is
-    `production`, where a run refuses to start: pseudonyms made with a public key can be
-    reversed by anyone holding the national ids.
-    """
-    key = os.environ.get("DECENTWORK_PSEUDONYM_KEY", "")
-    if key:
-        return key.encode("utf-8")
-    if os.environ.get("DECENTWORK_ENV", "development").lower() == "production":
-        raise MissingPseudonymKey(
-            "DECENTWORK_PSEUDONYM_KEY is not set. A production run needs the secret key that "
-            "pseudonymises worker ids (HMAC-SHA256): set it in the environment (at least 32 random "
-            "characters, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`) and keep it "
-            "out of the repository."
-        )
-    log.warning(
-        "DECENTWORK_PSEUDONYM_KEY is not set: using the PUBLIC DEVELOPMENT KEY. Pseudonyms made with it "
-        "are NOT protected. Fine for generated samples only; set the variable for real deliveries."
-    )
-    return DEV_PSEUDONYM_KEY.encode("utf-8")
+def environment_name() -> str:
+    """DECENTWORK_ENV: `production` or `development` (default)."""
+    return os.environ.get("DECENTWORK_ENV", "development").strip().lower()

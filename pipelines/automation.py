@@ -17,14 +17,13 @@ same as `decentwork run` or a launch from the UI (see spec/architecture.md, one 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
 import dagster as dg
 
-from assets.ingest import list_deliveries
-from decentwork.settings import SOURCES, Paths, paths
+from assets.deliveries import fingerprint, scan_deliveries
+from decentwork.settings import paths
 
 DEFAULT_REFRESH_CRON = "0 3 2 * *"  # 03:00 on the 2nd of every month
 CRON_ENV = "DECENTWORK_REFRESH_CRON"  # one cron for every country; CRON_ENV + "_<ISO3>" for one
@@ -80,37 +79,6 @@ def country_schedules(job) -> list[dg.ScheduleDefinition]:
 
 
 # --------------------------------------------------------------------------- delivery sensor
-
-
-def scan_deliveries(root: Paths, countries: set[str]) -> tuple[dict[str, list[list]], list[str]]:
-    """Fingerprint every delivered file, per country, and list the folders that are no country.
-
-    A file's fingerprint is (path relative to raw/, size, mtime_ns); delivered files are the ones
-    ingestion reads (`assets.ingest.list_deliveries`: .csv/.xlsx/.parquet, hidden files ignored).
-    """
-    raw = root.raw
-    by_country: dict[str, list[list]] = {}
-    ignored: list[str] = []
-    for source in SOURCES:
-        source_dir = raw / source
-        if not source_dir.is_dir():
-            continue
-        for folder in sorted(source_dir.iterdir()):
-            if not folder.is_dir() or folder.name.startswith("."):
-                continue
-            if folder.name not in countries:
-                ignored.append(f"{source}/{folder.name}")
-                continue
-            for file in list_deliveries(root, source, folder.name):
-                stat = file.stat()
-                rel = file.relative_to(raw).as_posix()
-                by_country.setdefault(folder.name, []).append([rel, stat.st_size, stat.st_mtime_ns])
-    return {c: sorted(files) for c, files in by_country.items()}, ignored
-
-
-def fingerprint(files: list[list]) -> str:
-    """One digest for a country's set of files: equal digests, same delivered state."""
-    return hashlib.sha256(json.dumps(sorted(files)).encode("utf-8")).hexdigest()
 
 
 def _read_cursor(cursor: str | None) -> tuple[dict[str, str], list[str]]:

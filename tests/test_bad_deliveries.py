@@ -22,7 +22,7 @@ import yaml
 
 from assets.ingest import ingest
 from assets.publish import export_candidate
-from decentwork.cli import unknown_country_folders
+from assets.deliveries import scan_deliveries
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths
 from schemas import mapping
 
@@ -216,7 +216,7 @@ def test_formula_like_names_are_staged_as_delivered(khm: Paths):
 def test_country_folders_that_are_no_programme_code_are_named(data_root: Paths):
     for folder in ("payroll/XYZ", "payroll/khm", "payroll/KHM", "factories/Cambodia"):
         (data_root.raw / folder).mkdir(parents=True)
-    assert unknown_country_folders(data_root, {"KHM", "BGD"}) == ["factories/Cambodia", "payroll/XYZ", "payroll/khm"]
+    assert scan_deliveries(data_root, {"KHM", "BGD"})[1] == ["factories/Cambodia", "payroll/XYZ", "payroll/khm"]
 
 
 def test_published_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path: Path):
@@ -274,6 +274,19 @@ def test_production_run_without_key_refuses_before_starting_dagster(production_w
     assert not any((production_without_key["root"] / "dagster").glob("*-*-*-*-*"))  # no run storage created
 
 
+def test_real_deliveries_without_a_key_refuse_to_run_in_development_too(tmp_path: Path):
+    """The public development key is for generated samples only, whatever DECENTWORK_ENV says (issue 18)."""
+    root = tmp_path / "data"
+    (root / "raw" / "factories" / "KHM").mkdir(parents=True)
+    shutil.copy(CORPUS / "factories" / "register.csv", root / "raw" / "factories" / "KHM")
+    env = {k: v for k, v in os.environ.items() if k != "DECENTWORK_PSEUDONYM_KEY"} | {"DECENTWORK_ENV": "development"}
+    done = _decentwork(root, env)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "not written by the sample generator (e.g. factories/KHM/register.csv)" in output
+    assert "Traceback" not in output and DEV_PSEUDONYM_KEY not in output
+    assert not list(root.glob("staging/**/*")) and not any((root / "dagster").glob("*-*-*-*-*"))
+
+
 def test_a_bad_thread_count_refuses_the_run_before_dagster_starts(tmp_path: Path):
     root = tmp_path / "data"
     (root / "raw" / "factories" / "KHM").mkdir(parents=True)
@@ -285,7 +298,7 @@ def test_a_bad_thread_count_refuses_the_run_before_dagster_starts(tmp_path: Path
 
 
 FORMULA_NAME = '=HYPERLINK("http://example.org/x","click")'
-RUN_KEY = "run-key-7f3a9c-never-printed"
+RUN_KEY = "run-key-7f3a9c-never-printed-0123456789"
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ import pytest
 from assets import publish as pub
 from decentwork.sample import MANIFEST, generate
 
-KEY = "crash-safety-test-key"
+KEY = "crash-safety-test-key-of-32-characters"
 
 
 def run_env(root: Path) -> dict:

@@ -60,7 +60,7 @@ def published_sample(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if "run" not in _BUILT:
         root = tmp_path_factory.mktemp("independent") / "data"
         manifest = generate(root / "raw", factories=40, workers=6000, months=3)
-        env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "independent-test-key"}
+        env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "independent-test-key-of-32-characters"}
         done = subprocess.run(
             [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900
         )

@@ -27,7 +27,7 @@ COUNTRY_COLUMNS = ("ref_area", "country")
 
 
 def _decentwork(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "operations-test-key"}
+    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "operations-test-key-of-32-characters"}
     return subprocess.run(
         [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=900
     )

@@ -6,8 +6,12 @@ import hmac
 import polars as pl
 import pytest
 
-from assets.normalise import hmac_hex, normalise_id, pseudonymise
-from decentwork import settings
+import shutil
+
+from assets.pseudonyms import SAMPLE_MANIFEST, KeyRefused, hmac_hex, key_fingerprint, normalise_id, pseudonym_key, pseudonymise, record_key
+from decentwork.sample import generate
+from decentwork.settings import DEV_PSEUDONYM_KEY, Paths
+from tests.conftest import PAYROLL_HEADER
 from schemas.canonical import EXTRACTS
 
 
@@ -38,20 +42,96 @@ def test_personal_columns_are_dropped_and_raw_ids_never_kept():
     assert "ID-9" not in str(out.to_dicts())
 
 
-def test_production_refuses_to_start_without_a_key(monkeypatch):
+# ------------------------------------------------------------------------------ which key may be used
+GOOD_KEY = "k" * 32
+
+
+@pytest.fixture
+def generated(data_root: Paths) -> Paths:
+    generate(data_root.raw, factories=4, workers=80, months=1, countries=("KHM",))
+    return data_root
+
+
+def _no_key(monkeypatch, env: str | None = None) -> None:
     monkeypatch.delenv("DECENTWORK_PSEUDONYM_KEY", raising=False)
-    monkeypatch.setenv("DECENTWORK_ENV", "production")
-    with pytest.raises(settings.MissingPseudonymKey, match="DECENTWORK_PSEUDONYM_KEY"):
-        settings.pseudonym_key()
+    if env is None:
+        monkeypatch.delenv("DECENTWORK_ENV", raising=False)
+    else:
+        monkeypatch.setenv("DECENTWORK_ENV", env)
 
 
-def test_development_default_warns_loudly(monkeypatch, caplog):
-    monkeypatch.delenv("DECENTWORK_PSEUDONYM_KEY", raising=False)
-    monkeypatch.delenv("DECENTWORK_ENV", raising=False)
-    assert settings.pseudonym_key() == settings.DEV_PSEUDONYM_KEY.encode()
-    assert "PUBLIC DEVELOPMENT KEY" in caplog.text
+def test_a_generated_sample_may_use_the_development_key(generated, monkeypatch, caplog):
+    _no_key(monkeypatch)
+    assert pseudonym_key(generated) == DEV_PSEUDONYM_KEY.encode()
+    assert "public development key" in caplog.text
 
 
-def test_key_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", "s3cret")
-    assert settings.pseudonym_key() == b"s3cret"
+@pytest.mark.parametrize("env", [None, "development", "test", "production"])
+def test_a_delivery_the_generator_did_not_write_refuses_the_development_key(generated, monkeypatch, env):
+    _no_key(monkeypatch, env)
+    foreign = generated.raw_dir("payroll", "KHM") / "from_the_ministry.csv"
+    foreign.write_text(PAYROLL_HEADER + "\n", encoding="utf-8")
+    with pytest.raises(KeyRefused, match="DECENTWORK_PSEUDONYM_KEY"):
+        pseudonym_key(generated)
+
+
+@pytest.mark.parametrize("change", ["appended", "replaced", "renamed", "another folder", "no manifest", "broken manifest"])
+def test_any_change_to_a_generated_root_refuses_the_development_key(generated, monkeypatch, change):
+    _no_key(monkeypatch)
+    payroll = sorted(generated.raw_dir("payroll", "KHM").glob("*.csv"))[0]
+    if change == "appended":
+        with payroll.open("a", encoding="utf-8") as fh:
+            fh.write("1,2025-01,E9,KH999,Real Person,F,,,,,,,,,,,,,,,,,\n")
+    elif change == "replaced":  # same size, other bytes
+        text = payroll.read_bytes()
+        payroll.write_bytes(text[:-3] + (b"999" if text[-3:] != b"999" else b"888"))
+    elif change == "renamed":
+        payroll.rename(payroll.with_name("renamed.csv"))
+    elif change == "another folder":
+        (generated.raw / "payroll" / "VNM").mkdir()
+        shutil.copy(payroll, generated.raw / "payroll" / "VNM" / payroll.name)
+    elif change == "no manifest":
+        (generated.raw / SAMPLE_MANIFEST).unlink()
+    else:
+        (generated.raw / SAMPLE_MANIFEST).write_text("{not json", encoding="utf-8")
+    with pytest.raises(KeyRefused, match="not written by the sample generator"):
+        pseudonym_key(generated)
+
+
+def test_production_refuses_without_a_key_even_for_a_sample(generated, monkeypatch):
+    _no_key(monkeypatch, "production")
+    with pytest.raises(KeyRefused, match="DECENTWORK_PSEUDONYM_KEY is not set"):
+        pseudonym_key(generated)
+
+
+@pytest.mark.parametrize("key", ["s3cret", "x" * 31, " " * 10])
+def test_a_short_key_is_refused(generated, monkeypatch, key):
+    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", key)
+    with pytest.raises(KeyRefused, match="at least 32"):
+        pseudonym_key(generated)
+
+
+def test_the_key_comes_from_the_environment(generated, monkeypatch):
+    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", GOOD_KEY)
+    (generated.raw_dir("payroll", "KHM") / "real.csv").write_text(PAYROLL_HEADER + "\n", encoding="utf-8")
+    assert pseudonym_key(generated) == GOOD_KEY.encode()
+
+
+def test_staged_data_refuses_a_second_key(generated, monkeypatch):
+    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", GOOD_KEY)
+    record_key(generated, pseudonym_key(generated))
+    recorded = (generated.staging / ".pseudonym-key").read_text()
+    assert GOOD_KEY not in recorded and recorded.strip() == key_fingerprint(GOOD_KEY.encode())
+    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", "z" * 40)
+    with pytest.raises(KeyRefused, match="another key .* rotate the key"):
+        pseudonym_key(generated)
+    _no_key(monkeypatch)  # the development key is another key too
+    with pytest.raises(KeyRefused, match="another key"):
+        pseudonym_key(generated)
+    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", GOOD_KEY)
+    assert pseudonym_key(generated) == GOOD_KEY.encode()
+
+
+def test_the_fingerprint_names_the_key_without_revealing_it():
+    a, b = key_fingerprint(b"a" * 32), key_fingerprint(b"b" * 32)
+    assert a != b and len(a) == 16 and a == key_fingerprint(b"a" * 32)
