@@ -60,6 +60,13 @@ def _not_generated(paths: Paths) -> list[str]:
     return [rel for f in files if written.get(rel := f.relative_to(paths.raw).as_posix()) != generated_fingerprint(f)]
 
 
+def _manifest_without_fingerprints(paths: Paths) -> bool:
+    try:
+        return "fingerprints" not in json.loads((paths.raw / SAMPLE_MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+
+
 def key_fingerprint(key: bytes) -> str:
     """A short keyed digest naming the key without revealing it."""
     return hmac.new(key, b"decentwork pseudonym key fingerprint v1", hashlib.sha256).hexdigest()[:16]
@@ -83,6 +90,12 @@ def pseudonym_key(paths: Paths) -> bytes:
                 "and keep it out of the repository"
             )
         foreign = _not_generated(paths)
+        if foreign and _manifest_without_fingerprints(paths):
+            raise KeyRefused(
+                f"DECENTWORK_PSEUDONYM_KEY is not set, and {paths.raw / SAMPLE_MANIFEST} was written by an older sample generator "
+                "that did not record its files, so nothing shows these extracts are generated. Generate the sample again "
+                f"(delete {paths.raw} and run `decentwork run`), or set DECENTWORK_PSEUDONYM_KEY. Nothing was staged"
+            )
         if foreign:
             raise KeyRefused(
                 f"DECENTWORK_PSEUDONYM_KEY is not set, and {len(foreign)} delivered file(s) under {paths.raw} were not written by "

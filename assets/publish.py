@@ -19,15 +19,14 @@ import ctypes
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from assets.transform import mart_asset_keys
-from decentwork.settings import dbt_target, paths
+from assets.warehouse import open_built
+from decentwork.settings import Paths, paths
 
 PUBLISHED_SCHEMA = "marts"
 CANDIDATE_PREFIX = ".marts.candidate-"
@@ -61,29 +60,11 @@ def _csv_safe_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"select {', '.join(parts)} from {PUBLISHED_SCHEMA}.{table}"
 
 
-@contextmanager
-def open_built_marts(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The marts dbt built, read-only: the DuckDB warehouse, or on the Spark target the Parquet folders of
-    its `marts` tables (next to the warehouse file, see Paths.spark_warehouse) as views of the same names."""
-    if dbt_target() != "spark":
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            yield con
-        return
-    built = warehouse.parent / "spark" / "warehouse" / f"{PUBLISHED_SCHEMA}.db"
-    if not built.is_dir():
-        raise FileNotFoundError(f"no Spark-built marts under {built}: did the dbt build on the spark target run?")
-    with duckdb.connect() as con:
-        con.execute(f"create schema {PUBLISHED_SCHEMA}")
-        for folder in sorted(f for f in built.iterdir() if f.is_dir()):
-            con.execute(f"create view {PUBLISHED_SCHEMA}.{folder.name} as select * from read_parquet('{folder}/*.parquet')")
-        yield con
-
-
 def export_candidate(warehouse: Path, candidate: Path) -> dict[str, int]:
     """Write every published table of the warehouse into the new folder `candidate`."""
     candidate.mkdir(parents=True)
     counts = {}
-    with open_built_marts(warehouse) as con:
+    with open_built(warehouse, PUBLISHED_SCHEMA) as con:
         for table in published_tables(con):
             ordered = f"select * from {PUBLISHED_SCHEMA}.{table} order by all"
             con.execute(f"copy ({ordered}) to '{candidate / table}.parquet' (format parquet, compression zstd)")
@@ -112,6 +93,44 @@ def _write_sdmx(candidate: Path) -> None:
         sdmx.write_structure(candidate / "indicators.sdmx-structure.xml", frame)
 
 
+def disclosure_gate(candidate: Path, warehouse: Path) -> dict:
+    """The disclosure audit of what the candidate publishes (assets/disclosure/audit.py), on the exported file
+    itself: every suppressed linear cell bounded by linear programming over the published values and counts;
+    every published median, gap or ratio resting on published cells only; no count on a suppressed cell;
+    every value at its published precision. Returns {"errors": [...], "audited": n, "seconds": s}."""
+    import time
+
+    import polars as pl
+
+    from assets.disclosure import rules
+    from assets.disclosure.audit import audit
+    from assets.disclosure.control import follows, primary_cells, range_edges
+    from assets.disclosure.links import KEY, Model, rows_from
+    from assets.warehouse import read_built
+
+    started = time.perf_counter()
+    published = pl.read_parquet(candidate / "indicators.parquet")
+    cells = read_built(warehouse, "intermediate", "int_indicator_cells")
+    model = Model(rows_from(cells.to_dicts()))
+    shown = {tuple(r[:5]): (None if r[5] == "C" else r[6]) for r in published.select(*KEY, "obs_status", "obs_value").iter_rows()}
+    # the sensitive cells, from the rules and the true values (the publication says C for all suppressed cells alike)
+    threshold, dominated = primary_cells(cells, model, read_built(warehouse, "intermediate", "int_factory_contributions"))
+    rounded = {tuple(r[:5]): r[5] for r in cells.select(*KEY, rules.rounded(pl.col("obs_value"), pl.col("unit"))).iter_rows()}
+    sensitive = {k for k, status in threshold.items() if status == "C"} | dominated
+    sensitive |= range_edges(model, rounded, {k for k, v in shown.items() if v is None})
+    missed = sorted(k for k in sensitive if shown.get(k) is not None)
+    result = audit(model, shown, sensitive)
+    errors = [f"disclosure audit: {finding}" for finding in result.findings[:20]] + [f"disclosure audit: {u}" for u in result.unsolved[:20]]
+    errors += [f"disclosure: {key} is sensitive (a primary rule) but published" for key in missed[:20]]
+    leaning = [r.key for r in model.rows if shown.get(r.key) is not None and any(shown.get(k) is None for k in follows(r, model))]
+    errors += [f"disclosure: {key} is published but rests on a suppressed cell" for key in leaning[:20]]
+    counted = published.filter((pl.col("obs_status") == "C") & (pl.col("n_workers").is_not_null() | pl.col("n_factories").is_not_null()))
+    errors += [f"disclosure: {tuple(r)} is suppressed but shows its counts" for r in counted.select(KEY).head(20).iter_rows()]
+    unrounded = published.filter(pl.col("obs_value").is_not_null() & (pl.col("obs_value") != rules.rounded(pl.col("obs_value"), pl.col("unit"))))
+    errors += [f"disclosure: {tuple(r)} is not rounded to its published precision" for r in unrounded.select(KEY).head(20).iter_rows()]
+    return {"errors": errors, "audited": result.audited, "seconds": round(time.perf_counter() - started, 2)}
+
+
 def _quality(candidate: Path, previous: Path | None, staging: Path | None) -> dict:
     try:
         from assets.quality import validate_publication
@@ -121,6 +140,12 @@ def _quality(candidate: Path, previous: Path | None, staging: Path | None) -> di
         previous = None
     report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging)
     return {"success": report.success, "errors": list(report.errors), "warnings": list(report.warnings)}
+
+
+def _disclosure_report(warehouse: Path) -> dict:
+    """What disclosure control reported for the cells this publication carries (Paths.disclosure_report)."""
+    report = Paths(warehouse.parent).disclosure_report
+    return json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -168,6 +193,10 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     counts = export_candidate(warehouse, candidate)
     (candidate / ".gitkeep").touch()  # the repository tracks data/marts/.gitkeep
     quality = _quality(candidate, out if out.exists() else None, staging)
+    gate = disclosure_gate(candidate, warehouse)
+    quality["errors"] += gate["errors"]
+    quality["success"] = quality["success"] and not gate["errors"]
+    quality["disclosure"] = _disclosure_report(warehouse) | {"gate_audit": {k: v for k, v in gate.items() if k != "errors"}}
     (candidate / QUALITY_DIR).mkdir(exist_ok=True)
     (candidate / QUALITY_DIR / "last_check.json").write_text(json.dumps(quality, indent=1), encoding="utf-8")
     if not quality["success"]:

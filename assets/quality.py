@@ -88,7 +88,11 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
             "index_columns": KEY,
             "expectations": [
                 gxe.ExpectTableColumnsToMatchSet(column_set=REQUIRED_COLUMNS, exact_match=False),
-                *[gxe.ExpectColumnValuesToNotBeNull(column=c) for c in [*KEY, "unit", "n_factories"]],
+                *[gxe.ExpectColumnValuesToNotBeNull(column=c) for c in [*KEY, "unit"]],
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="n_factories", row_condition=Column("obs_status") != "C",
+                    description="a published cell says how many factories it rests on",
+                ),
                 gxe.ExpectColumnValuesToBeInSet(column="sex", value_set=SEXES),
                 gxe.ExpectColumnValuesToBeInSet(column="obs_status", value_set=OBS_STATUSES),
                 gxe.ExpectColumnValuesToBeInSet(column="unit", value_set=UNITS),

@@ -157,9 +157,11 @@ def _stage_seconds(instance, run_id: str) -> str:
             start[key] = entry.timestamp
         elif key in start:
             seconds[key] = entry.timestamp - start[key]
-    ingestion = {k: v for k, v in seconds.items() if k not in ("warehouse_models", "published_marts")}
+    later = {"warehouse_models": "dbt", "disclosure__controlled_cells": "disclosure control", "mart_models": "dbt marts",
+             "published_marts": "publication"}
+    ingestion = {k: v for k, v in seconds.items() if k not in later}
     parts = [f"ingestion {sum(ingestion.values()):.1f}s (" + ", ".join(f"{k.removeprefix('staging__')} {v:.1f}s" for k, v in sorted(ingestion.items())) + ")"]
-    parts += [f"{label} {seconds[k]:.1f}s" for k, label in (("warehouse_models", "dbt"), ("published_marts", "publication")) if k in seconds]
+    parts += [f"{label} {seconds[k]:.1f}s" for k, label in later.items() if k in seconds]
     return ", ".join(parts)
 
 
@@ -235,7 +237,27 @@ def _summary(p: Paths, elapsed: float, scope: str) -> None:
         countries = sorted(set(ind["ref_area"].unique().to_list()) - {"X_BW"})
         _say(f"  indicators: {ind.height:,} rows ({published.height:,} with a value), {ind['indicator'].n_unique()} codes, "
              f"countries {', '.join(countries)}")
+    _say_disclosure(p)
     _say(f"  marts: {p.marts}  (quarantine: {p.quarantine})")
+
+
+def _say_disclosure(p: Paths) -> None:
+    """The information disclosure control cost the publication, and its audit (docs/disclosure.md)."""
+    import json
+
+    check = p.marts / "quality" / "last_check.json"
+    report = json.loads(check.read_text(encoding="utf-8")).get("disclosure", {}) if check.exists() else {}
+    if not report:
+        return
+    gate = report.get("gate_audit", {})
+    _say(
+        f"  disclosure control: {report['suppressed']:,} of {report['cells']:,} cells suppressed (C): {report['primary']} primary "
+        f"({report['primary_by_threshold']} thresholds, {report['primary_by_dominance']} dominance), {report['range_edges']} range "
+        f"edges, {report['secondary']} secondary; {report['suppressed_pooled']} of {report['pooled']} pooled (X_BW) cells and "
+        f"{report['suppressed_country_totals']} country totals suppressed; workers in suppressed cells "
+        f"{report['workers_in_suppressed_cells_pct']}%; audit passed on {gate.get('audited', 0)} suppressed cells "
+        f"(protection {report['audit']['protection']})"
+    )
 
 
 def _published(p: Paths, name: str) -> Path:
@@ -344,6 +366,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200):
         print(summary if not args.detail else table)
     _say_checks()
+    _say_disclosure(p)
     check = p.marts / "quality" / "last_check.json"
     if check.exists():
         quality = json.loads(check.read_text(encoding="utf-8"))

@@ -67,6 +67,19 @@ class Paths:
         return self.root / "dbt"
 
     @property
+    def disclosure(self) -> Path:
+        """The indicator cells after disclosure control (assets/disclosure/), which dbt's marts read, and its report."""
+        return self.root / "disclosure"
+
+    @property
+    def controlled_cells(self) -> Path:
+        return self.disclosure / "controlled_cells.parquet"
+
+    @property
+    def disclosure_report(self) -> Path:
+        return self.disclosure / "report.json"
+
+    @property
     def dagster_storage(self) -> Path:
         return self.root / "dagster"
 

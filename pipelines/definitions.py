@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.disclosure.asset import controlled_cells
 from assets.publish import published_marts
 from assets.staging import staging_assets
-from assets.transform import warehouse_models
+from assets.transform import mart_models, warehouse_models
 from decentwork.settings import export_environment
 from pipelines.automation import country_schedules, raw_delivery_sensor
 from pipelines.partitions import country_partitions
@@ -26,7 +27,7 @@ refresh_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*staging_assets, warehouse_models, published_marts],
+    assets=[*staging_assets, warehouse_models, controlled_cells, mart_models, published_marts],
     jobs=[refresh_job],
     schedules=country_schedules(refresh_job),
     sensors=[raw_delivery_sensor(refresh_job)],

@@ -44,6 +44,19 @@ def test_indicators_mart_is_built_by_dbt_from_every_extract_and_published():
     assert {dg.AssetKey(["staging", s]) for s in SOURCES} <= ancestors(graph, dg.AssetKey(["marts", "indicators"]))
 
 
+def test_disclosure_control_stands_between_the_cells_and_the_marts():
+    """The marts read only the disclosure-controlled cells: no published model depends on the cells directly."""
+    graph = asset_graph()
+    controlled = dg.AssetKey(["disclosure", "controlled_cells"])
+    node = graph.get(controlled)
+    assert node.group_name == "disclosure"
+    assert {k.path[-1] for k in node.parent_keys} == {"int_indicator_cells", "int_factory_contributions"}
+    indicators = graph.get(dg.AssetKey(["marts", "indicators"]))
+    assert indicators.parent_keys == {controlled}
+    cells = next(k for k in node.parent_keys if k.path[-1] == "int_indicator_cells")
+    assert not [k for k in graph.get(cells).child_keys if k.path[0] == "marts"]
+
+
 def test_the_dbt_resource_skips_dbt_version_and_the_in_process_adapter(monkeypatch):
     """pipelines.resources.DbtCli overrides two private dagster-dbt hooks: an upgrade that renames them makes
     the overrides dead code (7 s slower per run, nothing wrong), so this fails instead of nobody noticing."""

@@ -22,7 +22,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from assets.disclosure.asset import control_warehouse
 from assets.publish import publish
+from assets.transform import MARTS
 from decentwork.settings import DBT_PROJECT_DIR
 from tests.test_crash_safety import KEY, fresh_root, reference_run
 from tests.test_dbt_unit_coverage import assert_every_unit_test_passed, run_dbt_unit_tests
@@ -67,19 +69,25 @@ def _java() -> None:
 
 @pytest.fixture(scope="module")
 def spark_build(reference: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The reference run's staged Parquet built by dbt on Spark, then published by the export code of the
-    published_marts asset (the ingestion before it is engine-free and already ran in the reference)."""
+    """The reference run's staged Parquet built by dbt on Spark (the cells, disclosure control by the asset's
+    function on Spark's tables, then the marts), published by the export code of the published_marts asset
+    (the ingestion before it is engine-free and already ran in the reference)."""
     _java()
     root = tmp_path_factory.mktemp("spark") / "data"
     shutil.copytree(reference["root"] / "staging", root / "staging")
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_DBT_TARGET": "spark"}
-    done = subprocess.run([str(Path(sys.executable).parent / "dbt"), "build", "--exclude", "test_type:unit"],
-                          cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1200)
+    dbt = [str(Path(sys.executable).parent / "dbt"), "build"]
+    done = subprocess.run([*dbt, "--exclude", "test_type:unit", MARTS], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DECENTWORK_DBT_TARGET", "spark")
+        mp.setenv("DECENTWORK_DATA_DIR", str(root))
+        control_warehouse()
+        marts = subprocess.run([*dbt, "--select", MARTS, "--exclude", "test_type:unit"], cwd=DBT_PROJECT_DIR, env=env,
+                               capture_output=True, text=True, timeout=1200)
+        assert marts.returncode == 0, marts.stdout[-4000:] + marts.stderr[-4000:]
         publish(root / "warehouse.duckdb", root / "marts", root / "staging")
-    return {"root": root, "output": done.stdout}
+    return {"root": root, "output": done.stdout + marts.stdout}
 
 
 def test_the_marts_were_built_on_spark(spark_build):

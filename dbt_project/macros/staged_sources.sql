@@ -22,3 +22,27 @@
     {% endif %}
     {{ return('') }}
 {% endmacro %}
+
+{#
+  The disclosure-controlled cells (source `disclosure`, written between the two dbt builds of a refresh by the
+  Dagster asset disclosure/controlled_cells). DuckDB reads the file through the source's external_location;
+  Spark gets a view, created just before the model that reads it (the file does not exist before).
+#}
+{% macro register_disclosure_source() %}
+    {{ return(adapter.dispatch('register_disclosure_source', 'decentwork')()) }}
+{% endmacro %}
+
+{% macro default__register_disclosure_source() %}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro spark__register_disclosure_source() %}
+    {% if execute %}
+        {% set root = env_var('DECENTWORK_DATA_DIR', 'data') %}
+        {% do run_query('create schema if not exists disclosure') %}
+        {% for source in graph.sources.values() if source.source_name == 'disclosure' %}
+            {% do run_query('create or replace view disclosure.' ~ source.name ~ ' as select * from parquet.`' ~ root ~ '/disclosure/' ~ source.name ~ '.parquet`') %}
+        {% endfor %}
+    {% endif %}
+    {{ return('') }}
+{% endmacro %}

@@ -92,6 +92,21 @@ hourly_medians as (
 ),
 
 -- means and rates of worker-months
+{% set ratio_statistics = [
+    ('mean_monthly_lcu', 'earnings', 1),
+    ('mean_monthly_usd', 'earnings / lcu_per_usd', 1),
+    ('mean_monthly_ppp', 'earnings / ppp_lcu_per_intl_usd', 1),
+    ('mean_hourly_lcu', 'hourly_earnings', 1),
+    ('mean_hourly_usd', 'hourly_earnings / lcu_per_usd', 1),
+    ('mean_hourly_ppp', 'hourly_earnings / ppp_lcu_per_intl_usd', 1),
+    ('minw_below_rt', 'case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end', 100),
+    ('ear_to_minw_ratio', 'case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end', 1),
+    ('ot_mean', 'overtime_hours', 1),
+    ('ot_excess_rt', 'case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end', 100),
+    ('digital_rt', 'case when payment_method is not null then case when payment_method in (\'bank\', \'mobile\') then 1 else 0 end end', 100),
+    ('ss_registered_rt', 'case when has_social_security then case when is_registered then 1 else 0 end end', 100),
+    ('ss_paid_rt', 'case when has_social_security then case when is_contribution_paid then 1 else 0 end end', 100),
+] %}
 month_stats as (
     select
         {{ ref_area() }} as country,
@@ -111,7 +126,13 @@ month_stats as (
         100 * avg(case when has_social_security then case when is_registered then 1 else 0 end end) as ss_registered_rt,
         100 * avg(case when has_social_security then case when is_contribution_paid then 1 else 0 end end) as ss_paid_rt,
         100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }})
-            / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt
+            / nullif({{ exact_sum('case when has_social_security then contribution_due end') }}, 0) as ss_gap_rt,
+        -- each mean or rate as numerator / denominator: the linear parts disclosure control audits
+        {% for name, expression, scale in ratio_statistics %}
+        {{ scale }} * {{ exact_sum(expression) }} as {{ name }}_num, count({{ expression }}) as {{ name }}_den,
+        {% endfor %}
+        100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }}) as ss_gap_rt_num,
+        {{ exact_sum('case when has_social_security then contribution_due end') }} as ss_gap_rt_den
     from months
     group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
 ),
@@ -172,7 +193,9 @@ wage_stats as (
 wage_cells as (
     {% for indicator, classif1, unit, value, n_workers, n_factories in wage_cells %}
     select country as ref_area, '{{ indicator }}' as indicator, sex, '{{ classif1 }}' as classif1, year as time,
-        {{ value }} as obs_value, '{{ unit }}' as unit, {{ n_workers }} as n_workers, {{ n_factories }} as n_factories
+        {{ value }} as obs_value, '{{ unit }}' as unit, {{ n_workers }} as n_workers, {{ n_factories }} as n_factories,
+        {% if indicator == 'EAR_MEDIAN_HOURLY' %}cast(null as double){% else %}{{ value }}_num{% endif %} as numerator,
+        {% if indicator == 'EAR_MEDIAN_HOURLY' %}cast(null as double){% else %}{{ value }}_den{% endif %} as denominator
     from wage_stats where {{ value }} is not null{% if unit == 'LCU' %} and country <> 'X_BW'{% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -183,7 +206,9 @@ hourly_grouped as (
     {% for name, classif1 in breakdowns %}
     select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, sex,
         count(distinct worker_key) as n_workers, count(distinct factory_key) as n_factories,
-        {{ mean_of_parts('hourly_lcu') }} as mean_lcu, {{ mean_of_parts('hourly_ppp') }} as mean_ppp
+        {{ mean_of_parts('hourly_lcu') }} as mean_lcu, {{ mean_of_parts('hourly_ppp') }} as mean_ppp,
+        cast(sum(hourly_lcu_sum) as double) as lcu_num, sum(hourly_lcu_n) as lcu_den,
+        cast(sum(hourly_ppp_sum) as double) as ppp_num, sum(hourly_ppp_n) as ppp_den
     from worker_strata
     group by grouping sets ((country, year, {{ classif1 }}, sex), (year, {{ classif1 }}, sex))
     {% if not loop.last %}union all{% endif %}
@@ -192,7 +217,9 @@ hourly_grouped as (
 -- a country's gap is computed in its own currency; the pooled gap in PPP dollars (currencies differ)
 hourly_by_sex as (
     select country, year, classif1, sex, n_workers, n_factories,
-        case when country = 'X_BW' then mean_ppp else mean_lcu end as mean_hourly
+        case when country = 'X_BW' then mean_ppp else mean_lcu end as mean_hourly,
+        case when country = 'X_BW' then ppp_num else lcu_num end as numerator,
+        case when country = 'X_BW' then ppp_den else lcu_den end as denominator
     from hourly_grouped
 ),
 median_by_sex as (
@@ -203,7 +230,7 @@ median_by_sex as (
 ),
 occupation_cells as (
     select country as ref_area, 'EAR_MEAN_HOURLY' as indicator, 'SEX_' || sex as sex, classif1, year as time,
-        mean_hourly as obs_value, 'LCU' as unit, n_workers, n_factories
+        mean_hourly as obs_value, 'LCU' as unit, n_workers, n_factories, numerator, denominator
     from hourly_by_sex
     where classif1 like 'OCU_%' and country <> 'X_BW'
 ),
@@ -223,7 +250,8 @@ gap_cells as (
         women.country as ref_area, '{{ indicator }}' as indicator, 'SEX_T' as sex, women.classif1, women.year as time,
         100 * (men.{{ statistic }} - women.{{ statistic }}) / men.{{ statistic }} as obs_value, 'PCT' as unit,
         women.n_workers + men.n_workers as n_workers, both_sexes.n_factories,
-        women.n_workers as n_workers_f, men.n_workers as n_workers_m, women.n_factories as n_factories_f, men.n_factories as n_factories_m
+        women.n_workers as n_workers_f, men.n_workers as n_workers_m, women.n_factories as n_factories_f, men.n_factories as n_factories_m,
+        cast(null as double) as numerator, cast(null as double) as denominator
     from {{ by_sex }} as women
     inner join {{ by_sex }} as men
         on men.country = women.country and men.year = women.year and men.classif1 = women.classif1 and men.sex = 'M'
@@ -238,7 +266,8 @@ gap_cells as (
         country as ref_area, 'GPG_FACTOR_WEIGHTED', 'SEX_T', '_Z', year,
         {{ exact_sum('stratum_workers * stratum_gap') }} / sum(stratum_workers), 'PCT',
         sum(stratum_workers), count(distinct factory_key),
-        sum(women), sum(men), count(distinct factory_key), count(distinct factory_key)
+        sum(women), sum(men), count(distinct factory_key), count(distinct factory_key),
+        {{ exact_sum('stratum_workers * stratum_gap') }}, sum(stratum_workers)
     from (
         select
             {{ ref_area() }} as country, year, factory_key, occupation,
@@ -256,13 +285,15 @@ gap_cells as (
 
 share_cells as (
     select total.country as ref_area, 'FEMALE_SHARE_WORKFORCE' as indicator, 'SEX_T' as sex, '_Z' as classif1, total.year as time,
-        100 * cast(women.n_workers as double) / total.n_workers as obs_value, 'PCT' as unit, total.n_workers, total.n_factories
+        100 * cast(women.n_workers as double) / total.n_workers as obs_value, 'PCT' as unit, total.n_workers, total.n_factories,
+        100 * cast(women.n_workers as double) as numerator, cast(total.n_workers as double) as denominator
     from wage_stats as total
     inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
     where total.sex = 'SEX_T'
     union all
     select total.country, 'FEMALE_SHARE_SUPERVISORS', 'SEX_T', '_Z', total.year,
-        100 * cast(women.n_supervisors as double) / total.n_supervisors, 'PCT', total.n_supervisors, total.n_factories_supervisors
+        100 * cast(women.n_supervisors as double) / total.n_supervisors, 'PCT', total.n_supervisors, total.n_factories_supervisors,
+        100 * cast(women.n_supervisors as double), cast(total.n_supervisors as double)
     from wage_stats as total
     inner join wage_stats as women on women.country = total.country and women.year = total.year and women.sex = 'SEX_F'
     where total.sex = 'SEX_T' and total.n_supervisors > 0
@@ -283,11 +314,13 @@ survey_stats as (
         {{ sex_code() }} as sex
         {% for indicator, column in survey_cells %}
         , 100 * avg({{ column }}) as {{ column }}_rt
+        , 100 * sum({{ column }}) as {{ column }}_num
         , count({{ column }}) as {{ column }}_n
         , count(distinct case when {{ column }} is not null then country || ':' || cast(factory_id as string) end) as {{ column }}_f
         {% endfor %}
         {% for indicator, column in comfort_cells %}
         , 100 * avg(case when {{ column }} between 1 and 5 then case when {{ column }} <= 2 then 1 else 0 end end) as {{ column }}_rt
+        , 100 * sum(case when {{ column }} between 1 and 5 then case when {{ column }} <= 2 then 1 else 0 end end) as {{ column }}_num
         , count(case when {{ column }} between 1 and 5 then 1 end) as {{ column }}_n
         , count(distinct case when {{ column }} between 1 and 5 then country || ':' || cast(factory_id as string) end) as {{ column }}_f
         {% endfor %}
@@ -297,7 +330,8 @@ survey_stats as (
 survey_cells as (
     {% for indicator, column in survey_cells + comfort_cells %}
     select country as ref_area, '{{ indicator }}' as indicator, sex, '_Z' as classif1, year as time,
-        {{ column }}_rt as obs_value, 'PCT' as unit, {{ column }}_n as n_workers, {{ column }}_f as n_factories
+        {{ column }}_rt as obs_value, 'PCT' as unit, {{ column }}_n as n_workers, {{ column }}_f as n_factories,
+        {{ column }}_num as numerator, {{ column }}_n as denominator
     from survey_stats where {{ column }}_n > 0
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -307,7 +341,8 @@ survey_cells as (
 compliance_cells as (
     {% for indicator, level in compliance_levels %}
     select {{ ref_area() }} as ref_area, '{{ indicator }}' as indicator, 'SEX_T' as sex, {{ level }} as classif1, year as time,
-        100 * avg(non_compliant) as obs_value, 'PCT' as unit, cast(null as bigint) as n_workers, count(*) as n_factories
+        100 * avg(non_compliant) as obs_value, 'PCT' as unit, cast(null as bigint) as n_workers, count(*) as n_factories,
+        100 * sum(non_compliant) as numerator, count(*) as denominator
     from (
         select country, year, factory_id, {{ level }}, max(non_compliant) as non_compliant
         from latest_findings
@@ -322,6 +357,7 @@ worker_reps as (
     select
         {{ ref_area() }} as country, year,
         100 * avg(case when sex = 'F' then 1 else 0 end) as female_share,
+        100 * sum(case when sex = 'F' then 1 else 0 end) as female_num, count(*) as members_den,
         count(distinct country || ':' || member_pid) as n_members,
         count(distinct country || ':' || cast(factory_id as string)) as n_factories
     from picc
@@ -353,17 +389,19 @@ active_factories as (
 ),
 picc_cells as (
     select country as ref_area, 'PICC_FEMALE_SHARE_WORKER_REPS' as indicator, 'SEX_T' as sex, '_Z' as classif1, year as time,
-        female_share as obs_value, 'PCT' as unit, n_members as n_workers, n_factories
+        female_share as obs_value, 'PCT' as unit, n_members as n_workers, n_factories, female_num as numerator, members_den as denominator
     from worker_reps
     union all
     select worker_reps.country, 'PICC_REPRESENTATION_PARITY', 'SEX_T', '_Z', worker_reps.year,
-        worker_reps.female_share / rep_workforce.female_share, 'RATIO', worker_reps.n_members, worker_reps.n_factories
+        worker_reps.female_share / rep_workforce.female_share, 'RATIO', worker_reps.n_members, worker_reps.n_factories,
+        cast(null as double), cast(null as double)
     from worker_reps
     inner join rep_workforce on rep_workforce.country = worker_reps.country and rep_workforce.year = worker_reps.year
     where rep_workforce.female_share > 0
     union all
     select {{ ref_area('active_factories.country') }}, 'PICC_ACTIVE_RT', 'SEX_T', '_Z', active_factories.year,
-        100 * avg(coalesce(picc_sides.both_sides, 0)), 'PCT', cast(null as bigint), count(*)
+        100 * avg(coalesce(picc_sides.both_sides, 0)), 'PCT', cast(null as bigint), count(*),
+        100 * sum(coalesce(picc_sides.both_sides, 0)), count(*)
     from active_factories
     left join picc_sides
         on picc_sides.country = active_factories.country and picc_sides.year = active_factories.year
@@ -392,13 +430,15 @@ select
     ref_area, indicator, sex, classif1, cast(time as integer) as time, cast(obs_value as double) as obs_value, unit,
     cast(n_workers as bigint) as n_workers, cast(n_factories as bigint) as n_factories, basis,
     cast(null as bigint) as n_workers_f, cast(null as bigint) as n_workers_m,
-    cast(null as bigint) as n_factories_f, cast(null as bigint) as n_factories_m
+    cast(null as bigint) as n_factories_f, cast(null as bigint) as n_factories_m,
+    cast(numerator as double) as numerator, cast(denominator as double) as denominator
 from cells
 union all
 select
     ref_area, indicator, sex, classif1, cast(time as integer), cast(obs_value as double), unit,
     cast(n_workers as bigint), cast(n_factories as bigint), 'gap',
-    n_workers_f, n_workers_m, n_factories_f, n_factories_m
+    n_workers_f, n_workers_m, n_factories_f, n_factories_m,
+    cast(numerator as double), cast(denominator as double)
 from gap_cells
 )
 
