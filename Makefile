@@ -6,14 +6,20 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test test-all sample ui bench clean
 
+MANIFEST := dbt_project/target/manifest.json
+DBT_INPUTS := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
+
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]"
-	$(BIN)/decentwork dbt-parse
 	touch $(STAMP)
 
-install: $(STAMP)
+# the manifest the Dagster definitions load: parsed again whenever a dbt file changes
+$(MANIFEST): $(STAMP) $(DBT_INPUTS)
+	$(BIN)/decentwork dbt-parse
+
+install: $(STAMP) $(MANIFEST)
 
 run: install           ## set up, generate the sample if data/raw is empty, run the whole pipeline
 	$(BIN)/decentwork run
