@@ -131,15 +131,19 @@ def disclosure_gate(candidate: Path, warehouse: Path) -> dict:
     return {"errors": errors, "audited": result.audited, "seconds": round(time.perf_counter() - started, 2)}
 
 
-def _quality(candidate: Path, previous: Path | None, staging: Path | None) -> dict:
+def _quality(candidate: Path, previous: Path | None, staging: Path | None, warehouse: Path) -> dict:
+    """The quality gates (assets/quality.py) and the disclosure gate on the candidate."""
+    gate = disclosure_gate(candidate, warehouse)
+    disclosure = _disclosure_report(warehouse) | {"gate_audit": {k: v for k, v in gate.items() if k != "errors"}}
     try:
         from assets.quality import validate_publication
     except ImportError:
-        return {"success": True, "errors": [], "warnings": ["quality gates not installed"]}
+        return {"success": not gate["errors"], "errors": gate["errors"], "warnings": ["quality gates not installed"], "disclosure": disclosure}
     if previous is not None and not (previous / "indicators.parquet").exists():
         previous = None
     report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging)
-    return {"success": report.success, "errors": list(report.errors), "warnings": list(report.warnings)}
+    return {"success": report.success and not gate["errors"], "errors": list(report.errors) + gate["errors"],
+            "warnings": list(report.warnings), "disclosure": disclosure}
 
 
 def _disclosure_report(warehouse: Path) -> dict:
@@ -192,11 +196,7 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     candidate = out.with_name(f"{CANDIDATE_PREFIX}{os.getpid()}")
     counts = export_candidate(warehouse, candidate)
     (candidate / ".gitkeep").touch()  # the repository tracks data/marts/.gitkeep
-    quality = _quality(candidate, out if out.exists() else None, staging)
-    gate = disclosure_gate(candidate, warehouse)
-    quality["errors"] += gate["errors"]
-    quality["success"] = quality["success"] and not gate["errors"]
-    quality["disclosure"] = _disclosure_report(warehouse) | {"gate_audit": {k: v for k, v in gate.items() if k != "errors"}}
+    quality = _quality(candidate, out if out.exists() else None, staging, warehouse)
     (candidate / QUALITY_DIR).mkdir(exist_ok=True)
     (candidate / QUALITY_DIR / "last_check.json").write_text(json.dumps(quality, indent=1), encoding="utf-8")
     if not quality["success"]:

@@ -234,3 +234,16 @@ def test_suppressed_cells_show_no_counts_and_values_are_rounded(controlled):
     assert suppressed["obs_value"].is_null().all() and suppressed["n_workers"].is_null().all() and suppressed["n_factories"].is_null().all()
     shown = frame.filter(pl.col("obs_value").is_not_null())
     assert (shown["obs_value"] == shown.select(rules.rounded(pl.col("obs_value"), pl.col("unit"))).to_series()).all()
+
+
+def test_one_dominant_factory_makes_a_cell_sensitive(cells, controlled):
+    """A's male sewing operators, published above, but one factory employs 290 of the 300: the p% rule suppresses them."""
+    key = {"ref_area": "A", "sex": "SEX_M", "classif1": "OCU_SEWING_OPERATOR"}
+    assert controlled.frame.filter(**key)["obs_status"].item() is None
+    contributions = _contributions()
+    part = (pl.col("country") == "A") & (pl.col("sex") == "M") & (pl.col("breakdown") == "OCU_SEWING_OPERATOR")
+    heavy = pl.DataFrame({"population": "payroll", "country": "A", "year": 2025, "sex": "M", "breakdown": "OCU_SEWING_OPERATOR",
+                          "factory_key": ["A:0", "A:1", "A:2"], "n": [290, 6, 4]}).cast(contributions.schema)
+    out = control(cells, pl.concat([contributions.filter(~part), heavy]))
+    assert out.frame.filter(**key)["obs_status"].item() == "C" and out.report["primary_by_dominance"] >= 1
+    assert out.audit.passed and differencing(out.frame) == []

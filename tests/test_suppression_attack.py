@@ -260,3 +260,22 @@ def test_the_small_country_fixture_is_what_the_issue_describes(small_country):
     published = small_country["published"]
     pooled = published.filter(pl.col("ref_area") == POOLED)
     assert (pooled["obs_status"] == "C").sum() < pooled.height / 4, "pooled cells stay published where a smaller cell can go"
+
+
+def test_the_gate_refuses_a_publication_that_gives_a_cell_away(sample, truth, tmp_path):
+    """The publication gate audits the exported file itself: publishing the secondary suppressions back (the
+    primary-only table, rounded) must be refused, naming cells an attacker narrows below their protection."""
+    from assets.disclosure import rules
+    from assets.publish import disclosure_gate
+
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    leaky = disclose(truth).with_columns(rules.rounded(pl.col("obs_value"), pl.col("unit")).alias("obs_value")).with_columns(
+        pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories"))
+    leaky.select(sample["published"].columns).write_parquet(candidate / "indicators.parquet")
+    gate = disclosure_gate(candidate, sample["root"] / "warehouse.duckdb")
+    assert any("narrows it to" in e for e in gate["errors"]), gate["errors"][:5]
+    honest = candidate / "honest"
+    honest.mkdir()
+    shutil.copy(sample["root"] / "marts" / "indicators.parquet", honest / "indicators.parquet")
+    assert disclosure_gate(honest, sample["root"] / "warehouse.duckdb")["errors"] == []
