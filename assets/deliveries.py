@@ -18,6 +18,11 @@ def is_delivery(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in RAW_SUFFIXES
 
 
+def outside_raw(paths: Paths, path: Path) -> bool:
+    """A link (or a file in a linked folder) that leads out of raw/: never read, refused by name."""
+    return not path.resolve().is_relative_to(paths.raw.resolve())
+
+
 def list_deliveries(paths: Paths, source: str, country: str) -> list[Path]:
     """A country's delivered files of one source, in delivery order: file modification time, then name."""
     folder = paths.raw_dir(source, country)

@@ -24,7 +24,7 @@ from typing import Callable
 import pandera.polars as pa
 import polars as pl
 
-from assets.deliveries import file_sha256, list_deliveries
+from assets.deliveries import file_sha256, list_deliveries, outside_raw
 from assets.normalise import REASONS, canonical_headers, type_columns, with_reasons
 from assets.pseudonyms import Digests, pseudonymise
 from assets.readers import PROBLEM, ROW, RejectedFile, read_delivery
@@ -286,6 +286,12 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
     pending: list[tuple[int, Path, str, str]] = []
     for order, path in enumerate(list_deliveries(paths, source, country)):
         rel = path.relative_to(paths.raw).as_posix()
+        if outside_raw(paths, path):
+            message = (f"a link to {path.resolve()}, outside the data root's raw/ folder: not read. Fix: copy the file itself "
+                       f"into {path.parent}")
+            outcomes.append(FileOutcome(rel, "", "rejected", message=message))
+            log(f"REJECTED {rel}: {message}")
+            continue
         sha = file_sha256(path)
         if sha in seen:
             outcomes.append(FileOutcome(rel, sha, "duplicate", message=f"identical to {seen[sha]}: loaded once"))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.deliveries import delivered_files
+from assets.deliveries import delivered_files, outside_raw
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths, environment_name, log, pseudonym_key_setting
 from schemas.canonical import Extract
 
@@ -57,7 +57,10 @@ def _not_generated(paths: Paths) -> list[str]:
         written = json.loads((paths.raw / SAMPLE_MANIFEST).read_text(encoding="utf-8")).get("fingerprints", {})
     except (FileNotFoundError, ValueError):
         written = {}
-    return [rel for f in files if written.get(rel := f.relative_to(paths.raw).as_posix()) != generated_fingerprint(f)]
+    return [
+        rel for f in files
+        if outside_raw(paths, f) or written.get(rel := f.relative_to(paths.raw).as_posix()) != generated_fingerprint(f)
+    ]
 
 
 def _manifest_without_fingerprints(paths: Paths) -> bool:

@@ -194,7 +194,11 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     if not out.exists() and out.with_name(PREVIOUS).is_dir():  # killed between the two renames of the fallback
         _rename(out.with_name(PREVIOUS), out)
     candidate = out.with_name(f"{CANDIDATE_PREFIX}{os.getpid()}")
-    counts = export_candidate(warehouse, candidate)
+    try:
+        counts = export_candidate(warehouse, candidate)
+    except BaseException:  # a full disk, say: give the space back now, not at the next run
+        shutil.rmtree(candidate, ignore_errors=True)
+        raise
     (candidate / ".gitkeep").touch()  # the repository tracks data/marts/.gitkeep
     quality = _quality(candidate, out if out.exists() else None, staging, warehouse)
     (candidate / QUALITY_DIR).mkdir(exist_ok=True)

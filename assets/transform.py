@@ -6,11 +6,13 @@ import importlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from assets.deliveries import fingerprint
@@ -88,6 +90,24 @@ def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
     return None if len(changed) == len(now) else changed
 
 
+def set_aside_unusable_warehouse(p: Paths) -> str | None:
+    """A warehouse DuckDB cannot open (a corrupted file, a disk that filled up mid-write) is moved aside, so
+    dbt rebuilds it from staging: it holds nothing staging does not. Returns what was done, or None."""
+    if not p.warehouse.exists():
+        return None
+    try:
+        duckdb.connect(str(p.warehouse), read_only=True).close()
+        return None
+    except duckdb.Error as exc:
+        problem = str(exc).strip().splitlines()[0]
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = p.warehouse.with_name(f"{p.warehouse.name}.unusable-{stamp}")
+    os.replace(p.warehouse, aside)
+    for extra in (p.warehouse.with_name(p.warehouse.name + ".wal"), p.build_state):
+        extra.unlink(missing_ok=True)
+    return f"the warehouse {p.warehouse} could not be opened ({problem}): set aside as {aside.name}, rebuilt from staging"
+
+
 def _record_build(p: Paths, inputs: dict[str, Any]) -> None:
     partial = p.build_state.with_suffix(".partial")
     partial.write_text(json.dumps(inputs, indent=2), encoding="utf-8")
@@ -146,6 +166,9 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     args = ["build", "--exclude-resource-type", "unit_test"]
     inputs = countries = None
     if dbt_target() == "duckdb":
+        set_aside = set_aside_unusable_warehouse(p)
+        if set_aside:
+            context.log.warning(set_aside)
         inputs = build_inputs(p)
         countries = countries_to_rebuild(p, inputs)
         if countries is None:

@@ -125,24 +125,66 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"refreshing {scope}: data root {p.root}")
     started = time.perf_counter()
     job = defs.resolve_job_def("refresh")
-    instance = dg.DagsterInstance.get()
-    _recover_killed_runs(instance)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=args.country,
-        tags={**(tags if not args.country else {}), **_launcher_tags()},
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    try:
+        instance = dg.DagsterInstance.get()
+        _recover_killed_runs(instance)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=args.country,
+            tags={**(tags if not args.country else {}), **_launcher_tags()},
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+    except Exception as exc:  # the run's own storage failed: a full disk is the one such failure a user can act on
+        if _disk_full(repr(exc) + "".join(_exception_texts(exc))):
+            _say(_disk_full_line(p))
+            return 1
+        raise
     elapsed = time.perf_counter() - started
     skipped = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
     if not result.success or "published_marts" in skipped:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure] or [f"{key} (skipped)" for key in skipped]
+        failures = [e for e in result.all_events if e.is_step_failure]
+        if any(_disk_full(e.event_specific_data.error.to_string()) for e in failures if e.event_specific_data.error):
+            _say(_disk_full_line(p))
+            return 1
+        failed = [e.step_key for e in failures] or [f"{key} (skipped)" for key in skipped]
         _say(f"FAILED after {elapsed:.0f}s in step(s) {failed}; the previous publication in {p.marts} is unchanged.")
         return 1
     _summary(p, elapsed, scope)
     _say("  stages: " + _stage_seconds(instance, result.run_id))
     return 1 if unknown else 0
+
+
+DISK_FULL = ("No space left on device", "[Errno 28]", "database or disk is full", "disk I/O error", "not enough space on the disk")
+
+
+def _disk_full(text: str) -> bool:
+    return any(marker.lower() in text.lower() for marker in DISK_FULL)
+
+
+def _exception_texts(exc: BaseException) -> list[str]:
+    out, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        out.append(f"{type(exc).__name__}: {exc}")
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _disk_full_line(p: Paths) -> str:
+    """One line for a full disk: the folder, what is free, what a refresh of these deliveries needs there."""
+    import shutil
+
+    from assets.deliveries import delivered_files
+
+    free = shutil.disk_usage(p.root).free
+    delivered = sum(f.stat().st_size for f in delivered_files(p))
+    # staging, quarantine, warehouse, the publication and its candidate, run storage: about twice the deliveries
+    # on the default sample (76 MB beside 28 MB of raw files), plus room for DuckDB to spill
+    needed = max(2 * delivered, 64 * 2**20)
+    return (f"\nFAILED: the disk holding {p.root} is full ({free / 2**20:.0f} MB free); a refresh of these deliveries needs "
+            f"about {needed / 2**20:.0f} MB there. Free space or move DECENTWORK_DATA_DIR, then run again; the previous "
+            f"publication in {p.marts} is unchanged.")
 
 
 def _stage_seconds(instance, run_id: str) -> str:

@@ -213,6 +213,38 @@ def test_formula_like_names_are_staged_as_delivered(khm: Paths):
     assert names == ["Alpha Garment", '=HYPERLINK("http://example.org/x","click")', "+Plus Apparel", "-Minus Textile", "@SUM(A1) Shoes"]
 
 
+@pytest.mark.parametrize("link", ["file", "folder", "chain"])
+def test_links_that_leave_the_data_root_are_refused_by_name(khm: Paths, tmp_path: Path, link: str):
+    """A link under raw/ to a file outside the data root (a file, a linked country folder, a link to a link) is
+    never read: the file is rejected by name; a link between files inside raw/ is an ordinary delivery."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(CORPUS / "payroll" / "hours_and_pay.csv", outside / "secret.csv")
+    folder = khm.raw_dir("payroll", "KHM")
+    if link == "folder":
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.symlink_to(outside, target_is_directory=True)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = outside / "secret.csv"
+        if link == "chain":
+            (tmp_path / "hop.csv").symlink_to(target)
+            target = tmp_path / "hop.csv"
+        (folder / "secret.csv").symlink_to(target)
+    report, staged, _ = _load(khm)
+    (outcome,) = report.files
+    assert outcome.status == "rejected" and "outside the data root" in outcome.message and outcome.rows_read == 0
+    assert staged.height == 0
+
+
+def test_a_link_inside_raw_is_a_delivery(khm: Paths):
+    _deliver(khm, "hours_and_pay.csv")
+    folder = khm.raw_dir("payroll", "KHM")
+    (folder / "again.csv").symlink_to(folder / "hours_and_pay.csv")
+    report, staged, _ = _load(khm)
+    assert {f.status for f in report.files} == {"loaded", "duplicate"} and staged.height > 0
+
+
 def test_country_folders_that_are_no_programme_code_are_named(data_root: Paths):
     for folder in ("payroll/XYZ", "payroll/khm", "payroll/KHM", "factories/Cambodia"):
         (data_root.raw / folder).mkdir(parents=True)
