@@ -30,20 +30,6 @@ def _sample(root: Path) -> None:
     generate(root / "raw", factories=6, workers=300, months=1, countries=("KHM",))
 
 
-def test_an_unusable_warehouse_is_set_aside_and_rebuilt(tmp_path: Path):
-    root = tmp_path / "data"
-    _sample(root)
-    assert _run(root).returncode == 0
-    clean = publication_digest(root / "marts")
-    (root / "warehouse.duckdb").write_bytes(b"this is no DuckDB file" * 1000)
-    done = _run(root)
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, said[-3000:]
-    assert "could not be opened" in said and "rebuilt from staging" in said
-    assert publication_digest(root / "marts") == clean
-    assert list(root.glob("warehouse.duckdb.unusable-*"))
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 200 MB tmpfs for the data root (mounting needs root, which CI has)."""
@@ -56,12 +42,21 @@ def small_disk(tmp_path: Path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_ends_the_run_with_one_line_and_the_next_run_converges(small_disk: Path, tmp_path: Path):
+def test_an_unusable_warehouse_and_a_full_disk_recover_on_the_next_run(small_disk: Path):
     root = small_disk / "data"
     _sample(root)
     assert _run(root).returncode == 0
-    before = publication_digest(root / "marts")  # the clean output of these deliveries
+    clean = publication_digest(root / "marts")  # what these deliveries publish
 
+    # a warehouse file DuckDB cannot open: set aside, rebuilt from staging, the same publication
+    (root / "warehouse.duckdb").write_bytes(b"this is no DuckDB file" * 1000)
+    done = _run(root)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-3000:]
+    assert "could not be opened" in said and "rebuilt from staging" in said
+    assert publication_digest(root / "marts") == clean and list(root.glob("warehouse.duckdb.unusable-*"))
+
+    # a full disk: one line, naming the folder and the space needed; the publication as it was
     filler = small_disk / "filler"
     with filler.open("wb") as fh:  # leave about 2 MB free
         free = shutil.disk_usage(small_disk).free - 2 * 2**20
@@ -77,9 +72,10 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_next_run_converges(small
     assert len(lines) == 1 and str(root) in lines[0] and "MB there" in lines[0], (done.stdout + done.stderr)[-3000:]
     # the run ends with that line (the libraries writing logs on the full disk may complain before it)
     assert done.stdout.strip().splitlines()[-1].startswith("FAILED: the disk holding")
-    assert publication_digest(root / "marts") == before  # the previous publication, whole
+    assert publication_digest(root / "marts") == clean
 
+    # room again: the next run converges to the clean publication
     filler.unlink()
     done = _run(root)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert publication_digest(root / "marts") == before
+    assert publication_digest(root / "marts") == clean
