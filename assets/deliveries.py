@@ -15,7 +15,9 @@ from decentwork.settings import RAW_SUFFIXES, SOURCES, Paths
 
 
 def is_delivery(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in RAW_SUFFIXES
+    """Not hidden (a dot file, macOS's ._ files) and not an office lock file (`~$payroll.xlsx`, which Excel leaves
+    beside a workbook open on a shared folder)."""
+    return path.is_file() and not path.name.startswith((".", "~$")) and path.suffix.lower() in RAW_SUFFIXES
 
 
 def outside_raw(paths: Paths, path: Path) -> bool:

@@ -27,11 +27,11 @@ import polars as pl
 from assets.deliveries import file_sha256, list_deliveries, outside_raw
 from assets.normalise import REASONS, canonical_headers, type_columns, with_reasons
 from assets.pseudonyms import Digests, pseudonymise
-from assets.readers import PROBLEM, ROW, RejectedFile, read_delivery
+from assets.readers import PROBLEM, ROW, RejectedFile, fitting_layouts, read_delivery
 from decentwork.settings import SEEDS_DIR, Paths
 from schemas.canonical import EXTRACTS
 from schemas.extracts import DTYPES, SCHEMAS
-from schemas.mapping import delivery as delivery_for
+from schemas.mapping import layouts
 
 LINEAGE = {"_source_file": pl.String, ROW: pl.Int64, "_file_sha256": pl.String, "_delivered_at": pl.Datetime("us", "UTC"), "_loaded_at": pl.Datetime("us", "UTC")}
 FILE_ORDER = "_file_order"
@@ -47,6 +47,7 @@ class FileOutcome:
     rows_quarantined: int = 0
     rows_superseded: int = 0
     message: str = ""
+    layout: str = ""  # the layout that read the file (schemas/mapping.py)
 
 
 @dataclass
@@ -151,16 +152,22 @@ def _schema_reasons(frame: pl.DataFrame, source: str) -> pl.DataFrame:
 
 
 def _validate_file(path: Path, rel: str, order: int, sha: str, source: str, country: str, key: bytes, register: pl.Series | None, loaded_at: dt.datetime,
-                   pseudonyms: Digests | None = None) -> tuple[pl.DataFrame, list[str]]:
-    """One file to a typed, pseudonymised frame with its rows' reasons; raises RejectedFile.
+                   pseudonyms: Digests | None = None) -> tuple[pl.DataFrame, list[str], str]:
+    """One file to a typed, pseudonymised frame with its rows' reasons, its ignored columns and the layout that
+    read it; raises RejectedFile.
 
     `pseudonyms`: digests computed for earlier files of the same source and country (kept in memory only).
     """
     extract = EXTRACTS[source]
-    delivery = delivery_for(country, source)
-    raw = read_delivery(path, delivery)
-    frame, extras = canonical_headers(raw, extract, delivery, path)
-    typed = pseudonymise(type_columns(frame, extract, delivery), extract, key, pseudonyms)
+    best = None
+    for delivery in fitting_layouts(path, layouts(country, source)):  # several only when the headers are the contract's
+        frame, extras = canonical_headers(read_delivery(path, delivery), extract, delivery, path)
+        typed = type_columns(frame, extract, delivery)
+        failures = typed.filter(pl.col(REASONS).list.len() > 0).height
+        if best is None or failures < best[0]:
+            best = (failures, delivery, typed, extras)
+    _, delivery, typed, extras = best
+    typed = pseudonymise(typed, extract, key, pseudonyms)
     typed = typed.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     pandera_reasons = _schema_reasons(typed.drop("_pos"), source)
     typed = typed.join(pandera_reasons, left_on="_pos", right_on="index", how="left", maintain_order="left")
@@ -193,7 +200,7 @@ def _validate_file(path: Path, rel: str, order: int, sha: str, source: str, coun
         pl.lit(loaded_at, dtype=LINEAGE["_loaded_at"]).alias("_loaded_at"),
         pl.lit(order).alias(FILE_ORDER),
     )
-    return typed, extras
+    return typed, extras, delivery.layout
 
 
 def _row_hash(source: str) -> pl.Expr:
@@ -255,6 +262,54 @@ def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return rows.select(FILE_ORDER, ROW, "_key_reason")
 
 
+@dataclass
+class FileCheck:
+    """What a run would do with one file (`check_file`): its layout, rows, and each quarantine reason."""
+
+    file: str
+    status: str  # loads | rejected
+    layout: str = ""
+    rows_read: int = 0
+    rows_loaded: int = 0
+    reasons: dict[str, list[int]] = field(default_factory=dict)  # reason, its quoted values masked -> rows
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> the first row's own text
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def check_file(path: Path, source: str, country: str, paths: Paths) -> FileCheck:
+    """Read and validate one file as a run would (layout, typing, the contract's rules, the factory register when
+    one is staged, duplicate keys within the file), writing nothing. For partners and national teams
+    (`decentwork check`). Pseudonyms are made with a throwaway key and never shown."""
+    import re
+    import secrets
+
+    register, notes = None, []
+    if source != "factories" and "factory_id" in {c.name for c in EXTRACTS[source].columns}:
+        staged = paths.staged_file("factories", country)
+        if staged.exists():
+            register = pl.read_parquet(staged, columns=["factory_id"]).to_series()
+        else:
+            notes.append(f"factory ids not checked against the register: none is staged for {country} under {paths.root}")
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        frame, extras, layout = _validate_file(path, path.name, 0, "", source, country, secrets.token_bytes(32), register, now)
+    except RejectedFile as exc:
+        return FileCheck(path.name, "rejected", message=f"{exc.problem}. Fix: {exc.fix}", notes=notes)
+    notes += [f"ignored extra columns {extras}"] if extras else []
+    valid = frame.filter(pl.col(REASONS).list.len() == 0)
+    keyed = _resolve_keys(valid.with_columns(_row_hash(source)).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash"), source)
+    reasons = frame.select(ROW, REASONS).join(keyed.select(ROW, "_key_reason"), on=ROW, how="left").with_columns(
+        pl.when(pl.col("_key_reason").is_not_null()).then(pl.concat_list(pl.col("_key_reason"))).otherwise(pl.col(REASONS)).alias(REASONS)
+    ).explode(REASONS).drop_nulls(REASONS)
+    check = FileCheck(path.name, "loads", layout, frame.height, frame.height - reasons[ROW].n_unique(), notes=notes)
+    for row, reason in reasons.select(ROW, REASONS).sort(ROW).iter_rows():
+        rule = re.sub(r"'[^']*'", "'…'", re.sub(r"rows? \d+(?:, \d+)*", "row …", reason))
+        check.reasons.setdefault(rule, []).append(row)
+        check.examples.setdefault(rule, reason)
+    return check
+
+
 def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None,
            threads: int = 1) -> LoadReport:
     """Rebuild staging and quarantine of one source and country from its delivered files (`threads` of them at once)."""
@@ -304,14 +359,14 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
 
     def load(order: int, path: Path, rel: str, sha: str) -> FileOutcome:
         try:
-            frame, extras = _validate_file(path, rel, order, sha, source, country, key, register, loaded_at, pseudonyms)
+            frame, extras, layout = _validate_file(path, rel, order, sha, source, country, key, register, loaded_at, pseudonyms)
         except RejectedFile as exc:
             log(f"REJECTED {rel}: {exc.problem}. Fix: {exc.fix}")
             return FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}")
         notes = [f"ignored extra columns {extras}"] if extras else []
         notes += ["header only: the file has no data rows"] if frame.height == 0 else []
         frame.with_columns(_row_hash(source)).write_parquet(work / f"{order:06d}.parquet", compression="lz4")  # read back once, soon
-        return FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes))
+        return FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes), layout=layout)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         try:

@@ -120,9 +120,9 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
     for column in extract.columns:
         codes = delivery.value_map(column.header) | delivery.value_map(column.name)
         expr = _text(column.header)
-        if codes:
-            lowered = expr.str.to_lowercase()
-            expr = lowered.replace_strict(codes, default=expr, return_dtype=pl.String)
+        if codes:  # compared folded, as schemas.mapping.fold folds the mapping's codes
+            folded = expr.str.replace_all(r"[\s\u00a0\u200b\ufeff]+", " ").str.strip_chars().str.to_lowercase()
+            expr = folded.replace_strict(codes, default=expr, return_dtype=pl.String)
         translated.append(expr.alias(column.header))
     parses = {column: _parse(column, delivery) for column in extract.columns}
     value = {column: f"__value_{i}" for i, column in enumerate(extract.columns)}

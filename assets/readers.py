@@ -16,7 +16,9 @@ from pathlib import Path
 import polars as pl
 
 from schemas.canonical import EXTRACTS
-from schemas.mapping import Delivery
+import dataclasses
+
+from schemas.mapping import CANONICAL, ENCODINGS, Delivery, fold
 
 ROW = "_source_row"
 PROBLEM = "_read_problem"  # why a row could not be read whole (empty, cut short); null for a sound row
@@ -40,6 +42,7 @@ class RejectedFile(Exception):
 
 def read_delivery(path: Path, delivery: Delivery) -> pl.DataFrame:
     """All columns as text, stripped headers, plus `_source_row` (the row a spreadsheet shows)."""
+    delivery = _resolved(path, delivery)
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
         raise RejectedFile(path, "the file is empty", "re-export the extract; an empty file carries no header")
@@ -54,7 +57,7 @@ def read_delivery(path: Path, delivery: Delivery) -> pl.DataFrame:
         first_row = 1
     else:
         raise RejectedFile(path, f"unsupported file type {suffix!r}", "deliver .csv, .xlsx or .parquet")
-    frame = frame.rename({c: c.strip().lstrip("\ufeff").strip() for c in frame.columns})
+    frame = frame.rename({c: c.replace("\u00a0", " ").strip().lstrip("\ufeff").strip() for c in frame.columns})
     if PROBLEM not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
     values = [c for c in frame.columns if c != PROBLEM]
@@ -218,11 +221,6 @@ def preview_rows(path: Path, delivery: Delivery) -> list[tuple[str | None, int, 
     return rows
 
 
-def fold(text: str) -> str:
-    """A header as compared: case and repeated spaces ignored."""
-    return re.sub(r"\s+", " ", str(text)).strip().lower()
-
-
 def misplaced_header(path: Path, delivery: Delivery) -> RejectedFile | None:
     """When the contract's header row sits lower (a title row) or on another sheet than the one read,
     the rejection that says so and which read options to declare; None when no such row is found."""
@@ -244,8 +242,8 @@ def misplaced_header(path: Path, delivery: Delivery) -> RejectedFile | None:
         now = f"row {delivery.skip_rows + 1}" + (f" of sheet {read_sheet!r}" if sheet is not None else "")
         return RejectedFile(
             path,
-            f"the header row is {where}, but {now} was read as the header",
-            f"declare read: {{{', '.join(options)}}} under sources.{delivery.source} in schemas/mappings/{delivery.country}.yaml",
+            f"the header row is {where}, but {now} was read as the header ({delivery.layout} layout)",
+            f"declare a layout with read: {{{', '.join(options)}}} under sources.{delivery.source} in schemas/mappings/{delivery.country}.yaml",
         )
     return None
 
@@ -256,3 +254,142 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     except Exception as exc:
         raise RejectedFile(path, f"not a readable Parquet file ({exc.__class__.__name__})", "re-export the extract as Parquet or CSV") from None
     return frame.with_columns(pl.all().cast(pl.String))
+
+
+# ------------------------------------------------------------------------------------------ choosing a layout
+SEPARATORS = (",", ";", "\t", "|")
+HEAD_BYTES = 1 << 16
+
+
+def _head_text(path: Path, encoding: str | None) -> tuple[str, str] | None:
+    """The start of a CSV file as text, and the encoding that read it (None: binary or undecodable).
+    With `encoding` None (the canonical layout): UTF-8, else Windows-1252 (Excel's "CSV" on Windows)."""
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    utf16 = _utf16_order(head)
+    if utf16 is not None:
+        return head.decode(utf16, errors="ignore").lstrip("\ufeff"), "utf16"
+    if b"\x00" in head or any(head.startswith(magic) for magic in MAGIC):
+        return None
+    for name, codec in ((("utf8", "utf-8-sig"), ("cp1252", "cp1252")) if encoding is None else ((encoding, ENCODINGS[encoding]),)):
+        try:
+            return _decode_head(head, codec, whole=len(head) < HEAD_BYTES).lstrip("\ufeff"), name
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _decode_head(head: bytes, codec: str, whole: bool) -> str:
+    """Decode the first bytes of a file, forgiving a multi-byte character cut at the end of the block (unless
+    the block is the `whole` file)."""
+    try:
+        return head.decode(codec)
+    except UnicodeDecodeError as exc:
+        if not whole and exc.start >= len(head) - 4:
+            return head[: exc.start].decode(codec)
+        raise
+
+
+def header_cells(path: Path, delivery: Delivery) -> list[str] | None:
+    """The header row as `delivery` would read it (its title rows, sheet, separator and encoding): the cells,
+    or None when the file cannot be read that way. A CSV read with no separator given tries , ; tab and |."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if suffix == ".xlsx":
+            import fastexcel
+
+            book = fastexcel.read_excel(path)
+            sheet = delivery.sheet if delivery.sheet is not None else 0
+            rows = book.load_sheet(sheet, header_row=None, n_rows=delivery.skip_rows + 1, dtypes="string").to_polars()
+            return [str(c) for c in rows.row(delivery.skip_rows) if c is not None] if rows.height > delivery.skip_rows else None
+        if suffix == ".csv":
+            text = _head_text(path, None if delivery.layout == CANONICAL else delivery.encoding)
+            if text is None:
+                return None
+            lines = text[0].splitlines()
+            if len(lines) <= delivery.skip_rows:
+                return None
+            line = lines[delivery.skip_rows]
+            separator = delivery.separator or max(SEPARATORS, key=line.count)
+            return next(csv.reader([line], delimiter=separator), [])
+    except Exception:  # unreadable with these options: the layout does not fit, the reader will say why
+        return None
+    return None
+
+
+def _resolved(path: Path, delivery: Delivery) -> Delivery:
+    """The canonical layout's read options for this file: its separator (a semicolon comes with decimal commas,
+    as Excel writes CSV where the comma is the decimal mark) and its encoding."""
+    if path.suffix.lower() != ".csv":  # a workbook's or Parquet file's numbers are no text with a decimal comma
+        return dataclasses.replace(delivery, decimal_comma=False) if delivery.decimal_comma else delivery
+    if delivery.layout != CANONICAL:
+        return delivery
+    text = _head_text(path, None)
+    if text is None:
+        return delivery
+    first = next(iter(text[0].splitlines()), "")
+    separator = max(SEPARATORS, key=first.count) if first else ","
+    encoding = "utf8" if text[1] == "utf16" else text[1]
+    return dataclasses.replace(delivery, separator=separator, decimal_comma=separator == ";", encoding=encoding)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fit:
+    """How a file's header fits one layout."""
+
+    delivery: Delivery
+    matched: frozenset[str]  # canonical headers found
+    missing: tuple[str, ...]  # required canonical headers not found
+    unknown: tuple[str, ...]  # delivered header cells the layout does not know
+    own: int  # cells matched by the layout's own header names (not the contract's)
+
+
+def fit(path: Path, delivery: Delivery) -> Fit | None:
+    """How `path`'s header fits `delivery`'s layout; None when the file cannot be read that way."""
+    delivery = _resolved(path, delivery)
+    cells = header_cells(path, delivery)
+    if cells is None:
+        return None
+    extract = EXTRACTS[delivery.source]
+    known = {fold(c.header): c.header for c in extract.columns} | {fold(c.name): c.header for c in extract.columns}
+    declared = {fold(k): known.get(fold(v), v) for k, v in delivery.columns.items()}
+    aliases = known | declared
+    matched = {aliases[fold(c)] for c in cells if fold(c) in aliases}
+    missing = tuple(c.header for c in extract.columns if c.required and c.header not in matched)
+    unknown = tuple(c for c in cells if fold(c) and fold(c) not in aliases)
+    return Fit(delivery, frozenset(matched), missing, unknown, sum(1 for c in cells if fold(c) in declared))
+
+
+def fitting_layouts(path: Path, candidates: list[Delivery]) -> list[Delivery]:
+    """The layouts whose header the file carries (module docs: schemas/mapping.py), best first, or RejectedFile
+    naming the nearest layout with its missing and unknown headers. Best: recognising most headers by the
+    layout's own names, then most headers. Several equally good (the contract's headers, which every layout
+    reads): all of them, declared before canonical; ingestion keeps the one whose codes and values parse best."""
+    fits = [f for f in (fit(path, d) for d in candidates) if f is not None]
+    whole = sorted((f for f in fits if not f.missing), key=lambda f: (-f.own, -len(f.matched), fits.index(f)))
+    if whole:
+        return [f.delivery for f in whole if (f.own, len(f.matched)) == (whole[0].own, len(whole[0].matched))]
+    if not fits:  # unreadable with every layout: the reader says why (binary, encoding, no header)
+        return [_resolved(path, candidates[-1])]
+    for f in fits:  # the contract's header is there, only lower down or on another sheet
+        hint = misplaced_header(path, f.delivery)
+        if hint is not None and f.delivery.layout == CANONICAL:
+            raise hint
+    nearest = min(fits, key=lambda f: (len(f.missing), len(f.unknown), fits.index(f)))
+    country, source = nearest.delivery.country, nearest.delivery.source
+    tried = ", ".join(f.delivery.layout for f in fits)
+    if nearest.matched:  # a header row: its unknown cells are header names, safe to quote
+        has = f"the nearest layout, {nearest.delivery.layout}, does not know the header(s) {list(nearest.unknown[:12])}"
+    else:  # no cell is a known header: that row is data or a title, and a data row must not be quoted
+        has = (f"none of the {len(nearest.unknown)} cells of its first row is a column of the contract or of a layout "
+               "(no header row, or headers in another language)")
+    raise RejectedFile(
+        path,
+        f"missing required column(s) {list(nearest.missing)}; {has} (layouts of {country} {source} tried: {tried})",
+        f"add the column(s) to the delivery, or declare a layout mapping the delivered headers onto them in "
+        f"schemas/mappings/{country}.yaml (sources.{source}.columns)",
+    )

@@ -30,9 +30,9 @@ def _metadata(reports: list[LoadReport]) -> dict:
         "rows_quarantined": sum(r.rows_quarantined for r in reports),
         "files_rejected": len([f for f in files if f.status == "rejected"]),
         "per_file": dg.MetadataValue.md(
-            "| file | status | read | loaded | quarantined | superseded | note |\n|---|---|---|---|---|---|---|\n"
+            "| file | layout | status | read | loaded | quarantined | superseded | note |\n|---|---|---|---|---|---|---|---|\n"
             + "\n".join(
-                f"| {f.file} | {f.status} | {f.rows_read} | {f.rows_loaded} | {f.rows_quarantined} | {f.rows_superseded} | {f.message} |"
+                f"| {f.file} | {f.layout} | {f.status} | {f.rows_read} | {f.rows_loaded} | {f.rows_quarantined} | {f.rows_superseded} | {f.message} |"
                 for f in files
             )
         ),

@@ -5,6 +5,7 @@
     decentwork indicators [filters]   the long indicator table, filtered, as csv | parquet | sdmx
     decentwork query "SQL"            read-only SQL on the published marts (data/marts/marts.duckdb)
     decentwork status                 last refresh per country, rows, quarantine, failing checks
+    decentwork check FILE --source S --country ISO3   validate one delivery as a run would, writing nothing
     decentwork ui                     the Dagster UI on the same instance
     decentwork dbt-parse              (re)build the dbt manifest the Dagster definitions load
     decentwork catalogue [--check]    write docs/indicators.md and the marts' dbt docs from the catalogue seed
@@ -263,7 +264,7 @@ def _summary(p: Paths, elapsed: float, scope: str) -> None:
     _say(f"\nrefreshed {scope} in {elapsed:.0f}s")
     reports = sorted(p.quarantine.glob("*/country=*/files.parquet"))
     if reports:
-        files = pl.concat([pl.read_parquet(f) for f in reports], how="vertical")
+        files = pl.concat([pl.read_parquet(f) for f in reports], how="diagonal_relaxed")
         by_status = dict(files.group_by("status").len().iter_rows())
         _say(
             f"  deliveries: {files.height} files ({by_status.get('loaded', 0)} loaded, {by_status.get('duplicate', 0)} duplicate, "
@@ -348,6 +349,40 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     if args.out:
         _say(f"{frame.height:,} rows written to {args.out}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate one file as a run would, writing nothing: exit 0 when every row would load, 1 otherwise."""
+    from assets.ingest import check_file, programme_countries
+    from decentwork.settings import SOURCES, paths
+
+    p = paths()  # read only: not even the run storage folder is made
+    path = Path(args.file)
+    source, country = args.source.lower(), args.country.upper()
+    if source not in SOURCES:
+        _usage(f"unknown source {args.source!r}: use one of {', '.join(SOURCES)}")
+    if country not in programme_countries():
+        _usage(f"unknown country {args.country!r}: use one of {', '.join(sorted(programme_countries()))}")
+    if not path.is_file():
+        _usage(f"no file {path}")
+    check = check_file(path, source, country, p)
+    if check.status == "rejected":
+        _say(f"{path}: REJECTED, nothing would load: {check.message}")
+        return 1
+    quarantined = check.rows_read - check.rows_loaded
+    _say(f"{path}: read with layout {check.layout!r}; {check.rows_read:,} rows, {check.rows_loaded:,} would load, "
+         f"{quarantined:,} would be quarantined")
+    for rule, rows in sorted(check.reasons.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        _say(f"  {len(rows):>6,} x {rule}  (rows {shown}; e.g. \"{check.examples[rule]}\")")
+    for note in check.notes:
+        _say(f"  note: {note}")
+    return 0 if quarantined == 0 else 1
+
+
+def _usage(message: str) -> None:
+    print(f"decentwork: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -483,6 +518,13 @@ def main(argv: list[str] | None = None) -> int:
     qry.add_argument("--format", choices=["table", "csv"], default="table")
     qry.add_argument("--limit", type=int, default=50, help="rows shown in table format")
 
+    chk = sub.add_parser("check", help="validate one delivery as a run would (layout, rows, reasons), writing nothing",
+                         description="Exit code 0: every row would load; 1: the file would be rejected or some rows "
+                                     "quarantined; 2: a wrong question (unknown source, country or file).")
+    chk.add_argument("file")
+    chk.add_argument("--source", required=True, help="factories, assessments, picc_members, payroll, social_security or worker_survey")
+    chk.add_argument("--country", required=True, help="ISO3 code of the country programme, e.g. KHM")
+
     st = sub.add_parser("status", help="last refresh per country, rows and quarantine counts, failing checks")
     st.add_argument("--detail", action="store_true", help="one line per country and extract")
 
@@ -497,8 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
-    if args.command in ("indicators", "query", "status"):
-        return {"indicators": cmd_indicators, "query": cmd_query, "status": cmd_status}[args.command](args)
+    if args.command in ("indicators", "query", "status", "check"):
+        return {"indicators": cmd_indicators, "query": cmd_query, "status": cmd_status, "check": cmd_check}[args.command](args)
     if args.command == "sample":
         cmd_sample(args)
     elif args.command == "ui":

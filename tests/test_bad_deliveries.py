@@ -129,7 +129,7 @@ def test_files_report_on_disk_lists_every_file_with_its_message(khm: Paths):
 
 def _declared_fix(message: str) -> dict:
     """The read options a rejection message tells the partner to declare, parsed from its text."""
-    found = re.search(r"declare (read: \{.*?\}) under sources\.payroll", message)
+    found = re.search(r"declare a layout with (read: \{.*?\}) under sources\.payroll", message)
     assert found, message
     return yaml.safe_load(found.group(1))
 

@@ -34,8 +34,9 @@ def mappings(tmp_path, monkeypatch) -> Path:
 
 def test_country_without_mapping_is_canonical(mappings):
     d = mapping.delivery("KHM", "payroll")
-    assert (d.separator, d.decimal_comma, d.columns) == (",", False, {})
-    assert d.date_formats == EXTRACTS["payroll"].date_formats
+    assert (d.layout, d.separator, d.decimal_comma, d.columns) == ("canonical", None, False, {})  # separator sniffed per file
+    assert set(EXTRACTS["payroll"].date_formats) <= set(d.date_formats)
+    assert [x.layout for x in mapping.layouts("VNM", "payroll")] == ["VNM", "canonical"]
 
 
 def test_defaults_merge_under_source_blocks(mappings):
@@ -45,7 +46,7 @@ def test_defaults_merge_under_source_blocks(mappings):
     assert d.date_formats == ("%d/%m/%Y",)
     assert d.value_map("sex")["nữ"] == "F" and d.value_map("sex")["female"] == "F"
     # other sources of the country inherit the defaults only
-    assert mapping.delivery("VNM", "factories").columns == {}
+    assert mapping.delivery("VNM", "factories").columns == {} and mapping.delivery("VNM", "factories").layout == "VNM"
 
 
 def test_mapping_onto_an_unknown_column_is_an_error(mappings):
@@ -113,15 +114,21 @@ def test_headers_match_ignoring_case_and_spacing_and_extras_are_reported(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "content, problem",
-    [(b"", "empty"), (b"\x00\x01\x02binary\x00", "binary"), ("a,b\n1,\xe9\n".encode("cp1252"), "not valid utf8")],
+    "country, content, problem",
+    [("KHM", b"", "empty"), ("KHM", b"\x00\x01\x02binary\x00", "binary"), ("VNM", "a;b\n1;\xe9\n".encode("cp1252"), "not valid utf8")],
 )
-def test_unreadable_files_are_rejected_with_the_problem(tmp_path, mappings, content, problem):
+def test_unreadable_files_are_rejected_with_the_problem(tmp_path, mappings, country, content, problem):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(RejectedFile) as err:
-        read_delivery(path, mapping.delivery("KHM", "payroll"))
+        read_delivery(path, mapping.delivery(country, "payroll"))  # VNM's layout says UTF-8
     assert problem in err.value.problem.lower().replace("-", "")
+
+
+def test_the_canonical_layout_reads_excels_windows_1252_csv(tmp_path, mappings):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("a,b\n1,caf\xe9\n".encode("cp1252"))
+    assert read_delivery(path, mapping.delivery("KHM", "payroll"))["b"].to_list() == ["café"]
 
 
 def test_a_title_row_above_mapped_headers_is_found_and_the_fix_named(tmp_path, mappings):
@@ -133,8 +140,8 @@ def test_a_title_row_above_mapped_headers_is_found_and_the_fix_named(tmp_path, m
     path.write_text("Bảng lương tháng 1\n" + ";".join(header) + "\n" + ";".join(["1"] * len(header)) + "\n", encoding="utf-8")
     with pytest.raises(RejectedFile) as err:
         canonical_headers(read_delivery(path, d), EXTRACTS["payroll"], d, path)
-    assert err.value.problem == "the header row is row 2, but row 1 was read as the header"
-    assert err.value.fix == "declare read: {skip_rows: 1} under sources.payroll in schemas/mappings/VNM.yaml"
+    assert err.value.problem == "the header row is row 2, but row 1 was read as the header (VNM layout)"
+    assert err.value.fix == "declare a layout with read: {skip_rows: 1} under sources.payroll in schemas/mappings/VNM.yaml"
 
 
 def test_a_cut_last_line_is_marked_but_a_missing_final_line_break_alone_is_not(tmp_path, mappings):
