@@ -49,7 +49,7 @@ from great_expectations.expectations.row_conditions import Column
 KEY = ["ref_area", "indicator", "sex", "classif1", "time"]
 REQUIRED_COLUMNS = [*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories"]
 SEXES = ["SEX_T", "SEX_F", "SEX_M"]
-OBS_STATUSES = ["U", "C"]  # null = normal
+OBS_STATUSES = ["U", "C", "M"]  # null = normal; M = not applicable (a sex without anybody in a country-year)
 UNITS = ["PCT", "LCU", "USD", "PPP_USD", "HOURS", "RATIO"]
 GAP_PREFIX = "GPG_"
 # A published column whose (lower-cased) name matches any of these is an identifier or a name.
@@ -116,8 +116,8 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
                     description="confidential cells (obs_status C) are suppressed",
                 ),
                 gxe.ExpectColumnValuesToNotBeNull(
-                    column="obs_value", row_condition=Column("obs_status") != "C",
-                    description="only confidential cells (obs_status C) may lack a value",
+                    column="obs_value", row_condition=(Column("obs_status") != "C") & (Column("obs_status") != "M"),
+                    description="only confidential (C) and not applicable (M) cells may lack a value",
                 ),
                 gxe.ExpectCompoundColumnsToBeUnique(column_list=KEY),
                 gxe.ExpectColumnValuesToBeInSet(

@@ -120,7 +120,7 @@ class _Program:
         for r in rows:
             if r.sex == "SEX_T" and not r.pooled and r.classif1 in ("_Z", "CUR_TYPE_LCU") and r.value:
                 scale[r.ref_area] = abs(r.value)
-        self.scale = [scale.get(leaf[1], 1.0) for leaf in leaves]
+        self.scale = [scale.get(leaf[2], 1.0) for leaf in leaves]
         self.ub: list[dict[int, float]] = []
         self.eq: list[tuple[dict[int, float], float]] = []  # (coefficients, right-hand side times tau)
 

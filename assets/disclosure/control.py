@@ -270,8 +270,31 @@ def control(cells: pl.DataFrame, contributions: pl.DataFrame) -> Controlled:
         pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("_rounded")).alias("obs_value"),
         *[pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories")],
     ).select(PUBLISHED_COLUMNS).sort(KEY)
+    frame = pl.concat([frame, _not_applicable(frame)]).sort(KEY)
     report = _report(model, primary, dominated, edges, suppressed, result)
     return Controlled(frame, result, report)
+
+
+NOT_APPLICABLE = "M"  # SDMX CL_OBS_STATUS "missing value; data cannot exist": a sex without anybody in it
+
+
+def _not_applicable(frame: pl.DataFrame) -> pl.DataFrame:
+    """The cells of a sex that has nobody in a country-year (a first small delivery of women only, say): published
+    as not applicable, with no value and zero counts, so the table stays complete by sex and nothing blocks.
+    Only where the other sex's cell rests on every worker of the total (the sex is absent, not merely unpublished)."""
+    by_sex = frame.filter(pl.col("sex") != "SEX_T")
+    disaggregated = set(by_sex["indicator"].unique())
+    totals = frame.filter(pl.col("sex") == "SEX_T", pl.col("indicator").is_in(disaggregated))
+    present = by_sex.select(*[c for c in KEY if c != "sex"], pl.col("sex").alias("present"), pl.col("n_workers").alias("present_n"))
+    alone = totals.join(present, on=[c for c in KEY if c != "sex"], how="inner").filter(
+        pl.col("present_n").is_not_null() & (pl.col("present_n") == pl.col("n_workers"))
+    ).filter(pl.len().over([c for c in KEY if c != "sex"]) == 1)  # exactly one sex has cells
+    return alone.select(
+        "ref_area", "indicator",
+        pl.when(pl.col("present") == "SEX_F").then(pl.lit("SEX_M")).otherwise(pl.lit("SEX_F")).alias("sex"),
+        "classif1", "time", pl.lit(None, pl.Float64).alias("obs_value"), pl.lit(NOT_APPLICABLE).alias("obs_status"), "unit",
+        pl.lit(0, pl.Int64).alias("n_workers"), pl.lit(0, pl.Int64).alias("n_factories"),
+    ).cast(frame.schema)
 
 
 def _report(model: Model, primary: dict, dominated: set, edges: set, suppressed: set, result: Audit) -> dict:

@@ -1,6 +1,6 @@
 """The linked tables: which inner cells every published cell adds up.
 
-An inner cell (a leaf) is (family, country, sex, part) of one year: part is an occupation for payroll, a group of
+An inner cell (a leaf) is (family, year, country, sex, part): part is an occupation for payroll, a group of
 years in the programme for the gaps by it, '' where there is no breakdown. A published cell covers a set of
 leaves: X_BW all the countries that have the cell, SEX_T both sexes, `_Z` and the currency types every part.
 Two kinds of vectors over the leaves describe what a published cell reveals:
@@ -103,7 +103,7 @@ def rows_from(records: Iterable[dict]) -> list[Row]:
     return [Row(**{f: (r.get("obs_value") if f == "value" else r.get(f)) for f in fields}) for r in records]
 
 
-Leaf = tuple[str, str, str, str]  # (family, country, sex, part): families count different people, so never meet
+Leaf = tuple[str, int, str, str, str]  # (family, year, country, sex, part): families count different people, years differ
 Leaves = frozenset[Leaf]
 
 
@@ -152,7 +152,7 @@ class Model:
                 parts = chosen or self.parts.get((scope, c, s, row.time), frozenset({ANY}))
                 if chosen is None and row.indicator == "FEMALE_SHARE_SUPERVISORS" and scope == fam:
                     parts = SUPERVISORS & parts
-                out |= {(fam, c, s, p) for p in parts}
+                out |= {(fam, row.time, c, s, p) for p in parts}
         return frozenset(out)
 
     def count_vectors(self, row: Row) -> tuple[Leaves, ...]:
@@ -171,7 +171,7 @@ class Model:
         leaves = self.leaves(row, row.indicator, sexes=sexes)
         if row.classif1 not in CURRENCIES:
             return dict.fromkeys(leaves, Fraction(1))
-        return {leaf: 1 / self.rate(row.indicator, leaf[1], row.time, row.classif1) for leaf in leaves}
+        return {leaf: 1 / self.rate(row.indicator, leaf[2], row.time, row.classif1) for leaf in leaves}
 
     # ------------------------------------------------------------------------------------- currencies
     def _conversion_rates(self) -> dict[tuple, Fraction]:
