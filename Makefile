@@ -24,7 +24,7 @@ install: $(STAMP) $(MANIFEST)
 run: install           ## set up, generate the sample if data/raw is empty, run the whole pipeline
 	$(BIN)/decentwork run
 
-test: install          ## set up and run the test suite (tests marked scale excluded)
+test: install          ## set up and run the test suite (tests marked slow or scale excluded; CI runs the slow ones too)
 	$(BIN)/pytest
 
 test-all: install      ## every test, the heavy ones too

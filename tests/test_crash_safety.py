@@ -33,6 +33,8 @@ from decentwork.sample import MANIFEST, generate
 
 KEY = "crash-safety-test-key-of-32-characters"
 
+pytestmark = pytest.mark.slow  # several full runs: run by CI after `make test` (.ci/run), or with -m slow
+
 
 def run_env(root: Path) -> dict:
     return {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}

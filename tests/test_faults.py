@@ -20,6 +20,8 @@ from tests.test_crash_safety import publication_digest
 
 KEY = "faults-test-key-of-at-least-32-characters"
 
+pytestmark = pytest.mark.slow  # several full runs: run by CI after `make test` (.ci/run), or with -m slow
+
 
 def _run(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}

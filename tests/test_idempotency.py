@@ -14,6 +14,8 @@ import pytest
 
 from tests.test_crash_safety import decentwork_run, fresh_root, publication_digest, reference_run
 
+pytestmark = pytest.mark.slow  # several full runs: run by CI after `make test` (.ci/run), or with -m slow
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:

@@ -90,6 +90,7 @@ def spark_build(reference: dict, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"root": root, "output": done.stdout + marts.stdout}
 
 
+@pytest.mark.slow  # a dbt build on Spark: run by CI after `make test` (.ci/run), or with -m slow
 def test_the_marts_were_built_on_spark(spark_build):
     assert "target='spark'" in spark_build["output"] or "target=spark" in spark_build["output"]
     built = spark_build["root"] / "spark" / "warehouse" / "marts.db"
@@ -110,6 +111,7 @@ def _same_publication(duck: Path, spark: Path) -> None:
     assert medians.height > 10  # medians by the same definition (interpolated) on both engines
 
 
+@pytest.mark.slow
 def test_spark_publishes_the_marts_duckdb_publishes(spark_build, reference):
     _same_publication(reference["root"] / "marts", spark_build["root"] / "marts")
 
