@@ -141,7 +141,8 @@ def _quality(candidate: Path, previous: Path | None, staging: Path | None, wareh
         return {"success": not gate["errors"], "errors": gate["errors"], "warnings": ["quality gates not installed"], "disclosure": disclosure}
     if previous is not None and not (previous / "indicators.parquet").exists():
         previous = None
-    report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging)
+    kept = frozenset(disclosure.get("countries_kept_previous", {}))  # their previous rows: their new data failed a gate
+    report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging, kept_previous=kept)
     return {"success": report.success and not gate["errors"], "errors": list(report.errors) + gate["errors"],
             "warnings": list(report.warnings), "disclosure": disclosure}
 

@@ -75,6 +75,10 @@ class QualityReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     docs_index: Path = Path()
+    # the error-level failures that rows of one country alone cause, per country (X_BW and table-level
+    # failures stay global): what publication by country needs (assets/disclosure/asset.py)
+    errors_by_country: dict[str, list[str]] = field(default_factory=dict)
+    global_errors: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- the expectations
@@ -311,15 +315,19 @@ def validate_publication(
     docs_dir: Path,
     tolerance_pct: float = 50.0,
     staging_dir: Path | None = None,
+    kept_previous: frozenset[str] = frozenset(),
 ) -> QualityReport:
     """Validate the candidate marts (and their change against the previous publication); build Data Docs.
 
     With `staging_dir` (data/staging), also check coverage: every country, year and sex with staged
-    rows has its headline indicator in the candidate."""
+    rows has its headline indicator in the candidate; except the countries of `kept_previous`, which
+    publish their previous rows this time (their staged data failed a gate)."""
     candidate_dir, docs_dir = Path(candidate_dir), Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     warnings: list[str] = []
+    errors_by_country: dict[str, list[str]] = {}
+    global_errors: list[str] = []
 
     tables = {p.stem: pq.read_schema(p).names for p in sorted(candidate_dir.glob("*.parquet"))}
     frames: dict[str, pd.DataFrame] = {"published_columns": _columns_frame(tables)}
@@ -328,7 +336,8 @@ def validate_publication(
         indicators = pd.read_parquet(indicators_path)
         frames["indicators"] = _indicators_frame(indicators)
         if staging_dir is not None and {"indicator", "ref_area", "time", "sex"} <= set(indicators.columns):
-            frames["coverage"] = _coverage_frame(staging_dir, indicators)
+            coverage = _coverage_frame(staging_dir, indicators)
+            frames["coverage"] = coverage[~coverage["ref_area"].isin(kept_previous)]
         previous_path = Path(previous_dir) / "indicators.parquet" if previous_dir else None
         if previous_path is not None and previous_path.exists() and set(KEY + ["obs_value"]) <= set(indicators.columns):
             previous = pd.read_parquet(previous_path)
@@ -336,6 +345,7 @@ def validate_publication(
                 frames["changes"] = _changes_frame(indicators, previous)
     else:
         errors.append(f"indicators.parquet missing from {candidate_dir}")
+        global_errors.append(errors[-1])
 
     context = _context(docs_dir)
     source = context.data_sources.add_pandas("published_marts")
@@ -349,15 +359,30 @@ def validate_publication(
             gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
         )
         index_columns = [c for c in spec["index_columns"] if c in frame.columns]
+        complete = spec["level"] == "error" and "ref_area" in index_columns  # every failing row, to tell the countries
         result = validation.run(
             batch_parameters={"dataframe": frame},
-            result_format={**RESULT_FORMAT, "unexpected_index_column_names": index_columns},
+            result_format={**RESULT_FORMAT, "unexpected_index_column_names": index_columns}
+            | ({"result_format": "COMPLETE"} if complete else {}),
         )
-        failed = [_describe(suite_name, r) for r in result.results if not r.success]
-        (errors if spec["level"] == "error" else warnings).extend(failed)
+        for r in result.results:
+            if r.success:
+                continue
+            text = _describe(suite_name, r)
+            if spec["level"] != "error":
+                warnings.append(text)
+                continue
+            errors.append(text)
+            countries = {row.get("ref_area") for row in (r.result or {}).get("unexpected_index_list") or [] if isinstance(row, dict)}
+            if countries and None not in countries and "X_BW" not in countries:
+                for country in countries:
+                    errors_by_country.setdefault(country, []).append(text)
+            else:
+                global_errors.append(text)
 
     _clear_site(docs_dir)  # the in-memory stores know this run only: drop last run's pages, not orphan them
     urls = context.build_data_docs(site_names=[SITE_NAME])
     docs_index = docs_dir / "index.html"
     log.info("quality: %d errors, %d warnings; Data Docs at %s", len(errors), len(warnings), urls.get(SITE_NAME))
-    return QualityReport(success=not errors, errors=errors, warnings=warnings, docs_index=docs_index)
+    return QualityReport(success=not errors, errors=errors, warnings=warnings, docs_index=docs_index,
+                         errors_by_country=errors_by_country, global_errors=global_errors)

@@ -153,7 +153,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     _summary(p, elapsed, scope)
     _say("  stages: " + _stage_seconds(instance, result.run_id))
-    return 1 if unknown else 0
+    kept = _kept_previous(p)
+    for country, errors in kept.items():
+        failed = "; ".join(e.split(", e.g.")[0] for e in errors)
+        _say(f"ERROR {country} keeps its previous publication: its new cells failed the quality gate(s): {failed} "
+             f"(details: {p.marts / 'quality' / 'last_check.json'})")
+    return 1 if unknown or kept else 0
+
+
+def _kept_previous(p: Paths) -> dict[str, list[str]]:
+    import json
+
+    check = p.marts / "quality" / "last_check.json"
+    report = json.loads(check.read_text(encoding="utf-8")).get("disclosure", {}) if check.exists() else {}
+    return report.get("countries_kept_previous", {})
 
 
 DISK_FULL = ("No space left on device", "[Errno 28]", "database or disk is full", "disk I/O error", "not enough space on the disk")
@@ -301,6 +314,9 @@ def _say_disclosure(p: Paths) -> None:
         f"{report['workers_in_suppressed_cells_pct']}%; audit passed on {gate.get('audited', 0)} suppressed cells "
         f"(protection {report['audit']['protection']})"
     )
+    if "pooled_countries" in report:
+        kept = report.get("countries_kept_previous", {})
+        _say(f"  X_BW pools {', '.join(report['pooled_countries'])}" + (f"; previous publication kept for {', '.join(kept)}" if kept else ""))
 
 
 def _published(p: Paths, name: str) -> Path:

@@ -68,3 +68,51 @@ def test_a_year_with_women_only_publishes_the_men_as_not_applicable(run):
     assert set(by_sex) == {"SEX_T", "SEX_F", "SEX_M"}
     assert by_sex["SEX_M"]["obs_status"] == "M" and by_sex["SEX_M"]["obs_value"] is None and by_sex["SEX_M"]["n_workers"] == 0
     assert by_sex["SEX_F"]["obs_value"] is not None and by_sex["SEX_F"]["n_workers"] == 15
+
+
+@pytest.fixture(scope="module")
+def by_country(tmp_path_factory) -> dict:
+    """Cambodia and Viet Nam publish; then Cambodia sends a month whose hours are all zero (no hourly earnings: the
+    headline indicator of a staged year is missing, a gate fails) while Viet Nam sends its next month."""
+    root = tmp_path_factory.mktemp("by-country") / "data"
+    raw = root / "raw"
+    generate(raw, factories=12, workers=900, months=2, countries=("KHM", "VNM"), bad_rows=False)
+    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}
+    command = [str(Path(sys.executable).parent / "decentwork"), "run"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    before = pl.read_parquet(root / "marts" / "indicators.parquet")
+    khm = pl.read_csv(sorted((raw / "payroll" / "KHM").glob("*.csv"))[-1], infer_schema=False)
+    khm.with_columns(pl.lit("2026-01").alias("period"), pl.lit("0").alias("regular_hours"), pl.lit("0").alias("overtime_hours")).write_csv(
+        raw / "payroll" / "KHM" / "payroll_2026-01.csv")
+    vnm = pl.read_csv(sorted((raw / "payroll" / "VNM").glob("*.csv"))[-1], infer_schema=False)
+    vnm.with_columns(pl.lit("2026-01").alias("Kỳ lương")).write_csv(raw / "payroll" / "VNM" / "payroll_2026-01.csv")
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    return {"root": root, "before": before, "second": second, "after": pl.read_parquet(root / "marts" / "indicators.parquet")}
+
+
+@pytest.mark.slow  # two runs
+def test_a_country_failing_a_gate_keeps_its_previous_rows_and_the_others_publish(by_country):
+    second, before, after = by_country["second"], by_country["before"], by_country["after"]
+    assert second.returncode == 1, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "ERROR KHM keeps its previous publication" in second.stdout and "headline indicator" in second.stdout
+    khm = pl.col("ref_area") == "KHM"
+    assert after.filter(khm).sort("indicator", "sex", "classif1", "time").equals(before.filter(khm).sort("indicator", "sex", "classif1", "time"))
+    assert 2026 in after.filter(pl.col("ref_area") == "VNM")["time"].to_list()  # Viet Nam's new month is out
+
+
+@pytest.mark.slow
+def test_the_pooled_cells_cover_the_publishing_countries_only_and_say_so(by_country):
+    after, second = by_country["after"], by_country["second"]
+    assert "X_BW pools VNM; previous publication kept for KHM" in second.stdout
+
+    def cell(area, year):
+        rows = after.filter(pl.col("ref_area") == area, pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("sex") == "SEX_T",
+                            pl.col("classif1") == "CUR_TYPE_PPP", pl.col("time") == year)
+        return rows.row(0, named=True)
+
+    for year in (2025, 2026):
+        pooled, vnm = cell("X_BW", year), cell("VNM", year)
+        assert pooled["n_workers"] == vnm["n_workers"] and pooled["obs_value"] == vnm["obs_value"]
+    check = __import__("json").loads((by_country["root"] / "marts" / "quality" / "last_check.json").read_text())
+    assert check["disclosure"]["pooled_countries"] == ["VNM"] and list(check["disclosure"]["countries_kept_previous"]) == ["KHM"]

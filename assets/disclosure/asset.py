@@ -1,46 +1,114 @@
-"""The Dagster asset applying disclosure control between dbt's two builds of a refresh.
+"""The Dagster asset applying disclosure control and the per-country gates between dbt's two builds of a refresh.
 
 dbt builds the cells (`int_indicator_cells`) and the factory totals (`int_factory_contributions`); this asset
-reads them read-only, applies assets/disclosure/control.py and writes `<data root>/disclosure/`:
-`controlled_cells.parquet`, which dbt's marts read (source `disclosure`), and `report.json`, the information
-lost and the audit's verdict. When the audit still finds a cell narrowed below its protection, the asset
+reads them, applies assets/disclosure/control.py and writes `<data root>/disclosure/`: `controlled_cells.parquet`,
+which dbt's marts read (source `disclosure`), and `report.json`, the information lost, the audit's verdict and the
+countries the publication covers. When the audit still finds a cell narrowed below its protection, the asset
 fails: nothing downstream runs and the previous publication stays.
+
+Publication by country: the quality gates that judge a country's own cells (assets/quality.py: values, statuses,
+sex coverage, the headline indicator of every staged country-year) run here on the controlled cells. A country
+that fails keeps its previously published rows; the cells are rebuilt without it (DECENTWORK_EXCLUDED_COUNTRIES,
+dbt_project/macros/excluded_countries.sql), so the pooled X_BW covers only the countries that publish, and the
+report names them. The run ends non-zero and says which gate failed for which country; every other country
+publishes.
 """
 
 
 import json
 import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from assets.disclosure.control import control
+from assets.disclosure.links import POOLED
 from assets.transform import WAREHOUSE_POOL, model_asset_key
 from assets.warehouse import read_built
-from decentwork.settings import paths
+from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
 
 ASSET_KEY = dg.AssetKey(["disclosure", "controlled_cells"])
+EXCLUDED_VARIABLE = "DECENTWORK_EXCLUDED_COUNTRIES"  # read by dbt_project/macros/excluded_countries.sql
+CELL_MODELS = ("int_indicator_cells", "int_factory_contributions")
 
 
 class DisclosureAuditFailed(RuntimeError):
     pass
 
 
-def control_warehouse() -> dict:
-    """Control the warehouse's cells into paths().disclosure; the report. Raises DisclosureAuditFailed."""
+def country_gates(frame: pl.DataFrame, p: Paths, kept: set[str]) -> dict[str, list[str]]:
+    """The quality gates' errors that a country's own cells cause, per country (global errors are left to the
+    publication's gates, which refuse the whole publication)."""
+    from assets.quality import validate_publication
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.write_parquet(Path(tmp) / "indicators.parquet")
+        report = validate_publication(Path(tmp), None, Path(tmp) / "quality", staging_dir=p.staging, kept_previous=frozenset(kept))
+    return report.errors_by_country
+
+
+def rebuild_cells(excluded: list[str], log: Callable[[str], None]) -> None:
+    """dbt builds the cell models again without `excluded` (this asset holds the warehouse pool's slot)."""
+    from pipelines.resources import dbt_executable
+
     p = paths()
-    cells = read_built(p.warehouse, "intermediate", "int_indicator_cells")
-    contributions = read_built(p.warehouse, "intermediate", "int_factory_contributions")
-    controlled = control(cells, contributions)
-    p.disclosure.mkdir(parents=True, exist_ok=True)
-    if not controlled.audit.passed:  # write the report for `decentwork status`, but no cells dbt could publish
-        _write(p.disclosure_report, json.dumps(controlled.report, indent=1))
-        problems = [str(f) for f in controlled.audit.findings[:5]] + controlled.audit.unsolved[:5]
-        raise DisclosureAuditFailed("disclosure audit failed, nothing published: " + "; ".join(problems))
+    log(f"rebuilding the indicator cells without {', '.join(excluded)} (failed a quality gate, keep their previous publication)")
+    done = subprocess.run(
+        [dbt_executable(), "build", "--select", *CELL_MODELS, "--exclude-resource-type", "unit_test",
+         "--target-path", str(p.dbt_artifacts), "--log-path", str(p.dbt_artifacts)],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, EXCLUDED_VARIABLE: ",".join(excluded)}, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt could not rebuild the cells without {excluded}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+
+
+def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dict:
+    """Control the warehouse's cells into paths().disclosure; the report. With `rebuild`, countries failing a gate
+    keep their previous rows and the cells are rebuilt without them (module docstring). Raises DisclosureAuditFailed."""
+    p = paths()
+    kept: dict[str, list[str]] = {}
+    while True:
+        cells = read_built(p.warehouse, "intermediate", "int_indicator_cells")
+        contributions = read_built(p.warehouse, "intermediate", "int_factory_contributions")
+        controlled = control(cells, contributions)
+        p.disclosure.mkdir(parents=True, exist_ok=True)
+        if not controlled.audit.passed:  # write the report for `decentwork status`, but no cells dbt could publish
+            _write(p.disclosure_report, json.dumps(controlled.report, indent=1))
+            problems = [str(f) for f in controlled.audit.findings[:5]] + controlled.audit.unsolved[:5]
+            raise DisclosureAuditFailed("disclosure audit failed, nothing published: " + "; ".join(problems))
+        failing = country_gates(controlled.frame, p, set(kept)) if rebuild is not None else {}
+        new = {c: errors for c, errors in failing.items() if c not in kept}
+        if not new:
+            break
+        kept |= new
+        rebuild(sorted(kept))
+    frame = controlled.frame
+    if kept:
+        frame = pl.concat([frame, _previous_rows(p, set(kept)).cast(frame.schema)]).sort(frame.columns[:5])
+    report = controlled.report | {
+        "countries_kept_previous": kept,
+        "pooled_countries": sorted(set(controlled.frame["ref_area"]) - {POOLED}),
+    }
     tmp = p.controlled_cells.with_name(f".{p.controlled_cells.name}.tmp")
-    controlled.frame.write_parquet(tmp)
+    frame.write_parquet(tmp)
     os.replace(tmp, p.controlled_cells)
-    _write(p.disclosure_report, json.dumps(controlled.report, indent=1))
-    return controlled.report
+    _write(p.disclosure_report, json.dumps(report, indent=1))
+    return report
+
+
+def _previous_rows(p: Paths, countries: set[str]) -> pl.DataFrame:
+    """What the current publication shows for `countries` (nothing for a country never published before)."""
+    published = p.marts / "indicators.parquet"
+    schema = {"ref_area": pl.String, "indicator": pl.String, "sex": pl.String, "classif1": pl.String, "time": pl.Int32,
+              "obs_value": pl.Float64, "obs_status": pl.String, "unit": pl.String, "n_workers": pl.Int64, "n_factories": pl.Int64}
+    if not published.exists():
+        return pl.DataFrame(schema=schema)
+    return pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries))).select(
+        [pl.col(c).cast(t) for c, t in schema.items()])
 
 
 def _write(target, text: str) -> None:
@@ -59,11 +127,13 @@ def _write(target, text: str) -> None:
     "suppression over linked tables, rounding), audited by linear programming (docs/disclosure.md).",
 )
 def controlled_cells(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    report = control_warehouse()
+    report = control_warehouse(rebuild=lambda countries: rebuild_cells(countries, context.log.warning))
+    for country, errors in report["countries_kept_previous"].items():
+        context.log.error(f"{country} keeps its previous publication: " + "; ".join(e.split(", e.g.")[0] for e in errors))
     audit = report["audit"]
     context.log.info(
         f"disclosure: {report['suppressed']} of {report['cells']} cells suppressed ({report['primary']} primary, "
         f"{report['secondary']} secondary, {report['range_edges']} range edges; {report['suppressed_pooled']} of "
         f"{report['pooled']} pooled cells); audit passed on {audit['suppressed_cells_audited']} suppressed cells"
     )
-    return dg.MaterializeResult(metadata={k: v for k, v in report.items() if k != "audit"} | {"audit": dg.MetadataValue.json(audit)})
+    return dg.MaterializeResult(metadata={k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.items()})

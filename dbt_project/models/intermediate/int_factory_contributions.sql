@@ -5,9 +5,9 @@
   population: payroll | survey | picc; breakdown: _Z (all), OCU_<occupation>, YIP_<years>, or SUPERVISORS
   (supervisors and managers, the population of FEMALE_SHARE_SUPERVISORS).
 #}
-with strata as (select * from {{ ref('int_worker_strata') }}),
-survey as (select * from {{ ref('stg_worker_survey') }}),
-picc as (select * from {{ ref('int_picc_year_end') }} where category = 'Workers'),
+with strata as (select * from {{ ref('int_worker_strata') }} {{ without_excluded_countries() }}),
+survey as (select * from {{ ref('stg_worker_survey') }} {{ without_excluded_countries() }}),
+picc as (select * from (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}) as members where category = 'Workers'),
 
 {% set payroll_breakdowns = [
     ("'_Z'", 'true'),

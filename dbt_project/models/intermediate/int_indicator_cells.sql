@@ -4,12 +4,12 @@
   (`workers` | `factories` | `gap`), and for gaps the counts of each sex the gap rests on.
   `marts/indicators` applies disclosure control to these cells.
 #}
-with worker_months as (select * from {{ ref('int_worker_months') }}),
-latest_findings as (select * from {{ ref('int_latest_assessments') }}),
-picc as (select * from {{ ref('int_picc_year_end') }}),
-survey as (select * from {{ ref('stg_worker_survey') }}),
-factories as (select * from {{ ref('stg_factories') }}),
-ss_countries as (select distinct country from {{ ref('stg_social_security') }}),
+with worker_months as (select * from {{ ref('int_worker_months') }} {{ without_excluded_countries() }}),
+latest_findings as (select * from {{ ref('int_latest_assessments') }} {{ without_excluded_countries() }}),
+picc as (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}),
+survey as (select * from {{ ref('stg_worker_survey') }} {{ without_excluded_countries() }}),
+factories as (select * from {{ ref('stg_factories') }} {{ without_excluded_countries() }}),
+ss_countries as (select distinct country from {{ ref('stg_social_security') }} {{ without_excluded_countries() }}),
 
 months as {{ inline_cte() }} ({{ grouped_worker_months() }}),
 
@@ -18,7 +18,7 @@ worker_strata as {{ inline_cte() }} (
     {%- if var('strata_from_months', false) %}
     {{ worker_strata_rows() }}
     {%- else %}
-    select * from {{ ref('int_worker_strata') }}
+    select * from {{ ref('int_worker_strata') }} {{ without_excluded_countries() }}
     {%- endif %}
 ),
 
@@ -443,7 +443,8 @@ from gap_cells
 )
 
 select * from final
+where obs_value is not null  -- a mean over no value (an occupation whose hours are all zero, say) is no cell
 {#- unit tests (int_indicator_cells.yml) narrow the output to the cells they check: var only_cells = {column: [values]} #}
 {%- for column, values in var('only_cells', {}).items() %}
-{{ 'where' if loop.first else 'and' }} {{ column }} in ('{{ values | join("', '") }}')
+and {{ column }} in ('{{ values | join("', '") }}')
 {%- endfor %}
