@@ -26,9 +26,9 @@ import polars as pl
 
 from assets.deliveries import file_sha256, list_deliveries, outside_raw
 from assets.normalise import REASONS, canonical_headers, type_columns, with_reasons
-from assets.pseudonyms import Digests, pseudonymise
+from assets.pseudonyms import Digests, generated_by_the_sample, pseudonymise
 from assets.readers import PROBLEM, ROW, RejectedFile, fitting_layouts, read_delivery
-from decentwork.settings import SEEDS_DIR, Paths
+from decentwork.settings import DEV_PSEUDONYM_KEY, SEEDS_DIR, Paths
 from schemas.canonical import EXTRACTS
 from schemas.extracts import DTYPES, SCHEMAS
 from schemas.mapping import layouts
@@ -344,6 +344,12 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
         if outside_raw(paths, path):
             message = (f"a link to {path.resolve()}, outside the data root's raw/ folder: not read. Fix: copy the file itself "
                        f"into {path.parent}")
+            outcomes.append(FileOutcome(rel, "", "rejected", message=message))
+            log(f"REJECTED {rel}: {message}")
+            continue
+        if key == DEV_PSEUDONYM_KEY.encode() and not generated_by_the_sample(paths, path):
+            message = ("not written by the sample generator, and the public development key pseudonymises generated samples "
+                       "only: not read. Fix: set DECENTWORK_PSEUDONYM_KEY and run again")
             outcomes.append(FileOutcome(rel, "", "rejected", message=message))
             log(f"REJECTED {rel}: {message}")
             continue

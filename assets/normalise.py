@@ -86,8 +86,9 @@ def _parse(column: Column, delivery: Delivery) -> tuple[pl.Expr, str]:
         return typed, expects
     if column.type == "float":
         text = raw.str.replace_all(r"[\s\u00a0]", "")
-        if delivery.decimal_comma:
-            text = text.str.replace_all(r"\.", "").str.replace(",", ".", literal=True)
+        if delivery.decimal_comma:  # a dot only as a thousands separator: 1.234,5 yes, 201.5 no (never read as 2015)
+            grouped = text.str.contains(r"^-?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$")
+            text = pl.when(grouped).then(text.str.replace_all(r"\.", "").str.replace(",", ".", literal=True))
         return text.cast(pl.Float64, strict=False), "a number" + (" with a decimal comma" if delivery.decimal_comma else "")
     if column.type == "date":
         head = raw.str.slice(0, 10)

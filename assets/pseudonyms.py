@@ -52,15 +52,7 @@ def generated_fingerprint(path: Path) -> str:
 
 def _not_generated(paths: Paths) -> list[str]:
     """Delivered files the sample generator did not write (or that changed since), relative to raw/."""
-    files = delivered_files(paths)
-    try:
-        written = json.loads((paths.raw / SAMPLE_MANIFEST).read_text(encoding="utf-8")).get("fingerprints", {})
-    except (FileNotFoundError, ValueError):
-        written = {}
-    return [
-        rel for f in files
-        if outside_raw(paths, f) or written.get(rel := f.relative_to(paths.raw).as_posix()) != generated_fingerprint(f)
-    ]
+    return [f.relative_to(paths.raw).as_posix() for f in delivered_files(paths) if _not_generated_file(paths, f)]
 
 
 def _manifest_without_fingerprints(paths: Paths) -> bool:
@@ -68,6 +60,20 @@ def _manifest_without_fingerprints(paths: Paths) -> bool:
         return "fingerprints" not in json.loads((paths.raw / SAMPLE_MANIFEST).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return False
+
+
+def generated_by_the_sample(paths: Paths, path: Path) -> bool:
+    """Whether the sample generator wrote `path` as it is now (checked again file by file at ingestion under the
+    development key: a file dropped in after the run started is refused, not pseudonymised with the public key)."""
+    return not _not_generated_file(paths, path)
+
+
+def _not_generated_file(paths: Paths, path: Path) -> bool:
+    try:
+        written = json.loads((paths.raw / SAMPLE_MANIFEST).read_text(encoding="utf-8")).get("fingerprints", {})
+    except (FileNotFoundError, ValueError):
+        return True
+    return outside_raw(paths, path) or written.get(path.relative_to(paths.raw).as_posix()) != generated_fingerprint(path)
 
 
 def key_fingerprint(key: bytes) -> str:
@@ -79,6 +85,11 @@ def pseudonym_key(paths: Paths) -> bytes:
     """The key for this data root, or KeyRefused (module docstring: the rules)."""
     setting = pseudonym_key_setting()
     if setting:
+        if setting == DEV_PSEUDONYM_KEY:
+            raise KeyRefused(
+                "DECENTWORK_PSEUDONYM_KEY is the public development key, which is in the repository: pseudonyms made with it "
+                f"protect nobody. Set a secret of your own ({NEW_KEY_HINT})"
+            )
         if len(setting) < MIN_KEY_LENGTH:
             raise KeyRefused(
                 f"DECENTWORK_PSEUDONYM_KEY is {len(setting)} characters long: a key needs at least {MIN_KEY_LENGTH} random "

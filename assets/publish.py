@@ -105,16 +105,17 @@ def disclosure_gate(candidate: Path, warehouse: Path) -> dict:
     from assets.disclosure import rules
     from assets.disclosure.audit import audit
     from assets.disclosure.control import follows, primary_cells, range_edges
-    from assets.disclosure.links import KEY, Model, rows_from
+    from assets.disclosure.links import KEY, Model, populated_parts, rows_from
     from assets.warehouse import read_built
 
     started = time.perf_counter()
     published = pl.read_parquet(candidate / "indicators.parquet")
     cells = read_built(warehouse, "intermediate", "int_indicator_cells")
-    model = Model(rows_from(cells.to_dicts()))
+    contributions = read_built(warehouse, "intermediate", "int_factory_contributions")
+    model = Model(rows_from(cells.to_dicts()), populated_parts(contributions))
     shown = {tuple(r[:5]): (None if r[5] == "C" else r[6]) for r in published.select(*KEY, "obs_status", "obs_value").iter_rows()}
     # the sensitive cells, from the rules and the true values (the publication says C for all suppressed cells alike)
-    threshold, dominated = primary_cells(cells, model, read_built(warehouse, "intermediate", "int_factory_contributions"))
+    threshold, dominated = primary_cells(cells, model, contributions)
     rounded = {tuple(r[:5]): r[5] for r in cells.select(*KEY, rules.rounded(pl.col("obs_value"), pl.col("unit"))).iter_rows()}
     sensitive = {k for k, status in threshold.items() if status == "C"} | dominated
     sensitive |= range_edges(model, rounded, {k for k, v in shown.items() if v is None})

@@ -322,8 +322,8 @@ def header_cells(path: Path, delivery: Delivery) -> list[str] | None:
 
 
 def _resolved(path: Path, delivery: Delivery) -> Delivery:
-    """The canonical layout's read options for this file: its separator (a semicolon comes with decimal commas,
-    as Excel writes CSV where the comma is the decimal mark) and its encoding."""
+    """The canonical layout's read options for this file: its separator, whether its numbers carry decimal commas
+    (as Excel writes CSV where the comma is the decimal mark; told from the cells) and its encoding."""
     if path.suffix.lower() != ".csv":  # a workbook's or Parquet file's numbers are no text with a decimal comma
         return dataclasses.replace(delivery, decimal_comma=False) if delivery.decimal_comma else delivery
     if delivery.layout != CANONICAL:
@@ -331,10 +331,22 @@ def _resolved(path: Path, delivery: Delivery) -> Delivery:
     text = _head_text(path, None)
     if text is None:
         return delivery
-    first = next(iter(text[0].splitlines()), "")
+    lines = text[0].splitlines()
+    first = next(iter(lines), "")
     separator = max(SEPARATORS, key=first.count) if first else ","
     encoding = "utf8" if text[1] == "utf16" else text[1]
-    return dataclasses.replace(delivery, separator=separator, decimal_comma=separator == ";", encoding=encoding)
+    return dataclasses.replace(delivery, separator=separator, decimal_comma=_decimal_comma(lines[1:200], separator), encoding=encoding)
+
+
+def _decimal_comma(lines: list[str], separator: str) -> bool:
+    """Whether a file's numbers are written with a decimal comma, from its cells: only where the separator is no
+    comma, some cell reads like 1234,5 and none like 1234.5 (a semicolon file may well use decimal points)."""
+    if separator == ",":
+        return False
+    cells = [c.strip() for row in csv.reader(lines, delimiter=separator) for c in row]
+    commas = sum(1 for c in cells if re.fullmatch(r"-?\d+,\d+", c))
+    points = sum(1 for c in cells if re.fullmatch(r"-?\d+\.\d+", c))
+    return commas > 0 and points == 0
 
 
 @dataclasses.dataclass(frozen=True)

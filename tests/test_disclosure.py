@@ -247,3 +247,27 @@ def test_one_dominant_factory_makes_a_cell_sensitive(cells, controlled):
     out = control(cells, pl.concat([contributions.filter(~part), heavy]))
     assert out.frame.filter(**key)["obs_status"].item() == "C" and out.report["primary_by_dominance"] >= 1
     assert out.audit.passed and differencing(out.frame) == []
+
+
+def test_a_pooled_gap_follows_a_country_whose_part_has_one_sex_only():
+    """A has 5 women and no men among its mechanics, so no gap of its own; the pooled gap of mechanics averages
+    them all the same: it follows A's women's cell, and its count covers A."""
+    from assets.disclosure.control import _apply_follows, follows
+
+    def row(area, indicator, sex, n, basis="workers"):
+        return {"ref_area": area, "indicator": indicator, "sex": sex, "classif1": "OCU_MECHANIC", "time": 2025, "unit": "LCU",
+                "basis": basis, "n_workers": n, "n_factories": 3, "obs_value": 1.0, "numerator": float(n), "denominator": float(n)}
+
+    rows = [row("A", "EAR_MEAN_HOURLY", "SEX_F", 5)]
+    for area in ("B", "C"):
+        rows += [row(area, "EAR_MEAN_HOURLY", "SEX_F", 50), row(area, "EAR_MEAN_HOURLY", "SEX_M", 50), row(area, "GPG_MEAN_HOURLY", "SEX_T", 100, "gap")]
+    rows.append(row("X_BW", "GPG_MEAN_HOURLY", "SEX_T", 205, "gap"))
+    for r in rows:
+        if r["basis"] == "gap":
+            r.update(numerator=None, denominator=None, unit="PCT")
+    model = Model(rows_from(rows))
+    pooled = model.by_key[("X_BW", "GPG_MEAN_HOURLY", "SEX_T", "OCU_MECHANIC", 2025)]
+    assert model.countries(pooled) == {"A", "B", "C"}
+    assert ("A", "EAR_MEAN_HOURLY", "SEX_F", "OCU_MECHANIC", 2025) in follows(pooled, model)
+    assert {leaf[2] for leaf in model.count_vectors(pooled)[0]} == {"A", "B", "C"}
+    assert pooled.key in _apply_follows(model, {("A", "EAR_MEAN_HOURLY", "SEX_F", "OCU_MECHANIC", 2025)})

@@ -84,6 +84,7 @@ VARIANTS = {
     "every cell quoted": lambda: _csv([f'"{h}"' for h in HEADER], [[f'"{c}"' for c in r] for r in CELLS]).encode("utf-8"),
     "semicolons and decimal commas (European Excel)": _semicolon_decimal_comma,
     "tab-separated UTF-16 (Excel's Unicode text)": lambda: _csv(HEADER, CELLS, "\t", "\r\n").encode("utf-16"),
+    "semicolons with decimal points (pandas' to_csv(sep=';'))": lambda: _csv(HEADER, CELLS, ";").encode("utf-8"),
     "Windows-1252 (Excel's CSV)": lambda: _csv(HEADER, CELLS).encode("cp1252"),
     "a trailing separator on every line": lambda: _csv([*HEADER, ""], [[*r, ""] for r in CELLS]).encode("utf-8"),
     "blank lines at the end": lambda: (_csv(HEADER, CELLS) + "\n\n,,,\n").encode("utf-8"),

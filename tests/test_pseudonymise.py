@@ -111,6 +111,24 @@ def test_a_short_key_is_refused(generated, monkeypatch, key):
         pseudonym_key(generated)
 
 
+def test_the_public_development_key_is_refused_as_a_secret(generated, monkeypatch):
+    monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", DEV_PSEUDONYM_KEY)
+    with pytest.raises(KeyRefused, match="public development key"):
+        pseudonym_key(generated)
+
+
+def test_a_file_dropped_in_after_the_check_is_not_pseudonymised_with_the_development_key(generated, monkeypatch):
+    from assets.ingest import ingest
+
+    _no_key(monkeypatch)
+    key = pseudonym_key(generated)  # the check passes: the root is the generator's
+    (generated.raw_dir("payroll", "KHM") / "late.csv").write_text(PAYROLL_HEADER + "\n", encoding="utf-8")
+    report = ingest("payroll", "KHM", generated, key, log=lambda m: None)
+    late = next(f for f in report.files if f.file.endswith("late.csv"))
+    assert late.status == "rejected" and "development key" in late.message
+    assert {f.status for f in report.files if f is not late} == {"loaded"}
+
+
 def test_the_key_comes_from_the_environment(generated, monkeypatch):
     monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", GOOD_KEY)
     (generated.raw_dir("payroll", "KHM") / "real.csv").write_text(PAYROLL_HEADER + "\n", encoding="utf-8")

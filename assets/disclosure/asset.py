@@ -25,6 +25,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.disclosure import rules
 from assets.disclosure.control import control
 from assets.disclosure.links import POOLED
 from assets.transform import WAREHOUSE_POOL, model_asset_key
@@ -76,16 +77,19 @@ def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dic
         contributions = read_built(p.warehouse, "intermediate", "int_factory_contributions")
         controlled = control(cells, contributions)
         p.disclosure.mkdir(parents=True, exist_ok=True)
+        # the country gates first: one country's impossible value (a rate out of its range) would also make the
+        # audit's linear programs unsolvable, and must cost that country only
+        failing = country_gates(controlled.frame, p, set(kept)) if rebuild is not None else {}
+        new = {c: errors for c, errors in failing.items() if c not in kept}
+        if new:
+            kept |= new
+            rebuild(sorted(kept))
+            continue
         if not controlled.audit.passed:  # write the report for `decentwork status`, but no cells dbt could publish
             _write(p.disclosure_report, json.dumps(controlled.report, indent=1))
             problems = [str(f) for f in controlled.audit.findings[:5]] + controlled.audit.unsolved[:5]
             raise DisclosureAuditFailed("disclosure audit failed, nothing published: " + "; ".join(problems))
-        failing = country_gates(controlled.frame, p, set(kept)) if rebuild is not None else {}
-        new = {c: errors for c, errors in failing.items() if c not in kept}
-        if not new:
-            break
-        kept |= new
-        rebuild(sorted(kept))
+        break
     frame = controlled.frame
     if kept:
         frame = pl.concat([frame, _previous_rows(p, set(kept)).cast(frame.schema)]).sort(frame.columns[:5])
@@ -107,8 +111,15 @@ def _previous_rows(p: Paths, countries: set[str]) -> pl.DataFrame:
               "obs_value": pl.Float64, "obs_status": pl.String, "unit": pl.String, "n_workers": pl.Int64, "n_factories": pl.Int64}
     if not published.exists():
         return pl.DataFrame(schema=schema)
-    return pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries))).select(
+    rows = pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries))).select(
         [pl.col(c).cast(t) for c, t in schema.items()])
+    # as this version publishes: rounded, no counts on a confidential cell (a publication of an older version
+    # carried exact values and counts)
+    confidential = pl.col("obs_status") == "C"
+    return rows.with_columns(
+        pl.when(confidential).then(None).otherwise(rules.rounded(pl.col("obs_value"), pl.col("unit"))).alias("obs_value"),
+        *[pl.when(confidential).then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories")],
+    )
 
 
 def _write(target, text: str) -> None:

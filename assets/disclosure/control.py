@@ -35,6 +35,7 @@ from assets.disclosure.links import (
     YEARS_IN_PROGRAMME,
     Model,
     Row,
+    populated_parts,
     preference,
     rows_from,
 )
@@ -56,7 +57,8 @@ def follows(row: Row, model: Model) -> list[tuple]:
     if indicator == "GPG_MEAN_HOURLY" and not classif1.startswith("YIP_"):
         part = own_currency if classif1 == "_Z" else classif1
         if row.pooled and classif1 != "_Z":  # the pooled gap of an occupation rests on every country's cells of it
-            return [(c, "EAR_MEAN_HOURLY", s, classif1, time) for c in sorted(model.countries(row)) for s in ("SEX_F", "SEX_M")]
+            keys = [(c, "EAR_MEAN_HOURLY", s, classif1, time) for c in sorted(model.countries(row)) for s in ("SEX_F", "SEX_M")]
+            return [k for k in keys if k in model.by_key]  # a country's part may have one sex only
         return [(area, "EAR_MEAN_HOURLY", s, part, time) for s in ("SEX_F", "SEX_M")]
     if indicator == "PICC_REPRESENTATION_PARITY":
         return [(area, "PICC_FEMALE_SHARE_WORKER_REPS", "SEX_T", "_Z", time)]
@@ -134,7 +136,7 @@ def range_edges(model: Model, rounded: dict[tuple, float], suppressed: set[tuple
     for rows in by_table.values():
         leaves = {r.key: model.value_vector(r).keys() for r in rows}
         for row in rows:
-            if _at_edge([row], rounded) and any(o.key != row.key and leaves[o.key] < leaves[row.key] for o in rows):
+            if _at_edge([row], rounded) and any(o.key != row.key and leaves[o.key] <= leaves[row.key] for o in rows):
                 out.add(row.key)
     return out
 
@@ -248,7 +250,7 @@ def control(cells: pl.DataFrame, contributions: pl.DataFrame) -> Controlled:
     """Disclosure control of `cells` (module docstring)."""
     cells = cells.with_columns(rules.rounded(pl.col("obs_value"), pl.col("unit")).alias("_rounded"))
     rounded = {tuple(r[:5]): r[5] for r in cells.select(*KEY, "_rounded").iter_rows()}
-    model = Model(rows_from(cells.to_dicts()))
+    model = Model(rows_from(cells.to_dicts()), populated_parts(contributions))
     threshold, dominated = primary_cells(cells, model, contributions)
     primary = {row.key: threshold[row.key] == "C" or row.key in dominated for row in model.rows}
 
@@ -258,7 +260,8 @@ def control(cells: pl.DataFrame, contributions: pl.DataFrame) -> Controlled:
         values, edges = _values_layer(model, counts, primary, rounded, extra)
         suppressed = _apply_follows(model, counts | values | {k for k, p in primary.items() if p})
         published = {k: (None if k in suppressed else v) for k, v in rounded.items()}
-        result = audit(model, published, sensitive={k for k, p in primary.items() if p} | edges)
+        sensitive = {k for k, p in primary.items() if p} | edges | range_edges(model, rounded, suppressed)  # as the gate sees them
+        result = audit(model, published, sensitive=sensitive)
         if result.passed or attempt == MAX_REPAIRS or not _repair(model, result.findings, suppressed, extra):
             break
         log.info("disclosure: %d cell(s) narrowed below protection, protecting their totals (pass %d)", len(result.findings), attempt + 1)

@@ -110,9 +110,12 @@ Leaves = frozenset[Leaf]
 class Model:
     """The leaves of every row of one publication, and what each row reveals."""
 
-    def __init__(self, rows: list[Row]):
+    def __init__(self, rows: list[Row], populated: dict[tuple[str, int], frozenset[str]] | None = None):
+        """`populated`: (breakdown, year) -> the countries with payroll workers in that part (from the factory
+        totals), which a pooled gap by the part averages although some of them have one sex only there."""
         self.rows = rows
         self.by_key = {r.key: r for r in rows}
+        self.populated = populated or {}
         members: dict[tuple, set[str]] = defaultdict(set)
         parts: dict[tuple, set[str]] = defaultdict(set)
         for r in rows:
@@ -133,7 +136,15 @@ class Model:
     def countries(self, row: Row, classif1: str | None = None) -> frozenset[str]:
         if not row.pooled:
             return frozenset({row.ref_area})
-        return self.members.get((row.indicator, row.sex, classif1 or row.classif1, row.time), frozenset())
+        classif1 = classif1 or row.classif1
+        found = self.members.get((row.indicator, row.sex, classif1, row.time), frozenset())
+        if row.basis == "gap" and classif1.startswith(PART_PREFIXES):
+            # a pooled gap by a part averages the women and the men of every country with workers in it, also a
+            # country whose part has one sex only (no gap of its own)
+            found |= self.populated.get((classif1, row.time), frozenset())
+            for sex in ("SEX_F", "SEX_M"):
+                found |= self.members.get(("EAR_MEAN_HOURLY", sex, classif1, row.time), frozenset())
+        return found
 
     def leaves(self, row: Row, scope: str, sexes: Iterable[str] | None = None) -> Leaves:
         """The leaves under `row` in the parts of `scope` (a family for counts, an indicator for values)."""
@@ -208,3 +219,13 @@ def preference(rows: Iterable[Row]) -> tuple:
         -size,
         min(repr(r.key) for r in rows),
     )
+
+
+def populated_parts(contributions) -> dict[tuple[str, int], frozenset[str]]:
+    """(breakdown, year) -> countries with payroll workers in it, from `int_factory_contributions`."""
+    out: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for breakdown, year, country in contributions.filter(contributions["population"] == "payroll").select(
+        "breakdown", "year", "country"
+    ).unique().iter_rows():
+        out[(breakdown, int(year))].add(country)
+    return {k: frozenset(v) for k, v in out.items()}

@@ -58,6 +58,8 @@ def required_width(true_value: float, unit: str) -> float:
 
 def value_range(indicator: str, unit: str) -> tuple[float, float]:
     """What a value can be before anything is published (an attacker's a-priori bounds)."""
+    if indicator == "SS_CONTRIB_GAP_RT":  # more paid than due makes it negative
+        return -math.inf, 100.0
     if unit == "PCT":
         return (-100.0, 100.0) if indicator.startswith("GPG_") else (0.0, 100.0)
     return 0.0, math.inf
