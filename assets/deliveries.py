@@ -7,8 +7,10 @@ policy all ask here.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from decentwork.settings import RAW_SUFFIXES, SOURCES, Paths
@@ -74,3 +76,30 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- paused countries
+
+
+def paused_countries(paths: Paths) -> dict[str, dict]:
+    """Countries whose deliveries are held: {ISO3: {"since": ..., "reason": ...}}. A paused country's new files are
+    not read, by any refresh, until it is resumed; what it published before stays published."""
+    try:
+        return dict(json.loads(paths.paused.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise ValueError(f"{paths.paused} is not valid JSON ({exc}). Fix: delete it and pause the countries again") from exc
+
+
+def set_paused(paths: Paths, country: str, reason: str | None) -> None:
+    """Pause `country` (reason given) or resume it (reason None)."""
+    paused = paused_countries(paths)
+    if reason is None:
+        paused.pop(country, None)
+    else:
+        paused[country] = {"since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "reason": reason}
+    paths.root.mkdir(parents=True, exist_ok=True)
+    partial = paths.paused.with_name(f".{paths.paused.name}.tmp")
+    partial.write_text(json.dumps(paused, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(partial, paths.paused)

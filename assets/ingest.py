@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +29,9 @@ import polars as pl
 
 from assets.deliveries import file_sha256, list_deliveries, outside_raw
 from assets.normalise import REASONS, canonical_headers, type_columns, with_reasons
-from assets.pseudonyms import Digests, generated_by_the_sample, pseudonymise
+from assets.pseudonyms import Digests, generated_by_the_sample, key_fingerprint, pseudonymise
 from assets.readers import PROBLEM, ROW, RejectedFile, fitting_layouts, read_delivery
-from decentwork.settings import DEV_PSEUDONYM_KEY, SEEDS_DIR, Paths
+from decentwork.settings import DEV_PSEUDONYM_KEY, REPO_ROOT, SEEDS_DIR, Paths
 from schemas.canonical import EXTRACTS
 from schemas.extracts import DTYPES, SCHEMAS
 from schemas.mapping import layouts
@@ -310,23 +313,74 @@ def check_file(path: Path, source: str, country: str, paths: Paths) -> FileCheck
     return check
 
 
+# What staging is made from, besides the delivered files: the code and rules that read, type and check them
+INGESTION_CODE = [REPO_ROOT / "assets" / f"{name}.py" for name in ("ingest", "readers", "normalise", "pseudonyms", "deliveries")]
+
+
+@lru_cache(maxsize=1)
+def _ingestion_code_digest() -> str:
+    digest = hashlib.sha256()
+    files = INGESTION_CODE + sorted(f for f in (REPO_ROOT / "schemas").rglob("*") if f.is_file() and f.suffix in {".py", ".yaml", ".yml"})
+    for f in files + [SEEDS_DIR / "ref_countries.csv", SEEDS_DIR / "ref_minimum_wages.csv"]:
+        if f.exists():
+            digest.update(f"{f.relative_to(REPO_ROOT)}\0".encode() + f.read_bytes())
+    return digest.hexdigest()
+
+
+def ingestion_inputs(source: str, country: str, paths: Paths, key: bytes) -> dict:
+    """Everything one source and country's staging is made from: the delivered files (name, size, modification
+    time), the pseudonym key (by fingerprint), the country's staged factory register (other extracts check their
+    factory ids against it) and the ingestion code and rules."""
+    register = paths.staged_file("factories", country)
+    return {
+        "deliveries": [[f.relative_to(paths.raw).as_posix(), f.stat().st_size, f.stat().st_mtime_ns] for f in list_deliveries(paths, source, country)],
+        "key": key_fingerprint(key),
+        "register": [register.stat().st_size, register.stat().st_mtime_ns] if source != "factories" and register.exists() else None,
+        "code": _ingestion_code_digest(),
+    }
+
+
+def unchanged_since_staged(source: str, country: str, paths: Paths, key: bytes) -> bool:
+    """True when the last complete load of this source and country read exactly what would be read now: loading
+    it again would write the same staging and quarantine, so a refresh keeps them (and dbt keeps the country)."""
+    try:
+        record = json.loads(paths.ingestion_record(source, country).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+    staged = (paths.staged_file(source, country), paths.quarantine_file(source, country), paths.file_report(source, country))
+    return all(f.exists() for f in staged) and record == ingestion_inputs(source, country, paths, key)
+
+
 def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None,
            threads: int = 1) -> LoadReport:
-    """Rebuild staging and quarantine of one source and country from its delivered files (`threads` of them at once)."""
+    """Rebuild staging and quarantine of one source and country from its delivered files (`threads` of them at once).
+
+    The inputs are recorded once staging, quarantine and the file report are all written (`unchanged_since_staged`);
+    the old record goes first, so a load killed half-way is never taken for a complete one."""
     loaded_at = now or dt.datetime.now(dt.timezone.utc)
     report = LoadReport(source, country)
-    register = None
-    if source != "factories" and "factory_id" in {c.name for c in EXTRACTS[source].columns}:
-        staged_factories = paths.staged_file("factories", country)
-        register = pl.read_parquet(staged_factories, columns=["factory_id"]).to_series() if staged_factories.exists() else pl.Series("factory_id", [], pl.Int64)
     work = paths.root / ".ingest-work" / source / country  # not under staging/, which dbt reads; left over by a killed run
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        _load_files(source, country, paths, key, register, loaded_at, report, work, log, threads)
-        _stage_and_quarantine(source, country, paths, report, sorted(work.glob("*.parquet")))
-    finally:
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with open(work.parent / f"{country}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs (a daemon's and a hand-started one) never load one extract at once
+        inputs = ingestion_inputs(source, country, paths, key)  # before reading: a file delivered meanwhile is a change
+        record = paths.ingestion_record(source, country)
+        record.unlink(missing_ok=True)
+        register = None
+        if source != "factories" and "factory_id" in {c.name for c in EXTRACTS[source].columns}:
+            staged_factories = paths.staged_file("factories", country)
+            register = (pl.read_parquet(staged_factories, columns=["factory_id"]).to_series() if staged_factories.exists()
+                        else pl.Series("factory_id", [], pl.Int64))
         shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            _load_files(source, country, paths, key, register, loaded_at, report, work, log, threads)
+            _stage_and_quarantine(source, country, paths, report, sorted(work.glob("*.parquet")))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        partial = record.with_name(f".{record.name}.tmp")
+        partial.write_text(json.dumps(inputs), encoding="utf-8")
+        os.replace(partial, record)
     return report
 
 

@@ -6,6 +6,10 @@ not per partition, so the countries are named in the metadata):
   DECENTWORK_MAX_QUARANTINE_SHARE (default 5%), with the count per broken rule;
 - `no_rejected_files`: every delivered file could be read.
 Both warn and never block: bad rows are the partner's to fix, and the good rows still load.
+
+A country is read again only when something it is made of changed (`ingest.unchanged_since_staged`: its files, the
+key, its factory register, the ingestion code); a run tagged `decentwork/reingest=all` (`decentwork run --reingest`)
+reads everything. A paused country (`decentwork pause`) keeps its staged rows whatever was delivered.
 """
 
 import os
@@ -15,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import polars as pl
 
-from assets.ingest import LoadReport, ingest
+from assets.deliveries import paused_countries
+from assets.ingest import LoadReport, ingest, unchanged_since_staged
 from assets.pseudonyms import pseudonym_key, record_key
-from decentwork.settings import SOURCES, ingest_threads, paths
+from decentwork.settings import REINGEST_TAG, SOURCES, ingest_threads, paths
 from pipelines.partitions import country_partitions
 
 def _metadata(reports: list[LoadReport]) -> dict:
@@ -101,11 +106,25 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
         description=f"Validated `{source}` rows of each country (data/staging/{source}/); rejected rows in data/quarantine/{source}/.",
     )
     def _stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        secret, threads, countries = pseudonym_key(paths()), ingest_threads(), context.partition_keys
-        record_key(paths(), secret)
+        p, secret, threads = paths(), pseudonym_key(paths()), ingest_threads()
+        record_key(p, secret)
+        paused = paused_countries(p)
+        reingest = context.run.tags.get(REINGEST_TAG) == "all"
+        countries, kept = [], []
+        for country in context.partition_keys:
+            if country in paused:
+                context.log.warning(f"{source}/{country}: paused since {paused[country]['since']} ({paused[country]['reason']}): "
+                                    f"new deliveries not read, its staged rows kept (`decentwork resume {country}`)")
+                kept.append(country)
+            elif not reingest and unchanged_since_staged(source, country, p, secret):
+                kept.append(country)
+            else:
+                countries.append(country)
+        if kept:
+            context.log.info(f"{source}: {', '.join(kept)} kept as staged (deliveries unchanged or paused)")
         per_country = max(1, threads // max(1, len(countries)))  # one country alone validates `threads` files at once
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(countries)))) as pool:  # countries are independent
-            reports = list(pool.map(lambda country: ingest(source, country, paths(), secret, log=context.log.info, threads=per_country), countries))
+            reports = list(pool.map(lambda country: ingest(source, country, p, secret, log=context.log.info, threads=per_country), countries))
         for report in reports:
             if report.files:
                 context.log.info(
@@ -114,7 +133,8 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
                 )
             for rejected in report.rejected:
                 context.log.error(f"REJECTED {rejected.file}: {rejected.message}")
-        return dg.MaterializeResult(metadata=_metadata(reports), check_results=_check_results(reports))
+        metadata = _metadata(reports) | {"countries_kept_as_staged": dg.MetadataValue.text(", ".join(kept) or "none")}
+        return dg.MaterializeResult(metadata=metadata, check_results=_check_results(reports))
 
     return _stage
 

@@ -96,10 +96,21 @@ class Paths:
         """Per-file outcome of the last load (read, loaded, quarantined, rejected)."""
         return self.quarantine / source / f"country={country}" / "files.parquet"
 
+    @property
+    def paused(self) -> Path:
+        """The countries whose deliveries are held (`decentwork pause`): assets/deliveries.py."""
+        return self.root / "paused.json"
+
+    def ingestion_record(self, source: str, country: str) -> Path:
+        """What the last complete load of one source and country read (assets/ingest.py: `unchanged_since_staged`)."""
+        return self.quarantine / source / f"country={country}" / "ingested.json"
+
 
 # Dagster run tag naming the `decentwork run` (host/pid/start time) that executes a run in its own process:
-# decentwork/cli.py recovers runs whose process is gone; assets/transform.py knows all steps share one process
+# pipelines/runs.py marks failed the runs whose process is gone
 PROCESS_TAG = "decentwork/process"
+# Dagster run tag: "all" makes the run read every delivery again, even one unchanged since it was staged
+REINGEST_TAG = "decentwork/reingest"
 DBT_TARGET_ENV = "DECENTWORK_DBT_TARGET"
 
 
