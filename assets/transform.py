@@ -16,7 +16,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from assets.deliveries import fingerprint
-from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, Paths, dbt_target, paths
+from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 from pipelines.resources import dbt_project
 
 WAREHOUSE_POOL = "warehouse"  # DuckDB has one writer: everything writing the warehouse queues here
@@ -177,7 +177,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         else:
             context.log.info(f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept")
         p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
-    if PROCESS_TAG in context.run.tags:  # executed in process by `decentwork run`
+    if os.environ.get("DECENTWORK_RUN_EXECUTOR", "in_process").strip().lower() == "in_process":  # one process per run
         _import_quality_gates_meanwhile()
     with _environment(REFRESH_COUNTRIES_VARIABLE, None if countries is None else ",".join(countries)):
         invocation = dbt.cli(args, context=context, target_path=p.dbt_artifacts)  # dbt starts with this environment
