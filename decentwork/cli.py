@@ -1,12 +1,13 @@
 """`decentwork`: the command line of the warehouse.
 
-    decentwork run [--country ISO3]   ingest, model and publish through Dagster (one execution path)
+    decentwork run [--country ISO3] [--reingest]   ingest what changed, model and publish through Dagster
     decentwork sample [--scale SF]    write seeded sample extracts under data/raw/
     decentwork indicators [filters]   the long indicator table, filtered, as csv | parquet | sdmx
     decentwork query "SQL"            read-only SQL on the published marts (data/marts/marts.duckdb)
-    decentwork status                 last refresh per country, rows, quarantine, failing checks
+    decentwork status                 last refresh per country, rows, quarantine, runs, failures, failing checks
+    decentwork pause ISO3 / resume ISO3   hold a country's deliveries (no refresh reads them) / release them
     decentwork check FILE --source S --country ISO3   validate one delivery as a run would, writing nothing
-    decentwork ui                     the Dagster UI on the same instance
+    decentwork ui                     the Dagster UI and daemon on the same instance (daemon / webserver: one each)
     decentwork dbt-parse              (re)build the dbt manifest the Dagster definitions load
     decentwork catalogue [--check]    write docs/indicators.md and the marts' dbt docs from the catalogue seed
 """
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -83,9 +84,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     p = export_environment()
-    from assets.deliveries import delivered_files
+    from assets.deliveries import delivered_files, paused_countries
     from assets.pseudonyms import KeyRefused, pseudonym_key
-    from decentwork.settings import ingest_threads
+    from decentwork.settings import REINGEST_TAG, ingest_threads
 
     if not delivered_files(p):
         if os.environ.get("DECENTWORK_DATA_DIR") and p.root != (REPO_ROOT / "data").resolve() and not args.sample:
@@ -97,42 +98,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:  # refuse before any run starts, not halfway through staging
         pseudonym_key(p)
         ingest_threads()
+        paused = paused_countries(p)
     except (KeyRefused, ValueError) as exc:
         sys.exit(f"refusing to run: {exc}")
+
+    from assets.deliveries import scan_deliveries
+    from assets.ingest import programme_countries
+
+    known = set(programme_countries())
+    country = args.country.strip().upper() if args.country else None
+    if country and country not in known:
+        _usage(f"unknown country {args.country!r}: use one of {', '.join(sorted(known))}")
+    delivered, unknown = scan_deliveries(p, known)
+    if country and country not in delivered:
+        _say(f"{country} has no deliveries under {p.raw}/<source>/{country}/: nothing to refresh, nothing changed")
+        return 0
+    if country and country in paused:
+        _say(f"{country} is paused since {paused[country]['since']} ({paused[country]['reason']}): nothing refreshed. "
+             f"`decentwork resume {country}` resumes it")
+        return 0
 
     ensure_manifest()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     import dagster as dg
 
-    from assets.deliveries import scan_deliveries
-    from assets.ingest import programme_countries
+    from pipelines.automation import delivery_fingerprints, refresh_tags
     from pipelines.definitions import defs
+    from pipelines.runs import DELIVERIES_TAG, launcher_tags, recover_interrupted_runs
 
-    known = set(programme_countries())
-    unknown = scan_deliveries(p, known)[1]
     for folder in unknown:
         _say(f"ERROR raw/{folder}: not a programme country code, nothing in it is loaded. Fix: rename the folder to the "
              f"country's ISO3 code ({', '.join(sorted(known))}) or add the country to dbt_project/seeds/ref_countries.csv")
-    if args.country and args.country not in known:
-        sys.exit(f"unknown country {args.country!r}: use one of {', '.join(sorted(known))}")
+    for held, why in sorted(paused.items()):
+        _say(f"{held} is paused since {why['since']} ({why['reason']}): its new deliveries are not read")
 
     countries = sorted(known)
-    tags = (
-        {"dagster/partition": args.country}
-        if args.country
-        else {"dagster/asset_partition_range_start": countries[0], "dagster/asset_partition_range_end": countries[-1]}
-    )
-    scope = args.country or "all countries"
-    _say(f"refreshing {scope}: data root {p.root}")
+    fingerprints = delivery_fingerprints(p, known)
+    if country:
+        tags = {DELIVERIES_TAG: json.dumps({country: fingerprints[country]})}
+    else:
+        tags = refresh_tags(fingerprints, countries, "decentwork run", sorted(fingerprints))
+    if args.reingest:
+        tags[REINGEST_TAG] = "all"
+    scope = country or "all countries"
+    _say(f"refreshing {scope}: data root {p.root}" + (" (every delivery read again)" if args.reingest else ""))
     started = time.perf_counter()
     job = defs.resolve_job_def("refresh")
     try:
         instance = dg.DagsterInstance.get()
-        _recover_killed_runs(instance)
+        recover_interrupted_runs(instance, say=_say)
         result = job.execute_in_process(
             instance=instance,
-            partition_key=args.country,
-            tags={**(tags if not args.country else {}), **_launcher_tags()},
+            partition_key=country,
+            tags={**tags, **launcher_tags()},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
@@ -150,19 +168,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
         failed = [e.step_key for e in failures] or [f"{key} (skipped)" for key in skipped]
         _say(f"FAILED after {elapsed:.0f}s in step(s) {failed}; the previous publication in {p.marts} is unchanged.")
+        _record_failure(p, result.dagster_run, failures)
         return 1
     _summary(p, elapsed, scope)
     _say("  stages: " + _stage_seconds(instance, result.run_id))
     kept = _kept_previous(p)
-    for country, errors in kept.items():
+    for held, errors in kept.items():
         failed = "; ".join(e.split(", e.g.")[0] for e in errors)
-        _say(f"ERROR {country} keeps its previous publication: its new cells failed the quality gate(s): {failed} "
+        _say(f"ERROR {held} keeps its previous publication: its new cells failed the quality gate(s): {failed} "
              f"(details: {p.marts / 'quality' / 'last_check.json'})")
     return 1 if unknown or kept else 0
 
 
+def _record_failure(p: Paths, run, failures: list) -> None:
+    """A failed `decentwork run` reaches the national team as a failed daemon run does (pipelines/runs.py)."""
+    from pipelines.runs import failure_record, record_failure
+
+    for problem in record_failure(p, failure_record(run, failures, "the run failed")):
+        _say(f"  (could not pass the failure on: {problem})")
+
+
 def _kept_previous(p: Paths) -> dict[str, list[str]]:
-    import json
 
     check = p.marts / "quality" / "last_check.json"
     report = json.loads(check.read_text(encoding="utf-8")).get("disclosure", {}) if check.exists() else {}
@@ -221,56 +247,6 @@ def _stage_seconds(instance, run_id: str) -> str:
     return ", ".join(parts)
 
 
-UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED")
-
-
-def _process_start(pid: int) -> str | None:
-    """The kernel's start time of process `pid` (Linux), so a reused pid is not taken for the original."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _launcher_tags() -> dict[str, str]:
-    """Who executes this refresh, so that a later run can tell whether it was killed."""
-    return {PROCESS_TAG: f"{socket.gethostname()}/{os.getpid()}/{_process_start(os.getpid()) or ''}"}
-
-
-def _process_gone(run) -> bool:
-    """True when the run was executed by a `decentwork run` on this host whose process no longer exists."""
-    host, _, rest = run.tags.get(PROCESS_TAG, "").partition("/")
-    pid, _, started = rest.partition("/")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # launched elsewhere (the Dagster daemon's run monitoring watches those)
-    if started and Path("/proc").is_dir():
-        return _process_start(int(pid)) != started
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _interrupted_runs(instance) -> list:
-    import dagster as dg
-
-    statuses = [dg.DagsterRunStatus[s] for s in UNFINISHED]
-    return [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses)) if _process_gone(run)]
-
-
-def _recover_killed_runs(instance) -> None:
-    """Mark failed the unfinished runs whose `decentwork run` process is gone, and free the warehouse pool
-    slots they held: a run killed part-way would otherwise hold its slot, and block every later run, forever."""
-    for run in _interrupted_runs(instance):
-        instance.report_run_failed(run, message="interrupted: the process executing it ended before the run finished")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        _say(f"run {run.run_id[:8]} was interrupted (its process is gone): marked failed, its warehouse slot freed")
-
-
 def _summary(p: Paths, elapsed: float, scope: str) -> None:
     import polars as pl
 
@@ -299,7 +275,6 @@ def _summary(p: Paths, elapsed: float, scope: str) -> None:
 
 def _say_disclosure(p: Paths) -> None:
     """The information disclosure control cost the publication, and its audit (docs/disclosure.md)."""
-    import json
 
     check = p.marts / "quality" / "last_check.json"
     report = json.loads(check.read_text(encoding="utf-8")).get("disclosure", {}) if check.exists() else {}
@@ -427,38 +402,38 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Per country: last load, files, rows staged and quarantined; then the last quality check."""
-    import json
-
-    import polars as pl
+    """Per country: last load, files, rows staged and quarantined; the runs, failures and checks; the last quality
+    check. Reads files and the run storage only (no Dagster import): it answers in about a second."""
+    import duckdb
 
     p = export_environment()
     reports = sorted(p.quarantine.glob("*/country=*/files.parquet"))
     if not reports:
         sys.exit(f"nothing loaded yet under {p.root}: run `decentwork run`")
-    rows = []
-    for report in reports:
-        source, country = report.parent.parent.name, report.parent.name.split("=", 1)[1]
-        files = pl.read_parquet(report)
-        staged = p.staged_file(source, country)
-        loaded_at = None
-        if staged.exists():
-            lineage = pl.read_parquet(staged, columns=["_loaded_at"])
-            loaded_at = lineage["_loaded_at"].max() if lineage.height else None
-        rows.append({
-            "country": country, "source": source, "last_loaded": loaded_at, "files": files.height,
-            "rejected": files.filter(pl.col("status") == "rejected").height,
-            "rows_loaded": int(files["rows_loaded"].sum()), "quarantined": int(files["rows_quarantined"].sum()),
-            "superseded": int(files["rows_superseded"].sum()),
-        })
-    table = pl.DataFrame(rows).filter(pl.col("files") > 0).sort("country", "source")
-    summary = table.group_by("country").agg(
-        pl.col("last_loaded").max(), pl.col("files").sum(), pl.col("rejected").sum(), pl.col("rows_loaded").sum(),
-        pl.col("quarantined").sum(), pl.col("superseded").sum(),
-    ).sort("country")
-    with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200):
-        print(summary if not args.detail else table)
-    _say_checks()
+    db = duckdb.connect()
+    files = db.sql(
+        "SELECT regexp_extract(filename, '([^/]+)/country=([A-Z_]+)/files.parquet$', 1) AS source, "
+        "regexp_extract(filename, 'country=([A-Z_]+)/', 1) AS country, count(*) AS files, "
+        "count(*) FILTER (WHERE status = 'rejected') AS rejected, sum(rows_loaded)::BIGINT AS rows_loaded, "
+        "sum(rows_quarantined)::BIGINT AS quarantined, sum(rows_superseded)::BIGINT AS superseded "
+        "FROM read_parquet($files, filename = true, union_by_name = true) GROUP BY ALL",
+        params={"files": [str(r) for r in reports]},
+    )
+    staged = sorted(p.staging.glob("*/country=*/part-0.parquet"))
+    loaded = db.sql(
+        "SELECT regexp_extract(filename, '([^/]+)/country=', 1) AS source, regexp_extract(filename, 'country=([A-Z_]+)/', 1) AS country, "
+        "max(_loaded_at) AS last_loaded FROM read_parquet($files, filename = true, union_by_name = true) GROUP BY ALL",
+        params={"files": [str(f) for f in staged]},
+    ) if staged else db.sql("SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS country, NULL::TIMESTAMPTZ AS last_loaded WHERE false")
+    per_source = db.sql("SELECT f.country, f.source, l.last_loaded, f.* EXCLUDE (country, source) FROM files f "
+                        "LEFT JOIN loaded l USING (source, country) WHERE f.files > 0 ORDER BY 1, 2")
+    table = per_source
+    if not args.detail:
+        table = db.sql("SELECT country, max(last_loaded) AS last_loaded, sum(files)::BIGINT AS files, sum(rejected)::BIGINT AS rejected, "
+                       "sum(rows_loaded)::BIGINT AS rows_loaded, sum(quarantined)::BIGINT AS quarantined, "
+                       "sum(superseded)::BIGINT AS superseded FROM per_source GROUP BY country ORDER BY country")
+    table.show(max_rows=200, max_width=200)
+    _say_runs(p)
     _say_disclosure(p)
     check = p.marts / "quality" / "last_check.json"
     if check.exists():
@@ -470,38 +445,89 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_checks() -> None:
-    """The last run and every asset check (pandera outcomes, dbt tests) whose latest evaluation failed."""
-    logging.getLogger("dagster").setLevel(logging.WARNING)
-    import dagster as dg
+def _when(seconds: float | None) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if seconds else "-"
 
-    from pipelines.definitions import defs
 
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=1)
-        if runs:
-            run = runs[0]
-            stats = instance.get_run_stats(run.run_id)
-            ended = dt.datetime.fromtimestamp(stats.end_time, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if stats.end_time else "running"
-            scope = run.tags.get("dagster/partition", "all countries")
-            state = run.status.value
-            if run.status.value in UNFINISHED and _process_gone(run):
-                state, ended = "INTERRUPTED", "its process is gone; the next `decentwork run` cleans it up"
-            _say(f"last run: {state} ({scope}, {ended})")
-        failing = []
-        for key in sorted(defs.resolve_asset_graph().asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
-            history = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
-            evaluation = history[0].evaluation if history else None
-            if evaluation is not None and not evaluation.passed:
-                failing.append(f"{key.asset_key.to_user_string()}:{key.name} ({evaluation.severity.value.lower()})")
+def _say_runs(p: Paths) -> None:
+    """The last runs, the queue, interrupted runs (marked failed here), recent failures and failing checks."""
+    from assets.deliveries import paused_countries
+    from pipelines.run_storage import RunStorageView
+    from pipelines.runs import UNFINISHED, process_gone, recent_failures, run_scope
+
+    storage = RunStorageView()
+    recent = storage.runs(limit=5)
+    for run in recent[:3]:
+        _say(f"run {run.run_id[:8]} {run.status} ({run_scope(run.tags)}; started {_when(run.start_time)}, ended {_when(run.end_time)})")
+    queued = storage.runs(statuses=("QUEUED",), limit=100)
+    if queued:
+        beat = storage.daemon_heartbeat()
+        daemon = (f"the daemon's last heartbeat {time.time() - beat:.0f}s ago" if beat else "no daemon has run on this instance")
+        _say(f"queued refreshes: {len(queued)} ({daemon}; they start when the daemon runs)")
+    gone = [r for r in storage.runs(statuses=UNFINISHED, limit=100)
+            if process_gone(r.tags, storage.engine_messages(r.run_id), r.status)]
+    if gone:  # rare: only now import Dagster, to mark them failed through it
+        logging.getLogger("dagster").setLevel(logging.WARNING)
+        import dagster as dg
+
+        from pipelines.runs import recover_interrupted_runs
+
+        with dg.DagsterInstance.get() as instance:
+            recover_interrupted_runs(instance, say=_say)
+    for country, why in sorted(paused_countries(p).items()):
+        _say(f"paused: {country} since {why['since']} ({why['reason']})")
+    failures = recent_failures(p)
+    if failures:
+        _say("recent failures:")
+        for f in failures:
+            _say(f"  - {f['at']} {f['country']}: step(s) {', '.join(f['steps']) or '-'}: {f['reason']} (run {f['run_id'][:8]})")
+    failing = storage.failing_checks()
     _say(f"failing checks: {len(failing)}" + "".join(f"\n  - {f}" for f in failing))
 
 
-def cmd_ui(args: argparse.Namespace) -> None:
+def cmd_pause(args: argparse.Namespace) -> int:
+    """Hold a country's deliveries (or release them): no refresh reads its new files while it is paused."""
+    from assets.deliveries import paused_countries, set_paused
+    from assets.ingest import programme_countries
+
+    p = export_environment()
+    country = args.country.strip().upper()
+    if country not in programme_countries():
+        _usage(f"unknown country {args.country!r}: use one of {', '.join(sorted(programme_countries()))}")
+    if args.command == "pause":
+        set_paused(p, country, args.reason)
+        _say(f"{country} paused: its schedule skips, the delivery sensor ignores it, and no refresh reads its new files; "
+             f"its published rows stay. `decentwork resume {country}` resumes it")
+    else:
+        if country not in paused_countries(p):
+            _say(f"{country} was not paused")
+            return 0
+        set_paused(p, country, None)
+        _say(f"{country} resumed: its next schedule tick (or `decentwork run --country {country}`) refreshes it if its deliveries changed")
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> None:
+    """The Dagster UI with its daemon (`ui`), or the daemon (schedules, sensors, run queue) or the webserver alone, for a
+    service manager (docs/operations.md). Runs whose process is gone are marked failed first."""
     export_environment()
     ensure_manifest()
-    dagster = Path(sys.executable).parent / "dagster"
-    os.execv(str(dagster), [str(dagster), "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)])
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    import dagster as dg
+
+    from pipelines.runs import recover_interrupted_runs
+
+    with dg.DagsterInstance.get() as instance:
+        recover_interrupted_runs(instance, say=_say)
+    bin_dir = Path(sys.executable).parent
+    command = {
+        "ui": ["dagster", "dev", "-m", "pipelines.definitions"],
+        "daemon": ["dagster-daemon", "run", "-m", "pipelines.definitions"],
+        "webserver": ["dagster-webserver", "-m", "pipelines.definitions"],
+    }[args.command]
+    if args.command != "daemon":
+        command += ["-h", args.host, "-p", str(args.port)]
+    os.execv(str(bin_dir / command[0]), [str(bin_dir / command[0]), *command[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -511,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="ingest, model and publish through Dagster")
     run.add_argument("--country", help="refresh one country (ISO3) only")
+    run.add_argument("--reingest", action="store_true", help="read every delivery again, even those unchanged since they were staged")
     run.add_argument("--sample", action="store_true", help="generate the default sample first when the data root has no extracts")
 
     smp = sub.add_parser("sample", help="write seeded sample extracts")
@@ -544,9 +571,20 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="last refresh per country, rows and quarantine counts, failing checks")
     st.add_argument("--detail", action="store_true", help="one line per country and extract")
 
+    for name, text in (("pause", "hold a country's deliveries: no refresh reads its new files"), ("resume", "release a paused country")):
+        pause = sub.add_parser(name, help=text)
+        pause.add_argument("country", help="ISO3 code, e.g. KHM")
+        if name == "pause":
+            pause.add_argument("--reason", default="paused by the national team", help="why, shown by status and the schedule")
+
     ui = sub.add_parser("ui", help="start the Dagster UI on the same instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
+
+    sub.add_parser("daemon", help="the Dagster daemon alone: schedules, sensors and the run queue (a service)")
+    web = sub.add_parser("webserver", help="the Dagster webserver alone (a service; `ui` runs both)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=3000)
 
     sub.add_parser("dbt-parse", help="(re)build the dbt manifest")
     cat = sub.add_parser("catalogue", help="write docs/indicators.md and the marts' dbt docs from dbt_project/seeds/ref_indicators.csv")
@@ -555,12 +593,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
-    if args.command in ("indicators", "query", "status", "check"):
-        return {"indicators": cmd_indicators, "query": cmd_query, "status": cmd_status, "check": cmd_check}[args.command](args)
+    commands = {"indicators": cmd_indicators, "query": cmd_query, "status": cmd_status, "check": cmd_check, "pause": cmd_pause,
+                "resume": cmd_pause}
+    if args.command in commands:
+        return commands[args.command](args)
     if args.command == "sample":
         cmd_sample(args)
-    elif args.command == "ui":
-        cmd_ui(args)
+    elif args.command in ("ui", "daemon", "webserver"):
+        cmd_service(args)
     elif args.command == "dbt-parse":
         ensure_manifest(force=True)
     elif args.command == "catalogue":
