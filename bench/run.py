@@ -181,7 +181,7 @@ def bench_scale(scale: float, workdir: Path, country: str, pandas: bool, country
 
     if country_refresh:
         print(f"  {full['seconds']}s; one-country refresh ({country}) ...", flush=True)
-        one = r["country_refresh"] = measure([decentwork, "run", "--country", country], env)
+        one = r["country_refresh"] = measure([decentwork, "run", "--country", country, "--reingest"], env)
         one["stages"] = stages(one["output"], one, root)
     r["published"] = published(root, country)
 
