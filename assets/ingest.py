@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -307,7 +308,7 @@ def check_file(path: Path, source: str, country: str, paths: Paths) -> FileCheck
     ).explode(REASONS).drop_nulls(REASONS)
     check = FileCheck(path.name, "loads", layout, frame.height, frame.height - reasons[ROW].n_unique(), notes=notes)
     for row, reason in reasons.select(ROW, REASONS).sort(ROW).iter_rows():
-        rule = re.sub(r"'[^']*'", "'…'", re.sub(r"rows? \d+(?:, \d+)*", "row …", reason))
+        rule = partner_reason(reason, source)[1]
         check.reasons.setdefault(rule, []).append(row)
         check.examples.setdefault(rule, reason)
     return check
@@ -347,7 +348,9 @@ def unchanged_since_staged(source: str, country: str, paths: Paths, key: bytes) 
         record = json.loads(paths.ingestion_record(source, country).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    staged = (paths.staged_file(source, country), paths.quarantine_file(source, country), paths.file_report(source, country))
+    staged = (paths.staged_file(source, country), paths.quarantine_file(source, country), paths.file_report(source, country),
+              paths.file_report_csv(source, country), paths.quarantine_reasons_csv(source, country),
+              paths.quarantine_summary_csv(source, country))
     return all(f.exists() for f in staged) and record == ingestion_inputs(source, country, paths, key)
 
 
@@ -438,7 +441,10 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
 
 
 def _stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadReport, parts: list[Path]) -> None:
-    """Resolve keys on narrow columns, then stream the winners into staging; losers and invalid rows to quarantine."""
+    """Resolve keys on narrow columns, then stream the winners into staging; losers and invalid rows to quarantine.
+
+    Beside quarantine.parquet and files.parquet, the same load writes their partner versions (CSV, no personal
+    value): files.csv, quarantine_reasons.csv and quarantine_summary.csv (`_write_partner_quarantine`)."""
     schema = staged_schema(source)
     empty = pl.DataFrame(schema=schema | {REASONS: pl.List(pl.String), FILE_ORDER: pl.Int64, "_row_hash": pl.UInt64})
     rows = pl.scan_parquet(parts) if parts else empty.lazy()
@@ -461,6 +467,15 @@ def _stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadR
         "_source_file", ROW, "reason", *[pl.col(c).cast(pl.String) for c in schema if c not in LINEAGE]
     ).sort("_source_file", ROW)
     _write_atomic(quarantine, paths.quarantine_file(source, country))
+    _write_partner_quarantine(
+        source,
+        quarantined.select(
+            "_source_file", ROW,
+            pl.when(pl.col("_key_reason").is_not_null()).then(pl.concat_list("_key_reason")).otherwise(pl.col(REASONS)).alias("parts"),
+        ),
+        paths.quarantine_reasons_csv(source, country),
+        paths.quarantine_summary_csv(source, country),
+    )
     counts = quarantined.group_by("_source_file").agg(
         pl.len().alias("q"), pl.col("reason").str.starts_with("superseded by").sum().alias("s")
     )
@@ -471,6 +486,122 @@ def _stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadR
         outcome.rows_loaded = outcome.rows_read - q if outcome.status == "loaded" else 0
     report.rows_staged, report.rows_quarantined = slim.height - losers.height, quarantine.height
     _write_atomic(report.frame(), paths.file_report(source, country))
+    _write_csv_atomic(report.frame(), paths.file_report_csv(source, country))
+
+
+# The partner reports: CSV beside quarantine.parquet and files.parquet, for partners and national teams, who open
+# spreadsheets, not Parquet. A reason may quote the delivered value that broke a rule (a wage, a date, a name keyed
+# into the wrong column): the CSVs keep the rule and drop the value, written MASK.
+MASK = "…"
+NOT_SHOWN = "reason not shown here (it may quote a value): ask the national team for the quarantine report"
+FIRST_ROWS = 10  # row numbers a summary line lists
+_CUT_SHORT = re.compile(r"cut short: the last line has \d+ of \d+ fields and no line break \(the file was truncated; re-deliver it whole\)")
+_QUOTED = re.compile(r"'.*' ((?:is|fails) .+)", re.S)  # greedy: the value ends at the LAST "' is"/"' fails" (tails quote none)
+_NOT_REGISTERED = re.compile(r".+ (is not in the factory register of [A-Z]{3})", re.S)
+_ABSURD = re.compile(rf".+ (is over {ABSURD_PAY_FACTOR} times the highest monthly minimum wage of [A-Z]{{3}} \([^()]*\): a keying error\?)", re.S)
+
+
+@lru_cache(maxsize=None)
+def _reason_grammar(source: str) -> tuple[frozenset[str], frozenset[str], str]:
+    """What a reason of `source` may start with (its column names and headers), its row rules' texts (they quote
+    no value), and its key as a masked reason names it."""
+    extract = EXTRACTS[source]
+    columns = {c.name for c in extract.columns} | {c.header for c in extract.columns} | set(extract.pseudonymise)
+    row_rules = {text for check in SCHEMAS[source].checks for text in (check.error, check.name) if text}
+    pseudonyms = {pid for e in EXTRACTS.values() for pid in e.pseudonymise}
+    key = ", ".join(f"the same {k.removesuffix('_pid')}" if k in pseudonyms else f"{k} {MASK}" for k in extract.key)
+    return frozenset(columns), frozenset(row_rules), key
+
+
+def partner_reason(reason: str, source: str) -> tuple[str, str]:
+    """One quarantine reason as a partner may read it: (the reason, its rule).
+
+    The reason keeps the rule, the column, row numbers and delivered file names, and drops every cell value:
+    "basic_pay: '-12.5' fails greater_than_or_equal_to(0)" -> "basic_pay: '…' fails greater_than_or_equal_to(0)",
+    "factory_id: 999 is not in the factory register of KHM" -> "factory_id: … is not in the factory register of KHM",
+    a duplicate key "(factory_id 101, period 2025-01, the same worker)" -> "(factory_id …, period …, the same worker)"
+    (a pseudonym is never quoted, even in quarantine.parquet: `_key_description`). The rule
+    also drops the row numbers ("duplicate row: same as row …"), so equal problems count together.
+    Only the forms ingestion writes are recognised (assets/readers.py, assets/normalise.py, _schema_reasons, the
+    factory register and pay checks of _validate_file, _resolve_repeated_keys); any other reason is replaced by
+    NOT_SHOWN whole (after its column, when it names one), never shown in part.
+    """
+    columns, row_rules, key = _reason_grammar(source)
+    if reason == "empty row: no values" or reason in row_rules or _CUT_SHORT.fullmatch(reason):
+        return reason, reason
+    if re.fullmatch(r"duplicate row: same as row \d+", reason):
+        return reason, f"duplicate row: same as row {MASK}"
+    if m := re.fullmatch(r"superseded by (.+) row \d+", reason, re.S):  # a delivered file's name: lineage, not a value
+        return reason, f"superseded by {m[1]} row {MASK}"
+    if m := re.fullmatch(r"duplicate key \(.*\) with different values in rows (\d+(?:, \d+)*) of the same file", reason, re.S):
+        masked = f"duplicate key ({key}) with different values in rows {{}} of the same file"
+        return masked.format(m[1]), masked.format(MASK)
+    column, colon, rest = reason.partition(": ")
+    if not colon or column not in columns:
+        return NOT_SHOWN, NOT_SHOWN
+    if rest == "missing value":
+        masked = reason
+    elif m := _QUOTED.fullmatch(rest):
+        masked = f"{column}: '{MASK}' {m[1]}"
+    elif m := (_NOT_REGISTERED.fullmatch(rest) or _ABSURD.fullmatch(rest)):
+        masked = f"{column}: {MASK} {m[1]}"
+    else:
+        masked = f"{column}: {NOT_SHOWN}"
+    return masked, masked
+
+
+def _write_partner_quarantine(source: str, parts: pl.DataFrame, reasons_csv: Path, summary_csv: Path) -> None:
+    """The quarantine as partners can open it, no personal value in it (`partner_reason`):
+
+    - quarantine_reasons.csv: file, row, reason: one line per quarantined row (the file as delivered, relative to
+      raw/; the row a spreadsheet shows), its reasons masked and joined by "; ";
+    - quarantine_summary.csv: file, rule, count, first_rows: per file and broken rule, how many rows break it and the
+      first FIRST_ROWS of them ("2, 7, 9").
+
+    `parts`: `_source_file`, `_source_row` and `parts`, the list of a row's reasons (its key reason for a loser).
+    The bulk of a large quarantine (rows superseded by a later file) quotes no value and is kept by polars; the
+    other reasons are masked once per distinct text.
+    """
+    exploded = parts.explode("parts").rename({"_source_file": "file", ROW: "row", "parts": "part"}).drop_nulls("part")
+    lineage_only = pl.col("part").str.contains(r"^(?:superseded by .+|duplicate row: same as) row \d+$")
+    distinct = exploded.filter(~lineage_only).get_column("part").unique(maintain_order=True).to_list()
+    masked = pl.DataFrame([(part, *partner_reason(part, source)) for part in distinct],
+                          schema={"part": pl.String, "reason": pl.String, "rule": pl.String}, orient="row")
+    exploded = exploded.join(masked, on="part", how="left", maintain_order="left").with_columns(
+        pl.col("reason").fill_null(pl.col("part")),
+        pl.col("rule").fill_null(pl.col("part").str.replace(r"row \d+$", f"row {MASK}")),
+    )
+    reasons = (
+        exploded.group_by("file", "row", maintain_order=True).agg(pl.col("reason").str.join("; "))
+        .sort("file", "row", maintain_order=True)
+    )
+    summary = (
+        exploded.group_by("file", "rule", maintain_order=True)
+        .agg(pl.col("row").n_unique().alias("count"), pl.col("row").unique().sort().alias("_rows"))
+        .sort("file", pl.col("_rows").list.first(), "rule")
+        .select("file", "rule", "count",
+                pl.col("_rows").list.head(FIRST_ROWS).list.eval(pl.element().cast(pl.String)).list.join(", ").alias("first_rows"))
+    )
+    _write_csv_atomic(reasons, reasons_csv)
+    _write_csv_atomic(summary, summary_csv)
+
+
+def _write_csv_atomic(frame: pl.DataFrame, target: Path) -> None:
+    """A CSV a spreadsheet opens safely, written next to the target, then renamed (as `_write_atomic`).
+
+    Comma-separated, a header line, fields quoted where needed, CRLF line ends (RFC 4180), empty for null. UTF-8
+    with a byte-order mark, so Excel reads accents, "…" and non-Latin file names right (it takes BOM-less CSV for
+    the local code page); Python reads it with encoding="utf-8-sig". A text cell starting with = + - @, a tab or a
+    carriage return gets a leading apostrophe, so a spreadsheet never runs it as a formula (the rule of
+    assets/publish.py `_csv_safe_select`); numbers are written as numbers.
+    """
+    safe = frame.with_columns(  # one regex replace, no when/then chain (polars 2.1 panics on some string columns)
+        pl.col(c).str.replace(r"^([=+\-@\t\r])", "'$1") for c, dtype in frame.schema.items() if dtype == pl.String
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    safe.write_csv(tmp, include_bom=True, line_terminator="\r\n")
+    os.replace(tmp, target)
 
 
 def _sink_atomic(frame: pl.LazyFrame, target: Path) -> None:

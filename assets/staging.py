@@ -13,14 +13,13 @@ reads everything. A paused country (`decentwork pause`) keeps its staged rows wh
 """
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import polars as pl
 
 from assets.deliveries import paused_countries
-from assets.ingest import LoadReport, ingest, unchanged_since_staged
+from assets.ingest import LoadReport, ingest, partner_reason, unchanged_since_staged
 from assets.pseudonyms import pseudonym_key, record_key
 from decentwork.settings import REINGEST_TAG, SOURCES, ingest_threads, paths
 from pipelines.partitions import country_partitions
@@ -47,7 +46,7 @@ DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 
 
 def _rule_counts(reports: list[LoadReport]) -> dict[str, int]:
-    """Quarantined rows per broken rule, with the cell values masked (a reason may quote a value)."""
+    """Quarantined rows per broken rule, with the cell values masked (a reason may quote a value): run metadata."""
     counts: dict[str, int] = {}
     for report in reports:
         file = paths().quarantine_file(report.source, report.country)
@@ -55,7 +54,7 @@ def _rule_counts(reports: list[LoadReport]) -> dict[str, int]:
             continue
         reasons = pl.read_parquet(file, columns=["reason"])["reason"].str.split("; ").explode()
         for reason, n in reasons.value_counts().iter_rows():
-            rule = re.sub(r"'[^']*'", "'…'", re.sub(r"row \d+", "row …", reason or "unknown"))
+            rule = partner_reason(reason, report.source)[1] if reason else "unknown"
             counts[rule] = counts.get(rule, 0) + n
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 

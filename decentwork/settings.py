@@ -96,6 +96,18 @@ class Paths:
         """Per-file outcome of the last load (read, loaded, quarantined, rejected)."""
         return self.quarantine / source / f"country={country}" / "files.parquet"
 
+    def file_report_csv(self, source: str, country: str) -> Path:
+        """`file_report` as CSV, for partners and national teams (assets/ingest.py: `_write_partner_reports`)."""
+        return self.quarantine / source / f"country={country}" / "files.csv"
+
+    def quarantine_reasons_csv(self, source: str, country: str) -> Path:
+        """One line per quarantined row: file, row, reason with cell values masked; no personal value."""
+        return self.quarantine / source / f"country={country}" / "quarantine_reasons.csv"
+
+    def quarantine_summary_csv(self, source: str, country: str) -> Path:
+        """Per file and broken rule: how many rows, and the first of them; no personal value."""
+        return self.quarantine / source / f"country={country}" / "quarantine_summary.csv"
+
     @property
     def paused(self) -> Path:
         """The countries whose deliveries are held (`decentwork pause`): assets/deliveries.py."""
