@@ -2,8 +2,11 @@
 
 Every table of schema `marts` becomes `<table>.parquet` and `<table>.csv` (rows in a fixed order, so
 the same warehouse always gives the same bytes); the long `indicators` table also
-`indicators.sdmx.csv` (SDMX-CSV 2.0) with its structure; `marts.duckdb` holds the published tables
-only (no staging or worker-level table), for researchers' read-only queries.
+`indicators.sdmx.csv` (SDMX-CSV 2.0) with its structure; `codes` (schemas/codes.py) labels and defines
+every code; `marts.duckdb` holds the published tables only (no staging or worker-level table), for
+researchers' read-only queries. Each table and column carries its description, from the dbt project's
+documentation (the models' YAML, generated from the indicator catalogue for the wide marts): as
+`COMMENT`s in `marts.duckdb` and as field and schema metadata (`description`) in the Parquet files.
 
 A new publication is exported into a sibling folder `data/.marts.candidate-<pid>` and checked by the
 quality gates (assets/quality.py). Only when they pass is it exchanged with `data/marts` in one
@@ -26,7 +29,7 @@ import duckdb
 
 from assets.transform import mart_asset_keys
 from assets.warehouse import open_built
-from decentwork.settings import Paths, paths
+from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
 
 PUBLISHED_SCHEMA = "marts"
 CANDIDATE_PREFIX = ".marts.candidate-"
@@ -60,28 +63,76 @@ def _csv_safe_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"select {', '.join(parts)} from {PUBLISHED_SCHEMA}.{table}"
 
 
+CODES_TABLE = "codes"
+CODES_DESCRIPTION = ("Every code the publication uses (countries, indicators, sexes, breakdowns, statuses, units) with its label "
+                     "and definition; the SDMX code lists are this table")
+CODES_COLUMNS = {"dimension": "The column the code appears in, as an SDMX dimension or attribute: REF_AREA (ref_area), INDICATOR "
+                              "(indicator), SEX (sex), CLASSIF1 (classif1), OBS_STATUS (obs_status and the *_status columns), "
+                              "UNIT_MEASURE (unit)",
+                 "code": "The code as published", "label": "Its name", "definition": "What it means"}
+
+
+def descriptions() -> dict[str, tuple[str, dict[str, str]]]:
+    """table -> (its description, {column: description}) for every published table, from the dbt manifest."""
+    manifest_path = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{manifest_path} is missing: the published columns' descriptions come from it. Fix: decentwork dbt-parse")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    out = {node["name"]: (" ".join(node.get("description", "").split()), {c: " ".join(v.get("description", "").split())
+                                                                             for c, v in node.get("columns", {}).items()})
+           for node in manifest["nodes"].values() if node.get("resource_type") == "model" and node.get("schema") == PUBLISHED_SCHEMA}
+    return out | {CODES_TABLE: (CODES_DESCRIPTION, CODES_COLUMNS)}
+
+
+def _write_parquet(table: "pa.Table", path: Path, description: str, columns: dict[str, str]) -> None:
+    """Parquet with each column's description as field metadata and the table's as schema metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [field.with_metadata({"description": columns[field.name]} if columns.get(field.name) else {}) for field in table.schema]
+    schema = pa.schema(fields, metadata={"description": description} if description else None)
+    pq.write_table(table.cast(schema), path, compression="zstd")
+
+
 def export_candidate(warehouse: Path, candidate: Path) -> dict[str, int]:
-    """Write every published table of the warehouse into the new folder `candidate`."""
+    """Write every published table of the warehouse, and the code table, into the new folder `candidate`."""
+    from schemas.codes import code_table
+
     candidate.mkdir(parents=True)
-    counts = {}
+    counts, described = {}, descriptions()
     with open_built(warehouse, PUBLISHED_SCHEMA) as con:
         for table in published_tables(con):
             ordered = f"select * from {PUBLISHED_SCHEMA}.{table} order by all"
-            con.execute(f"copy ({ordered}) to '{candidate / table}.parquet' (format parquet, compression zstd)")
+            with con.cursor() as reader:  # its own result: the connection's last execute() may hold one
+                _write_parquet(reader.sql(ordered).to_arrow_table(), candidate / f"{table}.parquet", *described.get(table, ("", {})))
             con.execute(f"copy ({_csv_safe_select(con, table)} order by all) to '{candidate / table}.csv' (format csv, header true)")
             counts[table] = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table}").fetchone()[0]
-    _write_marts_db(candidate, counts)
-    _write_sdmx(candidate)
+    codes = code_table()
+    _write_parquet(codes.to_arrow(), candidate / f"{CODES_TABLE}.parquet", *described[CODES_TABLE])
+    codes.write_csv(candidate / f"{CODES_TABLE}.csv")  # the reference lists' own text: no cell starts with = + - @
+    counts[CODES_TABLE] = codes.height
+    _write_marts_db(candidate, counts, described)
+    _write_sdmx(candidate, codes)
     return counts
 
 
-def _write_marts_db(candidate: Path, tables: dict[str, int]) -> None:
+def _write_marts_db(candidate: Path, tables: dict[str, int], described: dict[str, tuple[str, dict[str, str]]]) -> None:
+    def text(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
     with duckdb.connect(str(candidate / MARTS_DB)) as con:
         for table in tables:
             con.execute(f"create table {table} as select * from read_parquet('{candidate / table}.parquet') order by all")
+            description, columns = described.get(table, ("", {}))
+            if description:
+                con.execute(f"comment on table {table} is {text(description)}")
+            present = {r[0] for r in con.execute("select column_name from duckdb_columns() where table_name = ?", [table]).fetchall()}
+            for column, about in columns.items():
+                if about and column in present:  # a described column the table lacks is the catalogue test's to find
+                    con.execute(f'comment on column {table}."{column}" is {text(about)}')
 
 
-def _write_sdmx(candidate: Path) -> None:
+def _write_sdmx(candidate: Path, codes) -> None:
     import polars as pl
 
     from assets import sdmx
@@ -89,8 +140,9 @@ def _write_sdmx(candidate: Path) -> None:
     indicators = candidate / "indicators.parquet"
     if indicators.exists():
         frame = pl.read_parquet(indicators)
+        sdmx.check_codes(frame, codes)
         sdmx.write_sdmx_csv(frame, candidate / "indicators.sdmx.csv")
-        sdmx.write_structure(candidate / "indicators.sdmx-structure.xml", frame)
+        sdmx.write_structure(candidate / "indicators.sdmx-structure.xml", codes)
 
 
 def disclosure_gate(candidate: Path, warehouse: Path) -> dict:
@@ -105,14 +157,15 @@ def disclosure_gate(candidate: Path, warehouse: Path) -> dict:
     from assets.disclosure import rules
     from assets.disclosure.audit import audit
     from assets.disclosure.control import follows, primary_cells, range_edges
-    from assets.disclosure.links import KEY, Model, populated_parts, rows_from
+    from assets.disclosure.links import KEY, Model, populated_parts, rows_from, unpooled_country_years
     from assets.warehouse import read_built
 
     started = time.perf_counter()
     published = pl.read_parquet(candidate / "indicators.parquet")
     cells = read_built(warehouse, "intermediate", "int_indicator_cells")
     contributions = read_built(warehouse, "intermediate", "int_factory_contributions")
-    model = Model(rows_from(cells.to_dicts()), populated_parts(contributions))
+    unpooled = unpooled_country_years(read_built(warehouse, "intermediate", "int_coverage"))
+    model = Model(rows_from(cells.to_dicts()), populated_parts(contributions), unpooled)
     shown = {tuple(r[:5]): (None if r[5] == "C" else r[6]) for r in published.select(*KEY, "obs_status", "obs_value").iter_rows()}
     # the sensitive cells, from the rules and the true values (the publication says C for all suppressed cells alike)
     threshold, dominated = primary_cells(cells, model, contributions)

@@ -60,7 +60,12 @@ def _range(code: str, classif1: str, unit: str) -> tuple[float, float]:
 def _column_description(entry: dict, classif1: str) -> str:
     unit = CURRENCY_UNITS.get(classif1, entry["unit"])
     breakdown = f", {classif1}" if classif1 != "_Z" else ""
-    return f"{entry['definition']} ({entry['code']}{breakdown}; {unit}): {entry['formula']}. Empty when suppressed."
+    return f"{entry['definition']} ({entry['code']}{breakdown}; {unit}): {entry['formula']}. Empty when not published: its _status column says why."
+
+
+STATUS_DESCRIPTION = ("Status of {name}: empty = normal, U = unreliable (fewer than 30 workers), C = confidential (a value exists but "
+                      "is not published), M = not applicable (nobody of that sex), P = provisional (the year is not complete). An empty value with an empty status: not available (not "
+                      "collected for that country and year)")
 
 
 def render_marts_yml(catalogue: list[dict]) -> str:
@@ -82,6 +87,9 @@ def render_marts_yml(catalogue: list[dict]) -> str:
             lines += [f"      - name: {name}", f"        description: {_quote(_column_description(by_code[code], classif1))}",
                       "        data_type: double", "        data_tests:", "          - within_range:", "              arguments:",
                       f"                min_value: {low:g}", f"                max_value: {high:g}"]
+            lines += [f"      - name: {name}_status", f"        description: {_quote(STATUS_DESCRIPTION.format(name=name))}",
+                      "        data_type: string", "        data_tests:", "          - accepted_values:", "              arguments:",
+                      "                values: [U, C, M, P]"]
     return "\n".join(lines) + "\n"
 
 
@@ -100,9 +108,10 @@ def render_page(catalogue: list[dict]) -> str:
         f"<!-- {GENERATED} -->",
         "",
         "Every indicator is published in the long table `indicators` (ILOSTAT shape: ref_area, indicator, sex,",
-        "classif1, time, obs_value, obs_status, unit, n_workers, n_factories) for every country and the pooled",
+        "classif1, time, obs_value, obs_status, unit, n_workers, n_factories, months_covered, coverage) for every country and the pooled",
         "`X_BW`, by sex (SEX_T, SEX_F, SEX_M) except gaps and factory-based rates, with disclosure control applied",
-        "(see README). The spec is `../shared/spec/indicators.md`; the dbt unit tests of",
+        "(see README), each with the months it covers; [reading-the-marts.md](reading-the-marts.md) explains statuses,",
+        "coverage and the pooled `X_BW`, and the published `codes` table labels every code. The dbt unit tests of",
         "`dbt_project/models/intermediate/int_indicator_cells.yml` check each formula on hand-worked rows.",
         "",
     ]

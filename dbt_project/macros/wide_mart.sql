@@ -1,6 +1,7 @@
 {#
   A wide topic mart pivoted from the disclosure-controlled `indicators` table, so every published
-  mart inherits its suppression: suppressed cells stay empty here too.
+  mart inherits its suppression: suppressed cells stay empty here too, and each value column has a
+  `<column>_status` beside it (the cell's obs_status: empty, U, C or M), so an empty value says why.
   columns: list of (column name, indicator code, classif1); by_sex: one row per sex as well;
   pooled: true = cross-country mart (all countries and X_BW), false = country mart (no X_BW).
 #}
@@ -12,7 +13,8 @@ select
     time,
     {% if by_sex %}sex,{% endif %}
     {% for name, indicator, classif1 in columns %}
-    max(case when indicator = '{{ indicator }}' and classif1 = '{{ classif1 }}' then obs_value end) as {{ name }}{% if not loop.last %},{% endif %}
+    max(case when indicator = '{{ indicator }}' and classif1 = '{{ classif1 }}' then obs_value end) as {{ name }},
+    max(case when indicator = '{{ indicator }}' and classif1 = '{{ classif1 }}' then obs_status end) as {{ name }}_status{% if not loop.last %},{% endif %}
     {% endfor %}
 from indicators
 where indicator in ({% for name, indicator, classif1 in columns %}'{{ indicator }}'{% if not loop.last %}, {% endif %}{% endfor %})

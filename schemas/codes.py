@@ -1,0 +1,76 @@
+"""Every code the publication uses, with its label and definition: the published `codes` table and the SDMX code
+lists are this one table.
+
+It joins the reference lists (dbt_project/seeds/): countries (`ref_countries`), indicators (`ref_indicators`),
+compliance clusters and points (`ref_clusters`, `ref_compliance_points`), and `ref_codes` for the rest (the pooled
+area, sexes, statuses, units, currencies, occupations, years in the programme). Built from the full lists, never
+from the rows of one export, so two exports always carry the same codes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+
+from decentwork.settings import SEEDS_DIR
+
+COLUMNS = ["dimension", "code", "label", "definition"]
+# dimension (SDMX component) -> column of the long indicators table
+DIMENSION_COLUMNS = {"REF_AREA": "ref_area", "INDICATOR": "indicator", "SEX": "sex", "CLASSIF1": "classif1",
+                     "OBS_STATUS": "obs_status", "UNIT_MEASURE": "unit"}
+
+
+def _seed(name: str, seeds: Path) -> pl.DataFrame:
+    return pl.read_csv(seeds / f"{name}.csv", infer_schema=False)
+
+
+@lru_cache(maxsize=4)
+def code_table(seeds: Path = SEEDS_DIR) -> pl.DataFrame:
+    """(dimension, code, label, definition), one row per code, sorted."""
+    countries = _seed("ref_countries", seeds).select(
+        pl.lit("REF_AREA").alias("dimension"), pl.col("iso3").alias("code"), pl.col("name").alias("label"),
+        (pl.lit("Better Work country programme: ") + pl.col("name") + pl.lit(" (ISO 3166-1 alpha-3 ") + pl.col("iso3")
+         + pl.lit("; local currency ") + pl.col("currency") + pl.lit(")")).alias("definition"),
+    )
+    indicators = _seed("ref_indicators", seeds).select(
+        pl.lit("INDICATOR").alias("dimension"), pl.col("code"), pl.col("definition").alias("label"),
+        (pl.col("formula") + pl.lit(". Unit: ") + pl.col("unit")
+         + pl.when(pl.col("breakdowns").is_not_null()).then(pl.lit(". Breakdowns: ") + pl.col("breakdowns")).otherwise(pl.lit(""))
+         ).alias("definition"),
+    )
+    # the clusters list maps every label an export uses onto a code; the first label of a code names it
+    clusters = _seed("ref_clusters", seeds).filter(pl.col("cluster_code").is_not_null()).unique("cluster_code", keep="first", maintain_order=True).select(
+        pl.lit("CLASSIF1").alias("dimension"), pl.col("cluster_code").alias("code"),
+        (pl.lit("Compliance cluster: ") + pl.col("cluster_label")).alias("label"),
+        (pl.lit("Better Work Compliance Assessment Tool cluster '") + pl.col("cluster_label") + pl.lit("'")).alias("definition"),
+    )
+    points = _seed("ref_compliance_points", seeds).filter(pl.col("cp_code").is_not_null()).unique("cp_code", keep="first", maintain_order=True).select(
+        pl.lit("CLASSIF1").alias("dimension"), pl.col("cp_code").alias("code"),
+        (pl.lit("Compliance point: ") + pl.col("cp_label")).alias("label"),
+        (pl.lit("Better Work Compliance Assessment Tool compliance point '") + pl.col("cp_label")
+         + pl.lit("' of cluster ") + pl.col("cluster_code")).alias("definition"),
+    )
+    table = pl.concat([_seed("ref_codes", seeds).select(COLUMNS), countries, indicators, clusters, points])
+    duplicated = table.filter(pl.struct("dimension", "code").is_duplicated())
+    if duplicated.height:
+        raise ValueError(f"codes defined twice in the reference lists: {duplicated.select('dimension', 'code').rows()}")
+    return table.unique(["dimension", "code"]).sort("dimension", "code")
+
+
+def codes_of(dimension: str) -> list[str]:
+    """The valid codes of one dimension (REF_AREA, INDICATOR, SEX, CLASSIF1, OBS_STATUS, UNIT_MEASURE)."""
+    return code_table().filter(pl.col("dimension") == dimension)["code"].to_list()
+
+
+def unknown_codes(indicators: pl.DataFrame) -> dict[str, list[str]]:
+    """Codes of a long indicators table that the code table does not define, by dimension (empty when none)."""
+    table = code_table()
+    out = {}
+    for dimension, column in DIMENSION_COLUMNS.items():
+        used = set(indicators[column].drop_nulls().cast(pl.String).unique().to_list())
+        missing = sorted(used - set(table.filter(pl.col("dimension") == dimension)["code"].to_list()))
+        if missing:
+            out[dimension] = missing
+    return out
