@@ -49,7 +49,7 @@ from great_expectations.expectations.row_conditions import Column
 KEY = ["ref_area", "indicator", "sex", "classif1", "time"]
 REQUIRED_COLUMNS = [*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories"]
 SEXES = ["SEX_T", "SEX_F", "SEX_M"]
-OBS_STATUSES = ["U", "C", "M"]  # null = normal; M = not applicable (a sex without anybody in a country-year)
+OBS_STATUSES = ["U", "C", "M", "P"]  # null = normal; M = not applicable (a sex without anybody); P = provisional year
 UNITS = ["PCT", "LCU", "USD", "PPP_USD", "HOURS", "RATIO"]
 GAP_PREFIX = "GPG_"
 # A published column whose (lower-cased) name matches any of these is an identifier or a name.

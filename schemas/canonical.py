@@ -1,4 +1,4 @@
-"""The extract contract (spec/extracts.md) as data: canonical headers, staged names, types, keys.
+"""The extract contract (docs/extracts.md) as data: canonical headers, staged names, types, keys.
 
 Each delivered file is mapped onto the canonical headers (the spec's spellings, "Assesment
 Start Date" included), then staged under snake_case names with real types. This module is

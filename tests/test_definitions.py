@@ -50,7 +50,7 @@ def test_disclosure_control_stands_between_the_cells_and_the_marts():
     controlled = dg.AssetKey(["disclosure", "controlled_cells"])
     node = graph.get(controlled)
     assert node.group_name == "disclosure"
-    assert {k.path[-1] for k in node.parent_keys} == {"int_indicator_cells", "int_factory_contributions"}
+    assert {k.path[-1] for k in node.parent_keys} == {"int_coverage", "int_indicator_cells", "int_factory_contributions"}
     indicators = graph.get(dg.AssetKey(["marts", "indicators"]))
     assert indicators.parent_keys == {controlled}
     cells = next(k for k in node.parent_keys if k.path[-1] == "int_indicator_cells")

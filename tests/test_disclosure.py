@@ -271,3 +271,37 @@ def test_a_pooled_gap_follows_a_country_whose_part_has_one_sex_only():
     assert ("A", "EAR_MEAN_HOURLY", "SEX_F", "OCU_MECHANIC", 2025) in follows(pooled, model)
     assert {leaf[2] for leaf in model.count_vectors(pooled)[0]} == {"A", "B", "C"}
     assert pooled.key in _apply_follows(model, {("A", "EAR_MEAN_HOURLY", "SEX_F", "OCU_MECHANIC", 2025)})
+
+
+def test_a_pooled_gap_is_the_employment_weighted_average_of_the_published_national_gaps():
+    """KHM's raw gap is 10 % over 100 workers, VNM's 20 % over 300: X_BW's is (100 x 10 + 300 x 20) / 400 = 17.5,
+    between the two (a raw gap over the pooled workers can fall outside both, as 7.0 % does here), resting on 400
+    workers and 5 factories. JOR's gap is confidential and BGD's year is not pooled (fewer months): neither counts.
+    With no published national gap (the cutters), the pooled gap is confidential too; other cells pass unchanged."""
+    from assets.disclosure.control import PUBLISHED_COLUMNS, pooled_gaps
+
+    rows = [
+        ("KHM", "GPG_MEAN_HOURLY", "SEX_T", "_Z", 2025, 10.0, None, "PCT", 100, 2, 12, "payroll"),
+        ("VNM", "GPG_MEAN_HOURLY", "SEX_T", "_Z", 2025, 20.0, None, "PCT", 300, 3, 12, "payroll"),
+        ("JOR", "GPG_MEAN_HOURLY", "SEX_T", "_Z", 2025, None, "C", "PCT", None, None, 12, "payroll"),
+        ("BGD", "GPG_MEAN_HOURLY", "SEX_T", "_Z", 2025, -50.0, "P", "PCT", 900, 9, 11, "payroll"),
+        ("X_BW", "GPG_MEAN_HOURLY", "SEX_T", "_Z", 2025, 7.0, None, "PCT", 1500, 19, 12, "pools"),
+        ("JOR", "GPG_MEAN_HOURLY", "SEX_T", "OCU_CUTTER", 2025, None, "C", "PCT", None, None, 12, "payroll"),
+        ("X_BW", "GPG_MEAN_HOURLY", "SEX_T", "OCU_CUTTER", 2025, 4.0, None, "PCT", 40, 4, 12, "pools"),
+        ("X_BW", "GPG_MEDIAN_HOURLY", "SEX_T", "_Z", 2025, None, "C", "PCT", None, None, 12, "pools"),
+        ("X_BW", "EAR_MEAN_HOURLY", "SEX_F", "CUR_TYPE_PPP", 2025, 2.5, None, "PPP_USD", 700, 9, 12, "pools"),
+    ]
+    frame = pl.DataFrame(rows, schema=dict(zip(PUBLISHED_COLUMNS, [pl.String] * 4 + [pl.Int32, pl.Float64, pl.String, pl.String,
+                                                                      pl.Int64, pl.Int64, pl.Int64, pl.String])), orient="row")
+    out, lost = pooled_gaps(frame, unpooled=frozenset({("BGD", 2025)}))
+    by_key = {(r["ref_area"], r["indicator"], r["classif1"]): r for r in out.iter_rows(named=True)}
+    pooled = by_key[("X_BW", "GPG_MEAN_HOURLY", "_Z")]
+    assert (pooled["obs_value"], pooled["obs_status"], pooled["n_workers"], pooled["n_factories"]) == (17.5, None, 400, 5)
+    assert pooled["coverage"] == "employment-weighted average of the national gaps of KHM (100 workers), VNM (300 workers)"
+    cutters = by_key[("X_BW", "GPG_MEAN_HOURLY", "OCU_CUTTER")]
+    assert (cutters["obs_value"], cutters["obs_status"], cutters["n_workers"]) == (None, "C", None)
+    assert lost == {("X_BW", "GPG_MEAN_HOURLY", "SEX_T", "OCU_CUTTER", 2025)}
+    assert by_key[("X_BW", "GPG_MEDIAN_HOURLY", "_Z")]["obs_status"] == "C"  # suppressed by control: stays so
+    unchanged = [k for k in by_key if k[0] != "X_BW" or k[1] == "EAR_MEAN_HOURLY"]
+    original = {(r["ref_area"], r["indicator"], r["classif1"]): r for r in frame.iter_rows(named=True)}
+    assert all(by_key[k] == original[k] for k in unchanged)

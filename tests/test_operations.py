@@ -110,7 +110,9 @@ def test_national_refresh_leaves_other_countries_published_rows_identical(refres
     compared = 0
     for table in old:
         before_rows = _rows_outside(old[table], {REFRESHED, POOLED})
-        if before_rows is None:
+        if before_rows is None:  # the code table belongs to no country: it stays as it was
+            assert table == "codes" and old[table].equals(new[table]), table
+            compared += 1
             continue
         compared += 1
         after_rows = _rows_outside(new[table], {REFRESHED, POOLED})

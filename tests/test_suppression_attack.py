@@ -272,7 +272,7 @@ def test_the_gate_refuses_a_publication_that_gives_a_cell_away(sample, truth, tm
     candidate.mkdir()
     leaky = disclose(truth).with_columns(rules.rounded(pl.col("obs_value"), pl.col("unit")).alias("obs_value")).with_columns(
         pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories"))
-    leaky.select(sample["published"].columns).write_parquet(candidate / "indicators.parquet")
+    leaky.select([c for c in sample["published"].columns if c in leaky.columns]).write_parquet(candidate / "indicators.parquet")
     gate = disclosure_gate(candidate, sample["root"] / "warehouse.duckdb")
     assert any("narrows it to" in e for e in gate["errors"]), gate["errors"][:5]
     honest = candidate / "honest"

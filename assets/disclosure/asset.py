@@ -27,14 +27,14 @@ import polars as pl
 
 from assets.disclosure import rules
 from assets.disclosure.control import control
-from assets.disclosure.links import POOLED
+from assets.disclosure.links import POOLED, unpooled_country_years
 from assets.transform import WAREHOUSE_POOL, model_asset_key
 from assets.warehouse import read_built
 from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
 
 ASSET_KEY = dg.AssetKey(["disclosure", "controlled_cells"])
 EXCLUDED_VARIABLE = "DECENTWORK_EXCLUDED_COUNTRIES"  # read by dbt_project/macros/excluded_countries.sql
-CELL_MODELS = ("int_indicator_cells", "int_factory_contributions")
+CELL_MODELS = ("int_coverage", "int_indicator_cells", "int_factory_contributions")
 
 
 class DisclosureAuditFailed(RuntimeError):
@@ -75,7 +75,8 @@ def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dic
     while True:
         cells = read_built(p.warehouse, "intermediate", "int_indicator_cells")
         contributions = read_built(p.warehouse, "intermediate", "int_factory_contributions")
-        controlled = control(cells, contributions)
+        unpooled = unpooled_country_years(read_built(p.warehouse, "intermediate", "int_coverage"))
+        controlled = control(cells, contributions, unpooled)
         p.disclosure.mkdir(parents=True, exist_ok=True)
         # the country gates first: one country's impossible value (a rate out of its range) would also make the
         # audit's linear programs unsolvable, and must cost that country only
@@ -108,11 +109,12 @@ def _previous_rows(p: Paths, countries: set[str]) -> pl.DataFrame:
     """What the current publication shows for `countries` (nothing for a country never published before)."""
     published = p.marts / "indicators.parquet"
     schema = {"ref_area": pl.String, "indicator": pl.String, "sex": pl.String, "classif1": pl.String, "time": pl.Int32,
-              "obs_value": pl.Float64, "obs_status": pl.String, "unit": pl.String, "n_workers": pl.Int64, "n_factories": pl.Int64}
+              "obs_value": pl.Float64, "obs_status": pl.String, "unit": pl.String, "n_workers": pl.Int64, "n_factories": pl.Int64,
+              "months_covered": pl.Int64, "coverage": pl.String}
     if not published.exists():
         return pl.DataFrame(schema=schema)
-    rows = pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries))).select(
-        [pl.col(c).cast(t) for c, t in schema.items()])
+    rows = pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries)))
+    rows = rows.select([(pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()])  # older versions lack some
     # as this version publishes: rounded, no counts on a confidential cell (a publication of an older version
     # carried exact values and counts)
     confidential = pl.col("obs_status") == "C"
@@ -130,7 +132,7 @@ def _write(target, text: str) -> None:
 
 @dg.asset(
     key=ASSET_KEY,
-    deps=[model_asset_key("int_indicator_cells"), model_asset_key("int_factory_contributions")],
+    deps=[model_asset_key(name) for name in CELL_MODELS],
     group_name="disclosure",
     kinds={"python", "parquet"},
     pool=WAREHOUSE_POOL,  # reads the warehouse: never while dbt writes it

@@ -2,8 +2,9 @@
 
 Input: every indicator cell before control (dbt's `int_indicator_cells`: value, numerator and denominator,
 counts) and each factory's contribution to the cells (`int_factory_contributions`). Output: the published
-long table (rounded values, `C` without value or counts where suppressed, `U` for few workers), a report of
-the information lost, and the audit of what was published.
+long table (rounded values, `C` without value or counts where suppressed, `P` for a provisional year, `U`
+for few workers; each cell with its months covered and coverage note), a report of the information lost, and
+the audit of what was published.
 
 1. Primary suppression (assets/disclosure/rules.py): the thresholds and the p% dominance rule.
 2. Counts (layer 1), per family of cells counting the same people and year: secondary suppression by
@@ -42,7 +43,9 @@ from assets.disclosure.links import (
 
 log = logging.getLogger(__name__)
 MAX_REPAIRS = 20
-PUBLISHED_COLUMNS = [*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories"]
+PUBLISHED_COLUMNS = [*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories", "months_covered", "coverage"]
+PROVISIONAL = "P"  # SDMX CL_OBS_STATUS "provisional value": the cell's year is not complete (fewer than 12 months)
+FULL_YEAR = 12
 
 
 # --------------------------------------------------------------------------------------------- follows
@@ -246,11 +249,14 @@ class Controlled:
     report: dict = field(default_factory=dict)
 
 
-def control(cells: pl.DataFrame, contributions: pl.DataFrame) -> Controlled:
-    """Disclosure control of `cells` (module docstring)."""
+def control(cells: pl.DataFrame, contributions: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = frozenset()) -> Controlled:
+    """Disclosure control of `cells` (module docstring); `unpooled`: the country-years X_BW's payroll cells leave out."""
+    for column, dtype in (("months_covered", pl.Int64), ("coverage", pl.String)):
+        if column not in cells.columns:  # cells made by hand (tests) need not say
+            cells = cells.with_columns(pl.lit(None, dtype).alias(column))
     cells = cells.with_columns(rules.rounded(pl.col("obs_value"), pl.col("unit")).alias("_rounded"))
     rounded = {tuple(r[:5]): r[5] for r in cells.select(*KEY, "_rounded").iter_rows()}
-    model = Model(rows_from(cells.to_dicts()), populated_parts(contributions))
+    model = Model(rows_from(cells.to_dicts()), populated_parts(contributions), unpooled)
     threshold, dominated = primary_cells(cells, model, contributions)
     primary = {row.key: threshold[row.key] == "C" or row.key in dominated for row in model.rows}
 
@@ -269,13 +275,52 @@ def control(cells: pl.DataFrame, contributions: pl.DataFrame) -> Controlled:
     status = {k: ("C" if k in suppressed else ("U" if threshold[k] == "U" else None)) for k in rounded}
     frame = cells.with_columns(
         pl.Series("obs_status", [status[tuple(r)] for r in cells.select(KEY).iter_rows()], dtype=pl.String)
+    ).with_columns(  # a provisional year says so before a small count does: months_covered shows both
+        pl.when((pl.col("obs_status") != "C").fill_null(True) & (pl.col("months_covered") < FULL_YEAR))
+        .then(pl.lit(PROVISIONAL)).otherwise(pl.col("obs_status")).alias("obs_status")
     ).with_columns(
         pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("_rounded")).alias("obs_value"),
         *[pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories")],
     ).select(PUBLISHED_COLUMNS).sort(KEY)
+    frame, unpublishable = pooled_gaps(frame, unpooled)
     frame = pl.concat([frame, _not_applicable(frame)]).sort(KEY)
-    report = _report(model, primary, dominated, edges, suppressed, result)
+    report = _report(model, primary, dominated, edges, suppressed | unpublishable, result)
     return Controlled(frame, result, report)
+
+
+POOLED_GAPS = ("GPG_MEAN_HOURLY", "GPG_MEDIAN_HOURLY")
+
+
+def pooled_gaps(frame: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = frozenset()) -> tuple[pl.DataFrame, set[tuple]]:
+    """X_BW's raw and median gender pay gaps as the ILO Global Wage Report builds regional gaps: the average of the
+    national gaps weighted by the workers each rests on. A raw gap over the pooled workers would measure the
+    countries' different wage levels and shares of women, not the gap (docs/reading-the-marts.md).
+
+    The average takes the *published* national gaps of the countries X_BW pools, rounded as published: anybody
+    can recompute it from the table, so it reveals nothing a published cell does not; its counts are the sums
+    of theirs. A pooled gap that control suppressed stays suppressed; one with no published national gap
+    becomes confidential too. Returns the frame and the keys newly made confidential."""
+    gap = pl.col("indicator").is_in(POOLED_GAPS)
+    national = frame.filter(gap, pl.col("ref_area") != POOLED, pl.col("obs_value").is_not_null(), pl.col("n_workers") > 0).filter(
+        ~pl.struct("ref_area", "time").map_elements(lambda r: (r["ref_area"], r["time"]) in unpooled, return_dtype=pl.Boolean))
+    averages = national.sort("ref_area").group_by("indicator", "sex", "classif1", "time").agg(
+        ((pl.col("n_workers") * pl.col("obs_value")).sum() / pl.col("n_workers").sum()).round(1).alias("_value"),
+        pl.col("n_workers").sum().alias("_workers"), pl.col("n_factories").sum().alias("_factories"),
+        (pl.lit("employment-weighted average of the national gaps of ")
+         + pl.concat_str(pl.col("ref_area"), pl.lit(" ("), pl.col("n_workers").cast(pl.String), pl.lit(" workers)")).str.join(", ")
+         ).alias("_coverage"),
+    )
+    pooled = gap & (pl.col("ref_area") == POOLED) & pl.col("obs_status").ne_missing("C")
+    out = frame.join(averages, on=["indicator", "sex", "classif1", "time"], how="left")
+    lost = {tuple(r) for r in out.filter(pooled & pl.col("_value").is_null()).select(KEY).iter_rows()}
+    out = out.with_columns(
+        pl.when(pooled).then(pl.col("_value")).otherwise(pl.col("obs_value")).alias("obs_value"),
+        pl.when(pooled & pl.col("_value").is_null()).then(pl.lit("C")).otherwise(pl.col("obs_status")).alias("obs_status"),
+        pl.when(pooled).then(pl.col("_workers")).otherwise(pl.col("n_workers")).alias("n_workers"),
+        pl.when(pooled).then(pl.col("_factories")).otherwise(pl.col("n_factories")).alias("n_factories"),
+        pl.when(pooled & pl.col("_coverage").is_not_null()).then(pl.col("_coverage")).otherwise(pl.col("coverage")).alias("coverage"),
+    )
+    return out.select(frame.columns).sort(KEY), lost
 
 
 NOT_APPLICABLE = "M"  # SDMX CL_OBS_STATUS "missing value; data cannot exist": a sex without anybody in it
@@ -296,7 +341,7 @@ def _not_applicable(frame: pl.DataFrame) -> pl.DataFrame:
         "ref_area", "indicator",
         pl.when(pl.col("present") == "SEX_F").then(pl.lit("SEX_M")).otherwise(pl.lit("SEX_F")).alias("sex"),
         "classif1", "time", pl.lit(None, pl.Float64).alias("obs_value"), pl.lit(NOT_APPLICABLE).alias("obs_status"), "unit",
-        pl.lit(0, pl.Int64).alias("n_workers"), pl.lit(0, pl.Int64).alias("n_factories"),
+        pl.lit(0, pl.Int64).alias("n_workers"), pl.lit(0, pl.Int64).alias("n_factories"), "months_covered", "coverage",
     ).cast(frame.schema)
 
 

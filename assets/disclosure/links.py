@@ -49,6 +49,8 @@ FAMILY = {
 }
 YEARS_IN_PROGRAMME = "payroll_years"  # the family of the gaps by years in the programme (classif1 YIP_*)
 SEXLESS = {"payroll_strata", "picc_active", "assessments"}
+# the families whose pooled cells leave out the country-years with fewer payroll months (int_coverage)
+PAYROLL_FAMILIES = {"payroll", "payroll_strata", YEARS_IN_PROGRAMME}
 SHARES_OF_WOMEN = {"FEMALE_SHARE_WORKFORCE", "FEMALE_SHARE_SUPERVISORS", "PICC_FEMALE_SHARE_WORKER_REPS", "PICC_REPRESENTATION_PARITY"}
 SUPERVISORS = frozenset({"SUPERVISOR", "MANAGER"})
 # classif1 codes that break a total down into parts that add up to it
@@ -110,12 +112,16 @@ Leaves = frozenset[Leaf]
 class Model:
     """The leaves of every row of one publication, and what each row reveals."""
 
-    def __init__(self, rows: list[Row], populated: dict[tuple[str, int], frozenset[str]] | None = None):
+    def __init__(self, rows: list[Row], populated: dict[tuple[str, int], frozenset[str]] | None = None,
+                 unpooled: frozenset[tuple[str, int]] = frozenset()):
         """`populated`: (breakdown, year) -> the countries with payroll workers in that part (from the factory
-        totals), which a pooled gap by the part averages although some of them have one sex only there."""
+        totals), which a pooled gap by the part averages although some of them have one sex only there.
+        `unpooled`: the (country, year)s whose payroll covers fewer months than another country's that year: the
+        pooled payroll cells leave them out (int_coverage)."""
         self.rows = rows
         self.by_key = {r.key: r for r in rows}
         self.populated = populated or {}
+        self.unpooled = unpooled
         members: dict[tuple, set[str]] = defaultdict(set)
         parts: dict[tuple, set[str]] = defaultdict(set)
         for r in rows:
@@ -144,6 +150,8 @@ class Model:
             found |= self.populated.get((classif1, row.time), frozenset())
             for sex in ("SEX_F", "SEX_M"):
                 found |= self.members.get(("EAR_MEAN_HOURLY", sex, classif1, row.time), frozenset())
+        if row.family in PAYROLL_FAMILIES:
+            found = frozenset(c for c in found if (c, row.time) not in self.unpooled)
         return found
 
     def leaves(self, row: Row, scope: str, sexes: Iterable[str] | None = None) -> Leaves:
@@ -219,6 +227,12 @@ def preference(rows: Iterable[Row]) -> tuple:
         -size,
         min(repr(r.key) for r in rows),
     )
+
+
+def unpooled_country_years(coverage) -> frozenset[tuple[str, int]]:
+    """(country, year)s that X_BW's payroll cells leave out, from `int_coverage` (a polars frame)."""
+    left_out = coverage.filter((coverage["family"] == "payroll") & (coverage["pooled"] == False))  # noqa: E712 (polars)
+    return frozenset((country, int(year)) for country, year in left_out.select("country", "year").iter_rows())
 
 
 def populated_parts(contributions) -> dict[tuple[str, int], frozenset[str]]:

@@ -14,7 +14,7 @@
 
 {% macro spark__register_staged_sources() %}
     {% if execute %}
-        {% set root = env_var('DECENTWORK_DATA_DIR', 'data') %}
+        {% set root = env_var('DECENTWORK_DATA_DIR', '../data') %}
         {% do run_query('create schema if not exists extracts') %}
         {% for source in graph.sources.values() if source.source_name == 'extracts' %}
             {% do run_query('create or replace view extracts.' ~ source.name ~ ' as select * from parquet.`' ~ root ~ '/staging/' ~ source.name ~ '`') %}
@@ -38,7 +38,7 @@
 
 {% macro spark__register_disclosure_source() %}
     {% if execute %}
-        {% set root = env_var('DECENTWORK_DATA_DIR', 'data') %}
+        {% set root = env_var('DECENTWORK_DATA_DIR', '../data') %}
         {% do run_query('create schema if not exists disclosure') %}
         {% for source in graph.sources.values() if source.source_name == 'disclosure' %}
             {% do run_query('create or replace view disclosure.' ~ source.name ~ ' as select * from parquet.`' ~ root ~ '/disclosure/' ~ source.name ~ '.parquet`') %}

@@ -16,7 +16,13 @@
     case when grouping({{ column }}) = 1 then 'SEX_T' else 'SEX_' || {{ column }} end
 {%- endmacro %}
 
-{# Country of a grouping-sets row: X_BW (all programme countries pooled) where country was rolled up. #}
-{% macro ref_area(column='country') -%}
-    case when grouping({{ column }}) = 1 then 'X_BW' else {{ column }} end
+{# Country of a grouping-sets row: X_BW (all programme countries pooled) where country was rolled up. With `pool`
+   (payroll-based cells, int_coverage), the rolled-up rows are grouped by that column instead: 'X_BW' for the
+   country-years that pool, null for the others, whose group `pooled_groups_only()` drops. #}
+{% macro ref_area(column='country', pool=none) -%}
+    case when grouping({{ column }}) = 1 then {{ pool if pool else "'X_BW'" }} else {{ column }} end
+{%- endmacro %}
+
+{% macro pooled_groups_only(column='country', pool='pool') -%}
+    having grouping({{ column }}) = 0 or {{ pool }} is not null
 {%- endmacro %}

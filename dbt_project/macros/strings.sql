@@ -26,3 +26,16 @@
 {% macro spark__trim_chars(expression, characters) -%}
     trim(both '{{ characters }}' from {{ expression }})
 {%- endmacro %}
+
+{# The distinct non-null values of `expression` in a group, sorted, joined by ', ' (an aggregate). #}
+{% macro sorted_list(expression) -%}
+    {{ return(adapter.dispatch('sorted_list', 'decentwork')(expression)) }}
+{%- endmacro %}
+
+{% macro default__sorted_list(expression) -%}
+    string_agg(distinct {{ expression }}, ', ' order by {{ expression }})
+{%- endmacro %}
+
+{% macro spark__sorted_list(expression) -%}
+    nullif(array_join(array_sort(collect_set({{ expression }})), ', '), '')
+{%- endmacro %}

@@ -2,14 +2,12 @@
     the unit tests of int_indicator_cells (which compute them from their worker-month fixtures, var
     `strata_from_months`). -#}
 
-{# Worker-months with the groups the indicators break down by; reads CTEs `worker_months` and `ss_countries`. #}
+{# Worker-months with the groups the indicators break down by; reads a CTE `worker_months`. #}
 {% macro grouped_worker_months() -%}
     select
         worker_months.*,
-        ss_countries.country is not null as has_social_security,
         case when years_in_programme >= 4 then 'YIP_4PLUS' else 'YIP_' || cast(years_in_programme as string) end as yip_group
     from worker_months
-    left join ss_countries on ss_countries.country = worker_months.country
 {%- endmacro %}
 
 {# One row per worker, factory, occupation and years-in-programme group of a year, about a fifth of the

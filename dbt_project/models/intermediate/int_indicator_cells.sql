@@ -1,5 +1,5 @@
 {#
-  Every indicator cell of spec/indicators.md before disclosure control, in the long shape:
+  Every indicator cell of the catalogue (docs/indicators.md) before disclosure control, in the long shape:
   ref_area, indicator, sex, classif1, time, obs_value, unit, n_workers, n_factories, basis
   (`workers` | `factories` | `gap`), and for gaps the counts of each sex the gap rests on.
   `marts/indicators` applies disclosure control to these cells.
@@ -9,17 +9,26 @@ latest_findings as (select * from {{ ref('int_latest_assessments') }} {{ without
 picc as (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}),
 survey as (select * from {{ ref('stg_worker_survey') }} {{ without_excluded_countries() }}),
 factories as (select * from {{ ref('stg_factories') }} {{ without_excluded_countries() }}),
-ss_countries as (select distinct country from {{ ref('stg_social_security') }} {{ without_excluded_countries() }}),
+-- the country-years whose payroll covers fewer months than another country's that year: not pooled into X_BW
+unpooled as (select country, year from {{ ref('int_coverage') }} where family = 'payroll' and not pooled),
 
-months as {{ inline_cte() }} ({{ grouped_worker_months() }}),
+months as {{ inline_cte() }} (
+    select grouped.*, case when unpooled.country is null then 'X_BW' end as pool
+    from ({{ grouped_worker_months() }}) as grouped
+    left join unpooled on unpooled.country = grouped.country and unpooled.year = grouped.year
+),
 
 -- macros/worker_strata.sql; unit tests compute them from their worker-month fixtures
 worker_strata as {{ inline_cte() }} (
-    {%- if var('strata_from_months', false) %}
-    {{ worker_strata_rows() }}
-    {%- else %}
-    select * from {{ ref('int_worker_strata') }} {{ without_excluded_countries() }}
-    {%- endif %}
+    select strata.*, case when unpooled.country is null then 'X_BW' end as pool
+    from (
+        {%- if var('strata_from_months', false) %}
+        {{ worker_strata_rows() }}
+        {%- else %}
+        select * from {{ ref('int_worker_strata') }} {{ without_excluded_countries() }}
+        {%- endif %}
+    ) as strata
+    left join unpooled on unpooled.country = strata.country and unpooled.year = strata.year
 ),
 
 {#-
@@ -36,18 +45,19 @@ worker_strata as {{ inline_cte() }} (
 ] %}
 hourly_values as {{ inline_cte() }} (
     {% for currency, value, dollars in hourly_currencies %}
-    select country, year, sex, '{{ currency }}' as currency, {{ value }} as value, floor(1000 * ({{ dollars }})) as bucket
+    select country, pool, year, sex, '{{ currency }}' as currency, {{ value }} as value, floor(1000 * ({{ dollars }})) as bucket
     from months
     where {{ value }} is not null
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 value_buckets as (
-    select {{ ref_area() }} as country, year, {{ sex_code() }} as sex, currency, bucket, count(*) as n_values
+    select {{ ref_area(pool='pool') }} as country, year, {{ sex_code() }} as sex, currency, bucket, count(*) as n_values
     from hourly_values
     group by grouping sets (
-        (country, year, sex, currency, bucket), (country, year, currency, bucket), (year, sex, currency, bucket), (year, currency, bucket)
+        (country, year, sex, currency, bucket), (country, year, currency, bucket), (pool, year, sex, currency, bucket), (pool, year, currency, bucket)
     )
+    {{ pooled_groups_only() }}
 ),
 -- the middle ranks, counted from 0, are floor and ceil of (n - 1) / 2; a bucket holds ranks n_below .. n_below + n_values - 1
 middle_buckets as (
@@ -73,7 +83,7 @@ middle_values as (
     inner join middle_buckets
         on middle_buckets.year = hourly_values.year and middle_buckets.currency = hourly_values.currency
         and middle_buckets.bucket = hourly_values.bucket
-        and middle_buckets.country in (hourly_values.country, 'X_BW') and middle_buckets.sex in ('SEX_' || hourly_values.sex, 'SEX_T')
+        and middle_buckets.country in (hourly_values.country, hourly_values.pool) and middle_buckets.sex in ('SEX_' || hourly_values.sex, 'SEX_T')
 ),
 hourly_medians as (
     select country, year, sex,
@@ -109,7 +119,7 @@ hourly_medians as (
 ] %}
 month_stats as (
     select
-        {{ ref_area() }} as country,
+        {{ ref_area(pool='pool') }} as country,
         year,
         {{ sex_code() }} as sex,
         {{ exact_avg('earnings') }} as mean_monthly_lcu,
@@ -134,12 +144,13 @@ month_stats as (
         100 * ({{ exact_sum('case when has_social_security then contribution_due end') }} - {{ exact_sum('case when has_social_security and contribution_due is not null then contribution_paid end') }}) as ss_gap_rt_num,
         {{ exact_sum('case when has_social_security then contribution_due end') }} as ss_gap_rt_den
     from months
-    group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
+    group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
+    {{ pooled_groups_only() }}
 ),
 
 worker_counts as (
     select
-        {{ ref_area() }} as country,
+        {{ ref_area(pool='pool') }} as country,
         year,
         {{ sex_code() }} as sex,
         count(distinct worker_key) as n_workers,
@@ -152,7 +163,8 @@ worker_counts as (
         count(distinct case when has_social_security then worker_key end) as n_workers_ss,
         count(distinct case when has_social_security then factory_key end) as n_factories_ss
     from worker_strata
-    group by grouping sets ((country, year, sex), (country, year), (year, sex), (year))
+    group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
+    {{ pooled_groups_only() }}
 ),
 
 wage_stats as (
@@ -204,13 +216,14 @@ wage_cells as (
 {% set breakdowns = [('_Z', "'_Z'"), ('yip', 'yip_group'), ('occupation', "'OCU_' || upper(occupation)")] %}
 hourly_grouped as (
     {% for name, classif1 in breakdowns %}
-    select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, sex,
+    select {{ ref_area(pool='pool') }} as country, year, {{ classif1 }} as classif1, sex,
         count(distinct worker_key) as n_workers, count(distinct factory_key) as n_factories,
         {{ mean_of_parts('hourly_lcu') }} as mean_lcu, {{ mean_of_parts('hourly_ppp') }} as mean_ppp,
         cast(sum(hourly_lcu_sum) as double) as lcu_num, sum(hourly_lcu_n) as lcu_den,
         cast(sum(hourly_ppp_sum) as double) as ppp_num, sum(hourly_ppp_n) as ppp_den
     from worker_strata
-    group by grouping sets ((country, year, {{ classif1 }}, sex), (year, {{ classif1 }}, sex))
+    group by grouping sets ((country, year, {{ classif1 }}, sex), (pool, year, {{ classif1 }}, sex))
+    {{ pooled_groups_only() }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -237,9 +250,10 @@ occupation_cells as (
 -- a gap rests on the factories of both sexes together (their union, not the larger of the two)
 gap_factories as (
     {% for name, classif1 in breakdowns %}
-    select {{ ref_area() }} as country, year, {{ classif1 }} as classif1, count(distinct factory_key) as n_factories
+    select {{ ref_area(pool='pool') }} as country, year, {{ classif1 }} as classif1, count(distinct factory_key) as n_factories
     from worker_strata
-    group by grouping sets ((country, year, {{ classif1 }}), (year, {{ classif1 }}))
+    group by grouping sets ((country, year, {{ classif1 }}), (pool, year, {{ classif1 }}))
+    {{ pooled_groups_only() }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -270,14 +284,15 @@ gap_cells as (
         {{ exact_sum('stratum_workers * stratum_gap') }}, sum(stratum_workers)
     from (
         select
-            {{ ref_area() }} as country, year, factory_key, occupation,
+            {{ ref_area(pool='pool') }} as country, year, factory_key, occupation,
             count(distinct worker_key) as stratum_workers,
             count(distinct case when sex = 'F' then worker_key end) as women,
             count(distinct case when sex = 'M' then worker_key end) as men,
             100 * ({{ mean_of_parts('hourly_lcu', "sex = 'M'") }} - {{ mean_of_parts('hourly_lcu', "sex = 'F'") }})
                 / {{ mean_of_parts('hourly_lcu', "sex = 'M'") }} as stratum_gap
         from worker_strata
-        group by grouping sets ((country, year, factory_key, occupation), (year, factory_key, occupation))
+        group by grouping sets ((country, year, factory_key, occupation), (pool, year, factory_key, occupation))
+        {{ pooled_groups_only() }}
     ) as strata
     where women > 0 and men > 0 and stratum_gap is not null
     group by country, year
@@ -442,7 +457,28 @@ select
 from gap_cells
 )
 
-select * from final
+{#- the reference period of each cell (int_coverage): the payroll's months, the months payroll and social security
+    both cover for the linked indicators; the other families rest on events of the year, which a note names #}
+{% set month_families = {'payroll': ['EAR_', 'HOW_', 'MINW_', 'GPG_', 'FEMALE_SHARE_'], 'social_security': ['SS_']} %}
+{% set event_notes = [
+    ('WS_', 'worker survey: the respondents interviewed in the year'),
+    ('UNION_', 'worker survey: the respondents interviewed in the year'),
+    ('NC_', 'compliance assessments: the latest assessment of each factory in the year'),
+    ('PICC_ACTIVE', 'PICC membership on 31 December, over the active factories of the register'),
+    ('PICC_', 'PICC membership on 31 December'),
+] %}
+select final.*, coverage.months_covered, coalesce(coverage.coverage, case
+    {%- for prefix, note in event_notes %}
+    when final.indicator like '{{ prefix }}%' then '{{ note }}'
+    {%- endfor %}
+    end) as coverage
+from final
+left join {{ ref('int_coverage') }} as coverage
+    on coverage.country = final.ref_area and coverage.year = final.time and coverage.family = case
+    {%- for family, prefixes in month_families.items() %}{% for prefix in prefixes %}
+        when final.indicator like '{{ prefix }}%' then '{{ family }}'
+    {%- endfor %}{% endfor %}
+    end
 where obs_value is not null  -- a mean over no value (an occupation whose hours are all zero, say) is no cell
 {#- unit tests (int_indicator_cells.yml) narrow the output to the cells they check: var only_cells = {column: [values]} #}
 {%- for column, values in var('only_cells', {}).items() %}

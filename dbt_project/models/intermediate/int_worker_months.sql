@@ -1,7 +1,8 @@
 {#
   The analysis unit of wages, gaps and social protection: one payroll worker-month with its
   factory, years in the programme, the references in force, currency conversions and its
-  social-security record. Incremental by country (macros/incremental.sql).
+  social-security record (has_social_security: the social-security extract covers the month, so the linked
+  indicators may count it). Incremental by country (macros/incremental.sql).
 #}
 {{ country_incremental_config() }}
 with payroll as (select * from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}),
@@ -11,6 +12,8 @@ fx as (select * from {{ ref('ref_exchange_rates') }}),
 ppp as (select * from {{ ref('ref_ppp_factors') }}),
 social_security as (select * from {{ ref('stg_social_security') }} {{ refreshed_countries_only() }}),
 
+-- the months the social-security extract covers: a payroll month outside them has no record to link to yet
+linked_months as (select distinct country, period from social_security),
 registrations as (
     select country, worker_pid, min(registration_date) as registration_date
     from social_security
@@ -43,7 +46,8 @@ select
         and registrations.registration_date <= {{ month_end('payroll.period_start') }} as is_registered,
     coalesce(contributions.is_paid, 0) = 1 as is_contribution_paid,
     coalesce(contributions.insurable_wage, payroll.basic_pay) * refs.contribution_rate_pct / 100 as contribution_due,
-    coalesce(contributions.contribution_paid, 0) as contribution_paid
+    coalesce(contributions.contribution_paid, 0) as contribution_paid,
+    linked_months.period is not null as has_social_security
 from payroll
 inner join factories on factories.country = payroll.country and factories.factory_id = payroll.factory_id
 left join refs
@@ -53,3 +57,4 @@ left join ppp on ppp.iso3 = payroll.country and ppp.year = payroll.year
 left join registrations on registrations.country = payroll.country and registrations.worker_pid = payroll.worker_pid
 left join contributions
     on contributions.country = payroll.country and contributions.worker_pid = payroll.worker_pid and contributions.period = payroll.period
+left join linked_months on linked_months.country = payroll.country and linked_months.period = payroll.period

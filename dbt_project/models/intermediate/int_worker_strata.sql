@@ -5,6 +5,5 @@
 #}
 {{ country_incremental_config() }}
 with worker_months as (select * from {{ ref('int_worker_months') }} {{ refreshed_countries_only() }}),
-ss_countries as (select distinct country from {{ ref('stg_social_security') }}),
 months as ({{ grouped_worker_months() }})
 {{ worker_strata_rows() }}

@@ -1,4 +1,4 @@
-{# One row per worker-month. Earnings and hourly earnings as spec/indicators.md defines them. #}
+{# One row per worker-month. Earnings and hourly earnings as the indicator catalogue (docs/indicators.md) defines them. #}
 with source as (select * from {{ source('extracts', 'payroll') }})
 
 select
