@@ -21,6 +21,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scope = country or "all countries"
     _say(f"refreshing {scope}: data root {p.root}" + (" (every delivery read again)" if args.reingest else ""))
     started = time.perf_counter()
+    outcomes_before = _file_outcomes(p)
     job = defs.resolve_job_def("refresh")
     try:
         instance = dg.DagsterInstance.get()
@@ -170,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"FAILED after {elapsed:.0f}s in step(s) {failed}; the previous publication in {p.marts} is unchanged.")
         _record_failure(p, result.dagster_run, failures)
         return 1
-    _summary(p, elapsed, scope)
+    _summary(p, elapsed, scope, outcomes_before)
     _say("  stages: " + _stage_seconds(instance, result.run_id))
     kept = _kept_previous(p)
     for held, errors in kept.items():
@@ -247,19 +249,40 @@ def _stage_seconds(instance, run_id: str) -> str:
     return ", ".join(parts)
 
 
-def _summary(p: Paths, elapsed: float, scope: str) -> None:
+def _file_reports(p: Paths, country: str | None = None):
+    """Every delivered file's last outcome (the per-file reports of ingestion), or None before any load."""
+    import polars as pl
+
+    reports = sorted(p.quarantine.glob(f"*/country={country or '*'}/files.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in reports], how="diagonal_relaxed") if reports else None
+
+
+def _file_outcomes(p: Paths) -> set[tuple[str, str, str]]:
+    """(file, content hash, status) of every file as last loaded: what a run finds new is not in it."""
+    files = _file_reports(p)
+    return set() if files is None else set(files.select("file", "sha256", "status").iter_rows())
+
+
+def _say_files(label: str, files) -> None:
+    by_status = dict(files.group_by("status").len().iter_rows())
+    _say(f"  {label}: {files.height} files ({by_status.get('loaded', 0)} loaded, {by_status.get('duplicate', 0)} duplicate, "
+         f"{by_status.get('rejected', 0)} rejected); rows loaded {files['rows_loaded'].sum():,}, "
+         f"quarantined {files['rows_quarantined'].sum():,}, superseded {files['rows_superseded'].sum():,}")
+
+
+def _summary(p: Paths, elapsed: float, scope: str, before: set[tuple[str, str, str]] | None = None) -> None:
     import polars as pl
 
     _say(f"\nrefreshed {scope} in {elapsed:.0f}s")
-    reports = sorted(p.quarantine.glob("*/country=*/files.parquet"))
-    if reports:
-        files = pl.concat([pl.read_parquet(f) for f in reports], how="diagonal_relaxed")
-        by_status = dict(files.group_by("status").len().iter_rows())
-        _say(
-            f"  deliveries: {files.height} files ({by_status.get('loaded', 0)} loaded, {by_status.get('duplicate', 0)} duplicate, "
-            f"{by_status.get('rejected', 0)} rejected); rows loaded {files['rows_loaded'].sum():,}, "
-            f"quarantined {files['rows_quarantined'].sum():,}, superseded {files['rows_superseded'].sum():,}"
-        )
+    files = _file_reports(p)
+    if files is not None:
+        new = files.filter(~pl.struct("file", "sha256", "status").map_elements(
+            lambda f: (f["file"], f["sha256"], f["status"]) in (before or set()), return_dtype=pl.Boolean))
+        if new.height:
+            _say_files("this delivery (files new or changed since the last load)", new)
+        else:
+            _say("  this delivery: no file new or changed since the last load")
+        _say_files("all deliveries", files)
         for row in files.filter(pl.col("status") == "rejected").iter_rows(named=True):
             _say(f"  REJECTED {row['file']}: {row['message']}")
     indicators = p.marts / "indicators.parquet"
@@ -301,44 +324,106 @@ def _published(p: Paths, name: str) -> Path:
     return path
 
 
+def _asked(values: list[str] | None, dimension: str, option: str) -> list[str] | None:
+    """Codes as asked (any case), or exit 2 naming the unknown ones and listing the valid ones."""
+    from schemas.codes import codes_of
+
+    if not values:
+        return None
+    asked, valid = [v.strip().upper() for v in values], codes_of(dimension)
+    unknown = [v for v, a in zip(values, asked) if a not in valid]
+    if unknown:
+        _usage(f"unknown {option} {', '.join(unknown)}: use one of {', '.join(valid)} (`decentwork codes {dimension}` lists them with labels)")
+    return asked
+
+
+def _output(out: str | None) -> Path | None:
+    """The --out file, or exit 2 when its folder does not exist."""
+    if out is None:
+        return None
+    target = Path(out)
+    if not target.parent.is_dir():
+        _usage(f"cannot write {out}: folder {target.parent} does not exist (create it, or name another file with --out)")
+    if target.is_dir():
+        _usage(f"cannot write {out}: it is a folder (name a file, e.g. {target / 'indicators.csv'})")
+    return target
+
+
 def cmd_indicators(args: argparse.Namespace) -> int:
-    """Filter the published long table and write it as CSV, Parquet or SDMX-CSV (stdout or --out)."""
+    """Filter the published long table and write it as CSV, Parquet or SDMX-CSV (stdout or --out). Unknown codes and
+    years the publication does not hold are errors (exit 2), never an empty answer."""
     import polars as pl
 
+    filters = {"ref_area": _asked(args.country, "REF_AREA", "--country"), "indicator": _asked(args.indicator, "INDICATOR", "--indicator"),
+               "sex": _asked(args.sex, "SEX", "--sex")}
+    target = _output(args.out)
+    if args.format == "parquet" and target is None:
+        _usage("--format parquet needs --out FILE")
     p = export_environment()
     frame = pl.read_parquet(_published(p, "indicators.parquet"))
-    filters = {"ref_area": args.country, "indicator": args.indicator, "sex": args.sex}
+    if args.year:
+        years = sorted(frame["time"].unique().to_list())
+        missing = sorted(set(args.year) - set(years))
+        if missing:
+            _usage(f"--year {', '.join(map(str, missing))}: the publication holds {', '.join(map(str, years))}")
+        frame = frame.filter(pl.col("time").is_in(args.year))
     for column, values in filters.items():
         if values:
-            frame = frame.filter(pl.col(column).is_in([v.upper() for v in values]))
-    if args.year:
-        frame = frame.filter(pl.col("time").is_in(args.year))
+            absent = sorted(set(values) - set(frame[column].unique().to_list()))
+            if absent:  # valid codes the publication has nothing for (a country without deliveries, a filtered year)
+                _usage(f"nothing published for {column} {', '.join(absent)}"
+                       f"{' in ' + ', '.join(map(str, args.year)) if args.year else ''}: it has {', '.join(sorted(frame[column].unique().to_list()))}")
+            frame = frame.filter(pl.col(column).is_in(values))
+    if frame.is_empty():
+        _usage("no published row matches all of these filters together")
     frame = frame.sort("ref_area", "indicator", "classif1", "sex", "time")
     if args.format == "parquet":
-        if not args.out:
-            sys.exit("--format parquet needs --out FILE")
-        frame.write_parquet(args.out)
+        frame.write_parquet(target)
     elif args.format == "sdmx":
         from assets import sdmx
+        from schemas.codes import code_table
 
-        target = Path(args.out) if args.out else None
+        data = target or Path(tempfile.mkdtemp(prefix="decentwork-sdmx-")) / "indicators.sdmx.csv"
+        sdmx.write_sdmx_csv(frame, data)
+        structure = data.with_name(f"{data.name.removesuffix('.csv').removesuffix('.sdmx')}.structure.xml")
+        sdmx.write_structure(structure, code_table())
         if target is None:
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                sdmx.write_sdmx_csv(frame, Path(tmp) / "out.csv")
-                sys.stdout.write((Path(tmp) / "out.csv").read_text(encoding="utf-8"))
-        else:
-            sdmx.write_sdmx_csv(frame, target)
-            structure = target.with_name(f"{target.stem}.structure.xml")
-            sdmx.write_structure(structure, frame)
-            _say(f"SDMX structure (dataflow {sdmx.STRUCTURE_ID}) written to {structure}")
-    elif args.out:
-        frame.write_csv(args.out)
+            sys.stdout.write(data.read_text(encoding="utf-8"))
+            data.unlink()
+        print(f"SDMX structure (dataflow {sdmx.STRUCTURE_ID}) written to {structure}", file=sys.stderr if target is None else sys.stdout)
+    elif target is not None:
+        frame.write_csv(target)
     else:
         sys.stdout.write(frame.write_csv())
-    if args.out:
-        _say(f"{frame.height:,} rows written to {args.out}")
+    if target is not None:
+        _say(f"{frame.height:,} rows written to {target}")
+    return 0
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    """The codes a user meets (countries, indicators, sexes, breakdowns, statuses, units), with labels."""
+    import polars as pl
+
+    from schemas.codes import DIMENSION_COLUMNS, code_table
+
+    dimensions = None
+    if args.dimension:
+        wanted = [d.strip().upper() for d in args.dimension]
+        unknown = [d for d in wanted if d not in DIMENSION_COLUMNS]
+        if unknown:
+            _usage(f"unknown dimension {', '.join(unknown)}: use one of {', '.join(DIMENSION_COLUMNS)}")
+        dimensions = wanted
+    table = code_table()
+    if dimensions:
+        table = table.filter(pl.col("dimension").is_in(dimensions))
+    if args.format == "csv":
+        sys.stdout.write(table.write_csv())
+        return 0
+    for (dimension,), rows in table.group_by("dimension", maintain_order=True):
+        _say(f"{dimension} ({DIMENSION_COLUMNS[dimension]}):")
+        width = rows["code"].str.len_chars().max()
+        for code, label in rows.select("code", "label").iter_rows():
+            _say(f"  {code:<{width}}  {label}")
     return 0
 
 
@@ -407,6 +492,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     import duckdb
 
     p = export_environment()
+    if args.country:
+        return _say_country(p, args.country)
     reports = sorted(p.quarantine.glob("*/country=*/files.parquet"))
     if not reports:
         sys.exit(f"nothing loaded yet under {p.root}: run `decentwork run`")
@@ -442,6 +529,42 @@ def cmd_status(args: argparse.Namespace) -> int:
         _say(f"last quality check: {state}; {len(quality['errors'])} error(s), {len(quality['warnings'])} warning(s)")
         for line in quality["errors"] + quality["warnings"]:
             _say(f"  - {line}")
+    return 0
+
+
+def _say_country(p: Paths, asked: str) -> int:
+    """One country's delivered files as last loaded, each with its outcome, and why rows were quarantined; the
+    partner reports (CSV) to send back."""
+    import csv
+
+    from assets.ingest import programme_countries
+    from decentwork.settings import SOURCES
+
+    country = asked.strip().upper()
+    if country not in programme_countries():
+        _usage(f"unknown country {asked!r}: use one of {', '.join(sorted(programme_countries()))}")
+    files = _file_reports(p, country)
+    if files is None:
+        _say(f"{country}: nothing loaded yet (deliveries go under {p.raw}/<source>/{country}/)")
+        return 0
+    _say(f"{country}: {files.height} delivered files as last loaded")
+    for row in files.sort("file").iter_rows(named=True):
+        layout = f", layout {row['layout']}" if row.get("layout") else ""
+        outcome = (f"REJECTED: {row['message']}" if row["status"] == "rejected" else
+                   f"{row['status']}{layout}; rows read {row['rows_read']:,}, loaded {row['rows_loaded']:,}, "
+                   f"quarantined {row['rows_quarantined']:,}, superseded {row['rows_superseded']:,}")
+        _say(f"  {row['file']}: {outcome}")
+    for source in SOURCES:
+        summary = p.quarantine_summary_csv(source, country)
+        if not summary.exists():
+            continue
+        with summary.open(encoding="utf-8-sig", newline="") as f:
+            rules = list(csv.DictReader(f))
+        if rules:
+            _say(f"  {source}: quarantined rows by reason (rows: {p.quarantine_reasons_csv(source, country)})")
+            for rule in rules:
+                _say(f"    {rule['file']}: {rule['count']} x {rule['rule']} (rows {rule['first_rows']})")
+    _say(f"  reports for the partner (CSV, no personal values): {p.quarantine}/<source>/country={country}/")
     return 0
 
 
@@ -530,6 +653,24 @@ def cmd_service(args: argparse.Namespace) -> None:
     os.execv(str(bin_dir / command[0]), [str(bin_dir / command[0]), *command[1:]])
 
 
+def cmd_dbt_docs(args: argparse.Namespace) -> int:
+    """dbt's documentation site of every model and column, generated from the built warehouse."""
+    from pipelines.resources import dbt_executable
+
+    p = export_environment()  # DECENTWORK_DATA_DIR made absolute: dbt runs in dbt_project/
+    if not p.warehouse.exists():
+        _usage(f"no warehouse at {p.warehouse} yet: run `decentwork run` first")
+    ensure_manifest()
+    target = p.dbt_artifacts / "docs"
+    _say("generating the dbt docs ...")
+    done = subprocess.run([dbt_executable(), "docs", "generate", "--target-path", str(target), "--log-path", str(target)],
+                          cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"dbt docs generate failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    _say(f"dbt docs written to {target}; serve them with: cd {DBT_PROJECT_DIR} && {dbt_executable()} docs serve --target-path {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.captureWarnings(True)  # library deprecation chatter goes to the (quiet) warnings logger
     parser = argparse.ArgumentParser(prog="decentwork", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -548,15 +689,25 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("--seed", type=int, default=20251231)
     smp.add_argument("--out", help="raw folder to write (default: <data root>/raw)")
 
-    ind = sub.add_parser("indicators", help="the published indicators, filtered, as csv | parquet | sdmx")
-    ind.add_argument("--country", nargs="+", help="ISO3 codes (X_BW = pooled)")
-    ind.add_argument("--indicator", nargs="+", help="indicator codes, e.g. GPG_MEAN_HOURLY")
-    ind.add_argument("--sex", nargs="+", choices=["SEX_T", "SEX_F", "SEX_M"])
-    ind.add_argument("--year", nargs="+", type=int)
-    ind.add_argument("--format", choices=["csv", "parquet", "sdmx"], default="csv")
+    codes_help = "codes are case-insensitive; `decentwork codes` lists every valid one with its label"
+    ind = sub.add_parser("indicators", help="the published indicators, filtered, as csv | parquet | sdmx", epilog=codes_help)
+    ind.add_argument("--country", nargs="+", help="ISO3 codes, e.g. KHM VNM (X_BW = the programme countries pooled)")
+    ind.add_argument("--indicator", nargs="+", help="indicator codes, e.g. GPG_MEAN_HOURLY (`decentwork codes INDICATOR`)")
+    ind.add_argument("--sex", nargs="+", help="SEX_T, SEX_F or SEX_M")
+    ind.add_argument("--year", nargs="+", type=int, help="calendar years the publication holds")
+    ind.add_argument("--format", choices=["csv", "parquet", "sdmx"], default="csv",
+                     help="sdmx: SDMX-CSV 2.0 with its SDMX-ML 3.0 structure file beside it")
     ind.add_argument("--out", help="file to write (default: standard output; required for parquet)")
 
-    qry = sub.add_parser("query", help="read-only SQL on the published marts (data/marts/marts.duckdb)")
+    cds = sub.add_parser("codes", help="every code of the publication with its label (countries, indicators, breakdowns, ...)")
+    cds.add_argument("dimension", nargs="*", help="REF_AREA, INDICATOR, SEX, CLASSIF1, OBS_STATUS or UNIT_MEASURE (default: all)")
+    cds.add_argument("--format", choices=["text", "csv"], default="text", help="csv: with definitions")
+
+    tables = sorted({f.stem for f in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql")} | {"codes"})
+    qry = sub.add_parser("query", help="read-only SQL on the published marts (data/marts/marts.duckdb)",
+                         epilog=f"tables: {', '.join(tables)}. Columns: `decentwork query \"describe indicators\"`; their meaning: "
+                                "`select * from duckdb_columns() where table_name = 'indicators'` (comment) and docs/reading-the-marts.md. "
+                                "Codes and their labels: the `codes` table.")
     qry.add_argument("sql")
     qry.add_argument("--format", choices=["table", "csv"], default="table")
     qry.add_argument("--limit", type=int, default=50, help="rows shown in table format")
@@ -570,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
 
     st = sub.add_parser("status", help="last refresh per country, rows and quarantine counts, failing checks")
     st.add_argument("--detail", action="store_true", help="one line per country and extract")
+    st.add_argument("--country", help="one country's delivered files, each with its outcome and quarantine reasons (ISO3)")
 
     for name, text in (("pause", "hold a country's deliveries: no refresh reads its new files"), ("resume", "release a paused country")):
         pause = sub.add_parser(name, help=text)
@@ -587,13 +739,14 @@ def main(argv: list[str] | None = None) -> int:
     web.add_argument("--port", type=int, default=3000)
 
     sub.add_parser("dbt-parse", help="(re)build the dbt manifest")
+    sub.add_parser("dbt-docs", help="generate dbt's documentation site of the models and columns (after a run)")
     cat = sub.add_parser("catalogue", help="write docs/indicators.md and the marts' dbt docs from dbt_project/seeds/ref_indicators.csv")
     cat.add_argument("--check", action="store_true", help="write nothing; exit 1 when an output is out of date")
 
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
-    commands = {"indicators": cmd_indicators, "query": cmd_query, "status": cmd_status, "check": cmd_check, "pause": cmd_pause,
+    commands = {"indicators": cmd_indicators, "codes": cmd_codes, "dbt-docs": cmd_dbt_docs, "query": cmd_query, "status": cmd_status, "check": cmd_check, "pause": cmd_pause,
                 "resume": cmd_pause}
     if args.command in commands:
         return commands[args.command](args)

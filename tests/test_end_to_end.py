@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -152,24 +153,30 @@ def test_query_command_reads_every_published_mart_confined(run):
         assert query_published_marts(marts, f"select count(*) as n from {table}")["n"].item() > 0, table
 
 
-def test_published_sdmx_csv_reads_back_as_the_published_indicators(run):
-    from assets.sdmx import read_sdmx_csv
+def test_published_sdmx_csv_reads_back_through_sdmx1_into_pandas_as_the_published_indicators(run):
+    """sdmx1, the standard reader, loads the published SDMX-CSV against its structure into pandas: every observation
+    of the long table, values exact (suppressed ones NaN) and statuses intact."""
+    import math
+
+    import sdmx
+
+    from assets.sdmx import DATAFLOW
 
     marts = run["root"] / "marts"
-    back = read_sdmx_csv(marts / "indicators.sdmx.csv", marts / "indicators.sdmx-structure.xml")
+    dataflow = sdmx.read_sdmx(marts / "indicators.sdmx-structure.xml").dataflow[DATAFLOW]
+    table = sdmx.to_pandas(sdmx.read_sdmx(marts / "indicators.sdmx.csv", structure=dataflow), attributes="o").reset_index()
+    got = {(r["REF_AREA"], r["INDICATOR"], r["SEX"], r["CLASSIF1"], int(r["TIME_PERIOD"])): r for r in table.to_dict("records")}
     ind = _indicators(run)
-    assert back.height == ind.height
-    back = back.select(
-        pl.col("REF_AREA").alias("ref_area"), pl.col("INDICATOR").alias("indicator"), pl.col("SEX").alias("sex"),
-        pl.col("CLASSIF1").alias("classif1"), pl.col("TIME_PERIOD").cast(pl.Int32).alias("time"),
-        pl.col("OBS_VALUE").replace("", None).cast(pl.Float64).alias("sdmx_value"),
-        pl.col("OBS_STATUS").replace("", None).alias("sdmx_status"),
-    )
-    joined = ind.join(back, on=["ref_area", "indicator", "sex", "classif1", "time"], how="full", coalesce=True)
-    assert joined.height == ind.height
-    assert (joined["obs_value"].is_null() == joined["sdmx_value"].is_null()).all()
-    assert (joined["obs_value"].fill_null(0) == joined["sdmx_value"].fill_null(0)).all()  # exact, not approximately
-    assert (joined["obs_status"].fill_null("") == joined["sdmx_status"].fill_null("")).all()
+    assert len(got) == len(table) == ind.height
+    for row in ind.iter_rows(named=True):
+        obs = got[(row["ref_area"], row["indicator"], row["sex"], row["classif1"], row["time"])]
+        if row["obs_value"] is None:
+            assert math.isnan(obs["value"]), row
+        else:
+            assert obs["value"] == row["obs_value"], row  # exact, not approximately
+        assert obs["OBS_STATUS"] == (row["obs_status"] or ""), row  # sdmx1's "" is an attribute without a value
+        assert obs["UNIT_MEASURE"] == row["unit"]
+    assert {r["OBS_STATUS"] for r in got.values()} >= {"", "C"}
 
 
 def test_indicators_command_writes_sdmx_with_its_structure(run, tmp_path):
@@ -184,6 +191,8 @@ def test_indicators_command_writes_sdmx_with_its_structure(run, tmp_path):
     assert set(back["REF_AREA"]) == {"KHM"} and set(back["SEX"]) == {"SEX_F"}
     streamed = _cli(run, "indicators", "--country", "KHM", "--format", "sdmx")
     assert streamed.returncode == 0 and streamed.stdout.startswith("STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA")
+    structure = Path(streamed.stderr.strip().rsplit(" written to ", 1)[1])  # the terminal names the structure file
+    assert structure.read_bytes() == (tmp_path / "khm.structure.xml").read_bytes()
 
 
 def test_status_command_lists_loaded_countries(run):
@@ -192,7 +201,7 @@ def test_status_command_lists_loaded_countries(run):
     for country in ("BGD", "KHM", "VNM", "IDN", "JOR"):
         assert country in done.stdout
     said = done.stdout + done.stderr
-    assert "last run: SUCCESS (all countries" in said
+    assert re.search(r"run [0-9a-f]{8} SUCCESS \(all countries", said), said
     assert "failing checks:" in said and "last quality check: passed" in said
 
 
