@@ -23,6 +23,9 @@
     case when grouping({{ column }}) = 1 then {{ pool if pool else "'X_BW'" }} else {{ column }} end
 {%- endmacro %}
 
-{% macro pooled_groups_only(column='country', pool='pool') -%}
-    having grouping({{ column }}) = 0 or {{ pool }} is not null
+{# Wraps a grouping-sets query with `pool` (`select * from (...) as grouped {{ pooled_groups_only() }}`): drops the
+   rolled-up group of the country-years that do not pool (its ref_area is null). A filter outside the query: Spark's
+   HAVING sees only the select list. #}
+{% macro pooled_groups_only(column='country') -%}
+    where {{ column }} is not null
 {%- endmacro %}

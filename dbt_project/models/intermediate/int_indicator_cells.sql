@@ -52,12 +52,13 @@ hourly_values as {{ inline_cte() }} (
     {% endfor %}
 ),
 value_buckets as (
+    select * from (
     select {{ ref_area(pool='pool') }} as country, year, {{ sex_code() }} as sex, currency, bucket, count(*) as n_values
     from hourly_values
     group by grouping sets (
         (country, year, sex, currency, bucket), (country, year, currency, bucket), (pool, year, sex, currency, bucket), (pool, year, currency, bucket)
     )
-    {{ pooled_groups_only() }}
+    ) as grouped {{ pooled_groups_only() }}
 ),
 -- the middle ranks, counted from 0, are floor and ceil of (n - 1) / 2; a bucket holds ranks n_below .. n_below + n_values - 1
 middle_buckets as (
@@ -118,6 +119,7 @@ hourly_medians as (
     ('ss_paid_rt', 'case when has_social_security then case when is_contribution_paid then 1 else 0 end end', 100),
 ] %}
 month_stats as (
+    select * from (
     select
         {{ ref_area(pool='pool') }} as country,
         year,
@@ -145,10 +147,11 @@ month_stats as (
         {{ exact_sum('case when has_social_security then contribution_due end') }} as ss_gap_rt_den
     from months
     group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
-    {{ pooled_groups_only() }}
+    ) as grouped {{ pooled_groups_only() }}
 ),
 
 worker_counts as (
+    select * from (
     select
         {{ ref_area(pool='pool') }} as country,
         year,
@@ -164,7 +167,7 @@ worker_counts as (
         count(distinct case when has_social_security then factory_key end) as n_factories_ss
     from worker_strata
     group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
-    {{ pooled_groups_only() }}
+    ) as grouped {{ pooled_groups_only() }}
 ),
 
 wage_stats as (
@@ -216,6 +219,7 @@ wage_cells as (
 {% set breakdowns = [('_Z', "'_Z'"), ('yip', 'yip_group'), ('occupation', "'OCU_' || upper(occupation)")] %}
 hourly_grouped as (
     {% for name, classif1 in breakdowns %}
+    select * from (
     select {{ ref_area(pool='pool') }} as country, year, {{ classif1 }} as classif1, sex,
         count(distinct worker_key) as n_workers, count(distinct factory_key) as n_factories,
         {{ mean_of_parts('hourly_lcu') }} as mean_lcu, {{ mean_of_parts('hourly_ppp') }} as mean_ppp,
@@ -223,7 +227,7 @@ hourly_grouped as (
         cast(sum(hourly_ppp_sum) as double) as ppp_num, sum(hourly_ppp_n) as ppp_den
     from worker_strata
     group by grouping sets ((country, year, {{ classif1 }}, sex), (pool, year, {{ classif1 }}, sex))
-    {{ pooled_groups_only() }}
+    ) as grouped {{ pooled_groups_only() }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -250,10 +254,11 @@ occupation_cells as (
 -- a gap rests on the factories of both sexes together (their union, not the larger of the two)
 gap_factories as (
     {% for name, classif1 in breakdowns %}
+    select * from (
     select {{ ref_area(pool='pool') }} as country, year, {{ classif1 }} as classif1, count(distinct factory_key) as n_factories
     from worker_strata
     group by grouping sets ((country, year, {{ classif1 }}), (pool, year, {{ classif1 }}))
-    {{ pooled_groups_only() }}
+    ) as grouped {{ pooled_groups_only() }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -292,9 +297,8 @@ gap_cells as (
                 / {{ mean_of_parts('hourly_lcu', "sex = 'M'") }} as stratum_gap
         from worker_strata
         group by grouping sets ((country, year, factory_key, occupation), (pool, year, factory_key, occupation))
-        {{ pooled_groups_only() }}
     ) as strata
-    where women > 0 and men > 0 and stratum_gap is not null
+    where women > 0 and men > 0 and stratum_gap is not null and country is not null  -- country-years X_BW leaves out
     group by country, year
 ),
 
