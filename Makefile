@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+EXTRAS := dev,spark,bench,postgres
 
-.PHONY: install run test test-all sample ui bench clean
+.PHONY: install run test test-all lint format sample ui bench clean
 
 MANIFEST := dbt_project/target/manifest.json
 DBT_INPUTS := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
@@ -12,7 +13,7 @@ DBT_INPUTS := $(shell find dbt_project/models dbt_project/macros dbt_project/see
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 # the manifest the Dagster definitions load: parsed again whenever a dbt file changes
@@ -29,6 +30,16 @@ test: install          ## set up and run the test suite (tests marked slow or sc
 
 test-all: install      ## every test, the heavy ones too
 	$(BIN)/pytest -m ""
+
+lint: install          ## ruff (lint and format check) on the Python, sqlfluff on the dbt models (CI runs it)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DECENTWORK_DATA_DIR=$$(mktemp -d) $(BIN)/sqlfluff lint dbt_project/models
+
+format: install        ## apply ruff's fixes and format, and sqlfluff's fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	DECENTWORK_DATA_DIR=$$(mktemp -d) $(BIN)/sqlfluff fix dbt_project/models
 
 ui: install            ## Dagster UI on the same instance as `decentwork run`
 	$(BIN)/decentwork ui

@@ -27,7 +27,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from assets.transform import mart_asset_keys
+from assets.dbt_models import mart_asset_keys
+from assets.dbt_project import WAREHOUSE_POOL
 from assets.warehouse import open_built
 from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
 
@@ -272,7 +273,7 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     deps=mart_asset_keys(),
     group_name="publication",
     kinds={"parquet", "csv", "duckdb"},
-    pool="warehouse",
+    pool=WAREHOUSE_POOL,
     description="Every published mart as data/marts/<table>.parquet and .csv (+ SDMX-CSV, marts.duckdb), after the quality gates; data/marts switches atomically.",
 )
 def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from decentwork.settings import dbt_target
+from decentwork.settings import Paths, dbt_target
 
 
 @contextmanager
@@ -20,7 +20,7 @@ def open_built(warehouse: Path, schema: str) -> Iterator[duckdb.DuckDBPyConnecti
         with duckdb.connect(str(warehouse), read_only=True) as con:
             yield con
         return
-    built = warehouse.parent / "spark" / "warehouse" / f"{schema}.db"
+    built = Paths(warehouse.parent).spark_warehouse / f"{schema}.db"
     if not built.is_dir():
         raise FileNotFoundError(f"no Spark-built {schema} tables under {built}: did the dbt build on the spark target run?")
     with duckdb.connect() as con:

@@ -6,7 +6,7 @@
 For each scale factor, in a fresh data root <workdir>/sf<scale>/data:
 1. `decentwork sample --scale SF` writes the raw deliveries (SF 1 = 1,700 factories, 2.4 M workers, 12 months);
 2. `decentwork run` (full refresh), then `decentwork run --country KHM` (one-country refresh). Ingestion rebuilds
-   a country's staging from every file delivered for it on each run (assets/ingest.py), so the second run does
+   a country's staging from every file delivered for it on each run (assets/ingestion/ingest.py), so the second run does
    that country's whole work without any file being touched; touching one would also change the delivery
    order (file time) and so which of two deliveries of the same worker-month wins;
 3. the floor (bench/floor_duckdb.py) and the pandas + pandera reference (bench/reference_pandas.py) on the

@@ -35,24 +35,13 @@ def _say(message: str) -> None:
 # ---------------------------------------------------------------- dbt manifest
 
 
-def _dbt_inputs_newest() -> float:
-    newest = 0.0
-    for folder in ("models", "macros", "seeds", "tests"):
-        for path in (DBT_PROJECT_DIR / folder).rglob("*"):
-            newest = max(newest, path.stat().st_mtime)
-    for name in ("dbt_project.yml", "profiles.yml"):
-        if (DBT_PROJECT_DIR / name).exists():
-            newest = max(newest, (DBT_PROJECT_DIR / name).stat().st_mtime)
-    return newest
-
-
 def ensure_manifest(force: bool = False) -> None:
     """Parse the dbt project when its manifest is missing or older than any project file."""
-    from pipelines.resources import dbt_executable
+    from assets.dbt_project import dbt_executable, project_files
 
     export_environment()
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    if not force and manifest.exists() and manifest.stat().st_mtime >= _dbt_inputs_newest():
+    if not force and manifest.exists() and manifest.stat().st_mtime >= max(f.stat().st_mtime for f in project_files()):
         return
     _say("parsing the dbt project ...")
     done = subprocess.run(
@@ -86,8 +75,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     p = export_environment()
     from assets.deliveries import delivered_files, paused_countries
-    from assets.pseudonyms import KeyRefused, pseudonym_key
-    from decentwork.settings import REINGEST_TAG, ingest_threads
+    from assets.ingestion.pseudonyms import KeyRefused, pseudonym_key
+    from decentwork.settings import ingest_threads
 
     if not delivered_files(p):
         if os.environ.get("DECENTWORK_DATA_DIR") and p.root != (REPO_ROOT / "data").resolve() and not args.sample:
@@ -104,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.exit(f"refusing to run: {exc}")
 
     from assets.deliveries import scan_deliveries
-    from assets.ingest import programme_countries
+    from schemas.reference import programme_countries
 
     known = set(programme_countries())
     country = args.country.strip().upper() if args.country else None
@@ -121,11 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     ensure_manifest()
     logging.getLogger("dagster").setLevel(logging.WARNING)
-    import dagster as dg
-
-    from pipelines.automation import delivery_fingerprints, refresh_tags
-    from pipelines.definitions import defs
-    from pipelines.runs import DELIVERIES_TAG, launcher_tags, recover_interrupted_runs
+    from pipelines.launch import refresh
 
     for folder in unknown:
         _say(f"ERROR raw/{folder}: not a programme country code, nothing in it is loaded. Fix: rename the folder to the "
@@ -133,47 +118,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     for held, why in sorted(paused.items()):
         _say(f"{held} is paused since {why['since']} ({why['reason']}): its new deliveries are not read")
 
-    countries = sorted(known)
-    fingerprints = delivery_fingerprints(p, known)
-    if country:
-        tags = {DELIVERIES_TAG: json.dumps({country: fingerprints[country]})}
-    else:
-        tags = refresh_tags(fingerprints, countries, "decentwork run", sorted(fingerprints))
-    if args.reingest:
-        tags[REINGEST_TAG] = "all"
     scope = country or "all countries"
     _say(f"refreshing {scope}: data root {p.root}" + (" (every delivery read again)" if args.reingest else ""))
-    started = time.perf_counter()
     outcomes_before = _file_outcomes(p)
-    job = defs.resolve_job_def("refresh")
-    try:
-        instance = dg.DagsterInstance.get()
-        recover_interrupted_runs(instance, say=_say)
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=country,
-            tags={**tags, **launcher_tags()},
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
-    except Exception as exc:  # the run's own storage failed: a full disk is the one such failure a user can act on
-        if _disk_full(repr(exc) + "".join(_exception_texts(exc))):
-            _say(_disk_full_line(p))
-            return 1
-        raise
-    elapsed = time.perf_counter() - started
-    skipped = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
-    if not result.success or "published_marts" in skipped:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        if any(_disk_full(e.event_specific_data.error.to_string()) for e in failures if e.event_specific_data.error):
-            _say(_disk_full_line(p))
-            return 1
-        failed = [e.step_key for e in failures] or [f"{key} (skipped)" for key in skipped]
-        _say(f"FAILED after {elapsed:.0f}s in step(s) {failed}; the previous publication in {p.marts} is unchanged.")
-        _record_failure(p, result.dagster_run, failures)
+    done = refresh(p, known, country, args.reingest, say=_say)
+    if done.disk_full:
+        _say(_disk_full_line(p))
         return 1
-    _summary(p, elapsed, scope, outcomes_before)
-    _say("  stages: " + _stage_seconds(instance, result.run_id))
+    if done.failed:
+        _say(f"FAILED after {done.seconds:.0f}s in step(s) {done.failed}; the previous publication in {p.marts} is unchanged.")
+        return 1
+    _summary(p, done.seconds, scope, outcomes_before)
+    _say("  stages: " + done.stages)
     kept = _kept_previous(p)
     for held, errors in kept.items():
         failed = "; ".join(e.split(", e.g.")[0] for e in errors)
@@ -182,35 +138,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if unknown or kept else 0
 
 
-def _record_failure(p: Paths, run, failures: list) -> None:
-    """A failed `decentwork run` reaches the national team as a failed daemon run does (pipelines/runs.py)."""
-    from pipelines.runs import failure_record, record_failure
-
-    for problem in record_failure(p, failure_record(run, failures, "the run failed")):
-        _say(f"  (could not pass the failure on: {problem})")
-
-
 def _kept_previous(p: Paths) -> dict[str, list[str]]:
 
     check = p.marts / "quality" / "last_check.json"
     report = json.loads(check.read_text(encoding="utf-8")).get("disclosure", {}) if check.exists() else {}
     return report.get("countries_kept_previous", {})
-
-
-DISK_FULL = ("No space left on device", "[Errno 28]", "database or disk is full", "disk I/O error", "not enough space on the disk")
-
-
-def _disk_full(text: str) -> bool:
-    return any(marker.lower() in text.lower() for marker in DISK_FULL)
-
-
-def _exception_texts(exc: BaseException) -> list[str]:
-    out, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        out.append(f"{type(exc).__name__}: {exc}")
-        exc = exc.__cause__ or exc.__context__
-    return out
 
 
 def _disk_full_line(p: Paths) -> str:
@@ -229,31 +161,11 @@ def _disk_full_line(p: Paths) -> str:
             f"publication in {p.marts} is unchanged.")
 
 
-def _stage_seconds(instance, run_id: str) -> str:
-    """Wall time of each step of the run from its event log: ingestion per extract, dbt, publication."""
-    import dagster as dg
-
-    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
-    start, seconds = {}, {}
-    for entry in instance.all_logs(run_id, of_type=kinds):
-        key = entry.step_key
-        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
-            start[key] = entry.timestamp
-        elif key in start:
-            seconds[key] = entry.timestamp - start[key]
-    later = {"warehouse_models": "dbt", "disclosure__controlled_cells": "disclosure control", "mart_models": "dbt marts",
-             "published_marts": "publication"}
-    ingestion = {k: v for k, v in seconds.items() if k not in later}
-    parts = [f"ingestion {sum(ingestion.values()):.1f}s (" + ", ".join(f"{k.removeprefix('staging__')} {v:.1f}s" for k, v in sorted(ingestion.items())) + ")"]
-    parts += [f"{label} {seconds[k]:.1f}s" for k, label in later.items() if k in seconds]
-    return ", ".join(parts)
-
-
 def _file_reports(p: Paths, country: str | None = None):
     """Every delivered file's last outcome (the per-file reports of ingestion), or None before any load."""
     import polars as pl
 
-    reports = sorted(p.quarantine.glob(f"*/country={country or '*'}/files.parquet"))
+    reports = p.file_reports(country or "*")
     return pl.concat([pl.read_parquet(f) for f in reports], how="diagonal_relaxed") if reports else None
 
 
@@ -429,7 +341,8 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate one file as a run would, writing nothing: exit 0 when every row would load, 1 otherwise."""
-    from assets.ingest import check_file, programme_countries
+    from assets.ingestion.ingest import check_file
+    from schemas.reference import programme_countries
     from decentwork.settings import SOURCES, paths
 
     p = paths()  # read only: not even the run storage folder is made
@@ -494,23 +407,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     p = export_environment()
     if args.country:
         return _say_country(p, args.country)
-    reports = sorted(p.quarantine.glob("*/country=*/files.parquet"))
+    reports = p.file_reports()
     if not reports:
         sys.exit(f"nothing loaded yet under {p.root}: run `decentwork run`")
     db = duckdb.connect()
+    partitions = "(SELECT unnest($files) AS filename, unnest($sources) AS source, unnest($countries) AS country) USING (filename)"
+
+    def by_partition(files: list[Path]) -> dict:
+        return {"files": [str(f) for f in files], "sources": [p.partition_of(f)[0] for f in files],
+                "countries": [p.partition_of(f)[1] for f in files]}
+
     files = db.sql(
-        "SELECT regexp_extract(filename, '([^/]+)/country=([A-Z_]+)/files.parquet$', 1) AS source, "
-        "regexp_extract(filename, 'country=([A-Z_]+)/', 1) AS country, count(*) AS files, "
+        "SELECT source, country, count(*) AS files, "
         "count(*) FILTER (WHERE status = 'rejected') AS rejected, sum(rows_loaded)::BIGINT AS rows_loaded, "
         "sum(rows_quarantined)::BIGINT AS quarantined, sum(rows_superseded)::BIGINT AS superseded "
-        "FROM read_parquet($files, filename = true, union_by_name = true) GROUP BY ALL",
-        params={"files": [str(r) for r in reports]},
+        f"FROM read_parquet($files, filename = true, union_by_name = true, hive_partitioning = false) JOIN {partitions} GROUP BY ALL",
+        params=by_partition(reports),
     )
-    staged = sorted(p.staging.glob("*/country=*/part-0.parquet"))
+    staged = p.staged_files()
     loaded = db.sql(
-        "SELECT regexp_extract(filename, '([^/]+)/country=', 1) AS source, regexp_extract(filename, 'country=([A-Z_]+)/', 1) AS country, "
-        "max(_loaded_at) AS last_loaded FROM read_parquet($files, filename = true, union_by_name = true) GROUP BY ALL",
-        params={"files": [str(f) for f in staged]},
+        "SELECT source, country, max(_loaded_at) AS last_loaded "
+        f"FROM read_parquet($files, filename = true, union_by_name = true, hive_partitioning = false) JOIN {partitions} GROUP BY ALL",
+        params=by_partition(staged),
     ) if staged else db.sql("SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS country, NULL::TIMESTAMPTZ AS last_loaded WHERE false")
     per_source = db.sql("SELECT f.country, f.source, l.last_loaded, f.* EXCLUDE (country, source) FROM files f "
                         "LEFT JOIN loaded l USING (source, country) WHERE f.files > 0 ORDER BY 1, 2")
@@ -537,7 +455,7 @@ def _say_country(p: Paths, asked: str) -> int:
     partner reports (CSV) to send back."""
     import csv
 
-    from assets.ingest import programme_countries
+    from schemas.reference import programme_countries
     from decentwork.settings import SOURCES
 
     country = asked.strip().upper()
@@ -564,7 +482,7 @@ def _say_country(p: Paths, asked: str) -> int:
             _say(f"  {source}: quarantined rows by reason (rows: {p.quarantine_reasons_csv(source, country)})")
             for rule in rules:
                 _say(f"    {rule['file']}: {rule['count']} x {rule['rule']} (rows {rule['first_rows']})")
-    _say(f"  reports for the partner (CSV, no personal values): {p.quarantine}/<source>/country={country}/")
+    _say(f"  reports for the partner (CSV, no personal values): {p.file_report_csv('<source>', country).parent}/")
     return 0
 
 
@@ -611,7 +529,7 @@ def _say_runs(p: Paths) -> None:
 def cmd_pause(args: argparse.Namespace) -> int:
     """Hold a country's deliveries (or release them): no refresh reads its new files while it is paused."""
     from assets.deliveries import paused_countries, set_paused
-    from assets.ingest import programme_countries
+    from schemas.reference import programme_countries
 
     p = export_environment()
     country = args.country.strip().upper()
@@ -655,7 +573,7 @@ def cmd_service(args: argparse.Namespace) -> None:
 
 def cmd_dbt_docs(args: argparse.Namespace) -> int:
     """dbt's documentation site of every model and column, generated from the built warehouse."""
-    from pipelines.resources import dbt_executable
+    from assets.dbt_project import dbt_executable
 
     p = export_environment()  # DECENTWORK_DATA_DIR made absolute: dbt runs in dbt_project/
     if not p.warehouse.exists():

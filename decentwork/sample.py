@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from assets.pseudonyms import SAMPLE_MANIFEST, generated_fingerprint
+from assets.ingestion.pseudonyms import SAMPLE_MANIFEST, generated_fingerprint
 
 FULL_PROGRAMME = {"factories": 1700, "workers": 2_400_000, "months": 12}
 DEFAULT_COUNTRIES = ("BGD", "KHM", "VNM", "IDN", "JOR")
@@ -285,7 +285,7 @@ def generate(
         _country(writer, rng, country, int(n_fact[i]), int(n_work[i]), periods, bad_rows)
     generated = sorted(f for f in out.rglob("*") if f.is_file() and not f.name.startswith("."))
     manifest["files"] = len(generated)
-    # what the generator wrote, so that the public development key pseudonymises these files only (assets/pseudonyms.py)
+    # what the generator wrote, so that the public development key pseudonymises these files only (assets/ingestion/pseudonyms.py)
     manifest["fingerprints"] = {f.relative_to(out).as_posix(): generated_fingerprint(f) for f in generated}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     return manifest

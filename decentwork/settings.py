@@ -57,7 +57,7 @@ class Paths:
 
     @property
     def build_state(self) -> Path:
-        """What the warehouse's tables were last built from (assets/transform.py); written after a successful dbt build."""
+        """What the warehouse's tables were last built from (assets/dbt_models.py); written after a successful dbt build."""
         return self.root / "warehouse.build-state.json"
 
     @property
@@ -86,8 +86,23 @@ class Paths:
     def raw_dir(self, source: str, country: str) -> Path:
         return self.raw / source / country
 
+    # The one place that spells the `<source>/country=<ISO3>/` layout of staging/ and quarantine/ (hive
+    # partitioning: dbt's sources and DuckDB read the country from the folder name).
     def staged_file(self, source: str, country: str) -> Path:
         return self.staging / source / f"country={country}" / "part-0.parquet"
+
+    def staged_files(self, source: str = "*", country: str = "*") -> list[Path]:
+        """The staged Parquet files, of one source or country or all (`*`), sorted."""
+        return sorted(self.staging.glob(f"{source}/country={country}/*.parquet"))
+
+    def file_reports(self, country: str = "*") -> list[Path]:
+        """The per-file reports of the last loads (`file_report`) of every source, of one country or all."""
+        return sorted(self.quarantine.glob(f"*/country={country}/files.parquet"))
+
+    @staticmethod
+    def partition_of(path: Path) -> tuple[str, str]:
+        """(source, country) of a file under staging/ or quarantine/."""
+        return path.parent.parent.name, path.parent.name.removeprefix("country=")
 
     def quarantine_file(self, source: str, country: str) -> Path:
         return self.quarantine / source / f"country={country}" / "quarantine.parquet"
@@ -97,7 +112,7 @@ class Paths:
         return self.quarantine / source / f"country={country}" / "files.parquet"
 
     def file_report_csv(self, source: str, country: str) -> Path:
-        """`file_report` as CSV, for partners and national teams (assets/ingest.py: `_write_partner_reports`)."""
+        """`file_report` as CSV, for partners and national teams (assets/ingestion/stage.py)."""
         return self.quarantine / source / f"country={country}" / "files.csv"
 
     def quarantine_reasons_csv(self, source: str, country: str) -> Path:
@@ -114,7 +129,7 @@ class Paths:
         return self.root / "paused.json"
 
     def ingestion_record(self, source: str, country: str) -> Path:
-        """What the last complete load of one source and country read (assets/ingest.py: `unchanged_since_staged`)."""
+        """What the last complete load of one source and country read (assets/ingestion/ingest.py: `unchanged_since_staged`)."""
         return self.quarantine / source / f"country={country}" / "ingested.json"
 
 
@@ -167,7 +182,7 @@ def export_environment() -> Paths:
 
 
 def pseudonym_key_setting() -> str:
-    """DECENTWORK_PSEUDONYM_KEY as set ('' when unset); assets/pseudonyms.py decides whether it may be used."""
+    """DECENTWORK_PSEUDONYM_KEY as set ('' when unset); assets/ingestion/pseudonyms.py decides whether it may be used."""
     return os.environ.get("DECENTWORK_PSEUDONYM_KEY", "")
 
 

@@ -2,7 +2,7 @@
 
 Both *request* runs of the `refresh` job; the run itself is the same as `decentwork run` or a launch from the UI
 (one execution path). A requested refresh covers every country: its ingestion reads again only what changed
-since it was staged (assets/ingest.py: `unchanged_since_staged`) and dbt rebuilds only the countries that
+since it was staged (assets/ingestion/ingest.py: `unchanged_since_staged`) and dbt rebuilds only the countries that
 changed, so countries due at the same minute share one run, which costs about one full refresh.
 
 Whether a country needs a refresh (`refresh_decision`), asked by both:

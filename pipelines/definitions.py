@@ -18,11 +18,11 @@ import dagster as dg
 
 from assets.disclosure.asset import controlled_cells
 from assets.publish import published_marts
-from assets.staging import staging_assets
-from assets.transform import mart_models, warehouse_models
+from assets.ingestion.asset import ingestion_assets
+from assets.dbt_models import mart_models, warehouse_models
+from assets.partitions import country_partitions
 from decentwork.settings import export_environment
 from pipelines.automation import country_schedules, raw_delivery_sensor
-from pipelines.partitions import country_partitions
 from pipelines.resources import dbt_resource
 from pipelines.runs import HOST_TAG
 from pipelines.sensors import interrupted_runs_sensor, refresh_failure_sensor
@@ -47,7 +47,7 @@ refresh_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*staging_assets, warehouse_models, controlled_cells, mart_models, published_marts],
+    assets=[*ingestion_assets, warehouse_models, controlled_cells, mart_models, published_marts],
     jobs=[refresh_job],
     schedules=country_schedules(refresh_job),
     sensors=[raw_delivery_sensor(refresh_job), refresh_failure_sensor, interrupted_runs_sensor],

@@ -6,18 +6,10 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DbtCliResource
 from packaging import version
 
-from decentwork.settings import DBT_PROJECT_DIR, dbt_target
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
-
-
-def dbt_executable() -> str:
-    """The `dbt` next to the running interpreter: schedulers start us without an activated venv."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+from assets.dbt_project import dbt_executable, dbt_project
 
 
 class DbtCli(DbtCliResource):

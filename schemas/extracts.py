@@ -108,3 +108,15 @@ def staged_schema(source: str) -> pa.DataFrameSchema:
 
 
 SCHEMAS = {source: staged_schema(source) for source in EXTRACTS}
+
+# Lineage every staged row carries: its file, its row as a spreadsheet shows it, the file's hash and the times.
+ROW = "_source_row"
+LINEAGE = {
+    "_source_file": pl.String, ROW: pl.Int64, "_file_sha256": pl.String,
+    "_delivered_at": pl.Datetime("us", "UTC"), "_loaded_at": pl.Datetime("us", "UTC"),
+}
+
+
+def staged_dtypes(source: str) -> dict[str, pl.DataType]:
+    """The columns of a staged file of `source` with their polars types: those of its pandera schema, then lineage."""
+    return {name: dtype.type for name, dtype in SCHEMAS[source].dtypes.items()} | LINEAGE

@@ -5,7 +5,7 @@ header renames, code translations and date formats. Mapping files `schemas/mappi
 layouts for one country (`country: VNM`) or several (`countries: [JOR, EGY]`); docs/interfaces.md gives the
 format. The contract's canonical form is always a layout too (`canonical`), so a file in canonical form loads
 in every country. Each delivered file is read with the layout whose header it carries
-(assets/readers.py, `choose_layout`): a partner may switch layout, or send one month in another, without
+(assets/ingestion/read.py, `fitting_layouts`): a partner may switch layout, or send one month in another, without
 losing the delivery. Adding a country or a partner's layout is a YAML file, not code.
 """
 

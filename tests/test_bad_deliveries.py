@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 import yaml
 
-from assets.ingest import ingest
+from assets.ingestion.ingest import ingest
 from assets.publish import export_candidate
 from assets.deliveries import scan_deliveries
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths

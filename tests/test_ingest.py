@@ -6,7 +6,7 @@ import hmac
 import polars as pl
 import pytest
 
-from assets.ingest import ingest
+from assets.ingestion.ingest import ingest
 from tests.conftest import PAYROLL_HEADER, REGISTER_HEADER, deliver
 
 KEY = b"test-key"

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from assets.ingest import ingest
+from assets.ingestion.ingest import ingest
 from schemas import mapping
 from tests.conftest import PAYROLL_HEADER, REGISTER_HEADER, deliver
 from tests.test_ingest import REGISTER, payroll_row

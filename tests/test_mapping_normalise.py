@@ -5,8 +5,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.normalise import REASONS, canonical_headers, type_columns
-from assets.readers import PROBLEM, ROW, RejectedFile, read_delivery
+from assets.ingestion.parse import type_columns
+from assets.ingestion.read import RejectedFile, canonical_headers, read_delivery
+from assets.ingestion.reasons import PROBLEM, REASONS
+from schemas.extracts import ROW
 from schemas import mapping
 from schemas.canonical import EXTRACTS
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.ingest import NOT_SHOWN, _write_csv_atomic, ingest, partner_reason, unchanged_since_staged
+from assets.ingestion.ingest import ingest, unchanged_since_staged
+from assets.ingestion.reasons import NOT_SHOWN, partner_reason
+from assets.ingestion.stage import write_csv_atomic
 from schemas.canonical import CONTRACT_TYPES, OCCUPATIONS, PAY_BASES, PAYMENT_METHODS, SEX_CODES
 from tests.conftest import PAYROLL_HEADER, deliver
 from tests.test_ingest import REGISTER
@@ -184,7 +186,7 @@ def test_a_cell_starting_like_a_formula_gets_an_apostrophe_and_numbers_stay_numb
         "number": [-5, 1, 2, 3, 4, 5, 6, 7, 8, 9],
     })
     target = tmp_path / "out.csv"
-    _write_csv_atomic(frame, target)
+    write_csv_atomic(frame, target)
     header, *lines = read_csv(target)
     assert header == ["text", "number"]
     assert [line[0] for line in lines] == ["'=1+1", "'+855", "'-12.5", "'@SUM(A1)", "'\tx", "'\rx", "a=b", "", "", "'quoted"]

@@ -8,7 +8,7 @@ import pytest
 
 import shutil
 
-from assets.pseudonyms import SAMPLE_MANIFEST, KeyRefused, hmac_hex, key_fingerprint, normalise_id, pseudonym_key, pseudonymise, record_key
+from assets.ingestion.pseudonyms import SAMPLE_MANIFEST, KeyRefused, hmac_hex, key_fingerprint, normalise_id, pseudonym_key, pseudonymise, record_key
 from decentwork.sample import generate
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths
 from tests.conftest import PAYROLL_HEADER
@@ -118,7 +118,7 @@ def test_the_public_development_key_is_refused_as_a_secret(generated, monkeypatc
 
 
 def test_a_file_dropped_in_after_the_check_is_not_pseudonymised_with_the_development_key(generated, monkeypatch):
-    from assets.ingest import ingest
+    from assets.ingestion.ingest import ingest
 
     _no_key(monkeypatch)
     key = pseudonym_key(generated)  # the check passes: the root is the generator's

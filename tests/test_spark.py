@@ -24,7 +24,7 @@ from polars.testing import assert_frame_equal
 
 from assets.disclosure.asset import control_warehouse
 from assets.publish import publish
-from assets.transform import MARTS
+from assets.dbt_models import MARTS
 from decentwork.settings import DBT_PROJECT_DIR
 from tests.test_crash_safety import KEY, fresh_root, reference_run
 from tests.test_dbt_unit_coverage import assert_every_unit_test_passed, run_dbt_unit_tests

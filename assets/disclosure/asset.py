@@ -28,7 +28,8 @@ import polars as pl
 from assets.disclosure import rules
 from assets.disclosure.control import control
 from assets.disclosure.links import POOLED, unpooled_country_years
-from assets.transform import WAREHOUSE_POOL, model_asset_key
+from assets.dbt_models import model_asset_key
+from assets.dbt_project import WAREHOUSE_POOL
 from assets.warehouse import read_built
 from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
 
@@ -54,7 +55,7 @@ def country_gates(frame: pl.DataFrame, p: Paths, kept: set[str]) -> dict[str, li
 
 def rebuild_cells(excluded: list[str], log: Callable[[str], None]) -> None:
     """dbt builds the cell models again without `excluded` (this asset holds the warehouse pool's slot)."""
-    from pipelines.resources import dbt_executable
+    from assets.dbt_project import dbt_executable
 
     p = paths()
     log(f"rebuilding the indicator cells without {', '.join(excluded)} (failed a quality gate, keep their previous publication)")

@@ -1,7 +1,7 @@
 {#- Country-incremental models. On DuckDB a worker-level model keeps one slice per country: a national
     refresh rebuilds the slices of the countries whose staged rows changed (environment variable
     DECENTWORK_REFRESH_COUNTRIES, comma-separated ISO3 codes, set by the Dagster asset from the staged files,
-    assets/transform.py; an environment variable, because changing a `--vars` value makes dbt re-parse the
+    assets/dbt_models.py; an environment variable, because changing a `--vars` value makes dbt re-parse the
     whole project) and keeps every other slice as it is. Without the variable, or on a first or
     `--full-refresh` build, every country is rebuilt. Spark builds
     tables (docs/scale.md: insert_overwrite by a country partition is the registry-scale equivalent). -#}

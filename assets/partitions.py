@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from assets.ingest import programme_countries
+from schemas.reference import programme_countries
 
 country_partitions = dg.StaticPartitionsDefinition(sorted(programme_countries()))

@@ -1,27 +1,28 @@
-"""Read a delivered file into an all-text polars frame, or reject it with a reason and a fix.
+"""The first step of ingestion: a delivered file to an all-text polars frame under the contract's headers, or a
+rejection with a reason and a fix.
 
-Everything is read as text: typing is the normaliser's job, so that a value that does not
-parse becomes a quarantine reason rather than a silent null. A row the reader cannot take whole
-(an empty row, a last line cut short) keeps its place and says why in `_read_problem`.
+Matching the layout belongs here, as it reads the file's head: `fitting_layouts` finds the layouts whose header
+the file carries, `read_delivery` reads it with one of them, `canonical_headers` renames its headers to the
+contract's. Everything is read as text: typing is the next step (assets/ingestion/parse.py), so that a value that
+does not parse becomes a quarantine reason rather than a silent null. A row the reader cannot take whole (an empty
+row, a last line cut short) keeps its place and says why in `_read_problem`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import re
 from pathlib import Path
 
 import polars as pl
 
-from schemas.canonical import EXTRACTS
-import dataclasses
-
+from assets.ingestion.reasons import EMPTY_ROW, PROBLEM, cut_short
+from schemas.canonical import EXTRACTS, Extract
+from schemas.extracts import ROW
 from schemas.mapping import CANONICAL, ENCODINGS, Delivery, fold
-
-ROW = "_source_row"
-PROBLEM = "_read_problem"  # why a row could not be read whole (empty, cut short); null for a sound row
 
 # Leading bytes of binary formats a partner may mislabel as .csv: (what it is, the fix).
 MAGIC = {
@@ -62,7 +63,7 @@ def read_delivery(path: Path, delivery: Delivery) -> pl.DataFrame:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
     values = [c for c in frame.columns if c != PROBLEM]
     blank = pl.all_horizontal(pl.col(values).is_null()) if values else pl.lit(True)  # the CSV reader reads "" as null
-    frame = frame.with_columns(pl.when(blank).then(pl.lit("empty row: no values")).otherwise(pl.col(PROBLEM)).alias(PROBLEM))
+    frame = frame.with_columns(pl.when(blank).then(pl.lit(EMPTY_ROW)).otherwise(pl.col(PROBLEM)).alias(PROBLEM))
     return frame.with_row_index(ROW, offset=first_row).with_columns(pl.col(ROW).cast(pl.Int64))
 
 
@@ -168,12 +169,8 @@ def _mark_cut_last_row(frame: pl.DataFrame, path: Path, text: str | None, delive
     fields = next(csv.reader([last_line], delimiter=delivery.separator), [])
     if len(fields) >= frame.width:
         return frame
-    problem = (
-        f"cut short: the last line has {len(fields)} of {frame.width} fields and no line break "
-        "(the file was truncated; re-deliver it whole)"
-    )
     last = pl.int_range(pl.len()) == pl.len() - 1
-    return frame.with_columns(pl.when(last).then(pl.lit(problem)).otherwise(None).alias(PROBLEM))
+    return frame.with_columns(pl.when(last).then(pl.lit(cut_short(len(fields), frame.width))).otherwise(None).alias(PROBLEM))
 
 
 def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
@@ -192,6 +189,14 @@ def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
         return book.load_sheet(sheet, header_row=delivery.skip_rows, dtypes="string").to_polars()
     except Exception as exc:
         raise RejectedFile(path, f"sheet {sheet!r} cannot be read as a table ({exc})", "check read.skip_rows (rows above the header) in the mapping file") from None
+
+
+def _aliases(extract: Extract, delivery: Delivery) -> tuple[dict[str, str], dict[str, str]]:
+    """Folded header -> the contract's header it names: every header `delivery` may carry (the contract's headers
+    and staged names, then the layout's own names over them), and the layout's own names alone."""
+    known = {fold(c.header): c.header for c in extract.columns} | {fold(c.name): c.header for c in extract.columns}
+    declared = {fold(k): known.get(fold(v), v) for k, v in delivery.columns.items()}
+    return known | declared, declared
 
 
 PREVIEW_ROWS = 30
@@ -226,13 +231,12 @@ def misplaced_header(path: Path, delivery: Delivery) -> RejectedFile | None:
     the rejection that says so and which read options to declare; None when no such row is found."""
     extract = EXTRACTS[delivery.source]
     wanted = {fold(c.header) for c in extract.columns if c.required}
-    known = {fold(c.header): fold(c.header) for c in extract.columns} | {fold(c.name): fold(c.header) for c in extract.columns}
-    aliases = known | {fold(k): known.get(fold(v), fold(v)) for k, v in delivery.columns.items()}
+    aliases, _ = _aliases(extract, delivery)
     preview = preview_rows(path, delivery)
     first_sheet = next((name for name, _, _ in preview), None)
     read_sheet = delivery.sheet if delivery.sheet is not None else first_sheet
     for sheet, number, cells in preview:
-        if not wanted <= {aliases.get(fold(c), fold(c)) for c in cells if c is not None}:
+        if not wanted <= {fold(aliases.get(fold(c), c)) for c in cells if c is not None}:
             continue
         if sheet == read_sheet and number == delivery.skip_rows + 1:
             return None  # the header is where it was read: the problem is elsewhere
@@ -323,10 +327,11 @@ def header_cells(path: Path, delivery: Delivery) -> list[str] | None:
 
 def _resolved(path: Path, delivery: Delivery) -> Delivery:
     """The canonical layout's read options for this file: its separator, whether its numbers carry decimal commas
-    (as Excel writes CSV where the comma is the decimal mark; told from the cells) and its encoding."""
+    (as Excel writes CSV where the comma is the decimal mark; told from the cells) and its encoding. A delivery
+    already resolved (its separator told: `fitting_layouts` returns such) is returned as it is, unread."""
     if path.suffix.lower() != ".csv":  # a workbook's or Parquet file's numbers are no text with a decimal comma
         return dataclasses.replace(delivery, decimal_comma=False) if delivery.decimal_comma else delivery
-    if delivery.layout != CANONICAL:
+    if delivery.layout != CANONICAL or delivery.separator is not None:
         return delivery
     text = _head_text(path, None)
     if text is None:
@@ -367,9 +372,7 @@ def fit(path: Path, delivery: Delivery) -> Fit | None:
     if cells is None:
         return None
     extract = EXTRACTS[delivery.source]
-    known = {fold(c.header): c.header for c in extract.columns} | {fold(c.name): c.header for c in extract.columns}
-    declared = {fold(k): known.get(fold(v), v) for k, v in delivery.columns.items()}
-    aliases = known | declared
+    aliases, declared = _aliases(extract, delivery)
     matched = {aliases[fold(c)] for c in cells if fold(c) in aliases}
     missing = tuple(c.header for c in extract.columns if c.required and c.header not in matched)
     unknown = tuple(c for c in cells if fold(c) and fold(c) not in aliases)
@@ -404,4 +407,54 @@ def fitting_layouts(path: Path, candidates: list[Delivery]) -> list[Delivery]:
         f"missing required column(s) {list(nearest.missing)}; {has} (layouts of {country} {source} tried: {tried})",
         f"add the column(s) to the delivery, or declare a layout mapping the delivered headers onto them in "
         f"schemas/mappings/{country}.yaml (sources.{source}.columns)",
+    )
+
+
+# ------------------------------------------------------------------------------------------ matching the headers
+def canonical_headers(frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """Rename delivered headers to canonical headers; reject the file when a required one is missing.
+
+    A header matches by the mapping file, else by canonical header or staged name, ignoring case
+    and repeated spaces. Returns the frame with canonical headers and the ignored extra columns.
+    """
+    if PROBLEM not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(PROBLEM))
+    aliases, _ = _aliases(extract, delivery)  # a layout may name the staged form
+    renames: dict[str, str] = {}
+    extras: list[str] = []
+    for name in frame.columns:
+        if name in (ROW, PROBLEM):
+            continue
+        target = aliases.get(fold(name))
+        if target is None or target in renames.values():
+            extras.append(name)
+        else:
+            renames[name] = target
+    missing = [c.header for c in extract.columns if c.required and c.header not in renames.values()]
+    if missing:
+        raise _missing_columns(frame, extract, delivery, path, missing, matched=bool(renames))
+    frame = frame.select([ROW, PROBLEM, *renames]).rename(renames)
+    absent = [c.header for c in extract.columns if c.header not in frame.columns]
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(h) for h in absent), extras
+
+
+def _missing_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path, missing: list[str], matched: bool) -> RejectedFile:
+    """The rejection of a file lacking required columns, with the likeliest fix.
+
+    When none of the first row's cells is a contract header, that row is a title or data, not a header:
+    its cells are not quoted (they may be personal data).
+    """
+    hint = misplaced_header(path, delivery)
+    if hint is not None:
+        return hint
+    columns = [c for c in frame.columns if c not in (ROW, PROBLEM)]
+    has = f"the file has {columns}" if matched else (
+        f"none of the {len(columns)} cells of its first row is a column of the contract (no header row, "
+        "or headers in another language)"
+    )
+    return RejectedFile(
+        path,
+        f"missing required column(s) {missing}; {has}",
+        f"add the column(s) to the delivery, or map the delivered header onto them in "
+        f"schemas/mappings/{delivery.country}.yaml (sources.{extract.source}.columns)",
     )

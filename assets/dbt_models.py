@@ -16,11 +16,11 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from assets.deliveries import fingerprint
+from assets.dbt_project import WAREHOUSE_POOL, dbt_project, project_files
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
-from pipelines.resources import dbt_project
 
-WAREHOUSE_POOL = "warehouse"  # DuckDB has one writer: everything writing the warehouse queues here
 REFRESH_COUNTRIES_VARIABLE = "DECENTWORK_REFRESH_COUNTRIES"  # read by dbt_project/macros/incremental.sql
+
 
 class Translator(DagsterDbtTranslator):
     """dbt sources are the ingestion assets (staging/<source>); models keep <schema>/<name>;
@@ -61,15 +61,12 @@ def build_inputs(p: Paths) -> dict[str, Any]:
     settings) and, per country, its staged files, fingerprinted like the sensor's deliveries (name, size,
     modification time: ingestion rewrites a country's files only when it reloads that country)."""
     project = hashlib.sha256()
-    files = [DBT_PROJECT_DIR / "dbt_project.yml"] + sorted(
-        f for folder in ("models", "macros", "seeds") for f in (DBT_PROJECT_DIR / folder).rglob("*") if f.is_file()
-    )
-    for f in files:
+    for f in project_files():
         project.update(f"{f.relative_to(DBT_PROJECT_DIR)}\0".encode() + f.read_bytes())
     staged: dict[str, list[list]] = {}
-    for f in p.staging.glob("*/country=*/*.parquet"):
+    for f in p.staged_files():
         stat = f.stat()
-        staged.setdefault(f.parent.name.removeprefix("country="), []).append([f.relative_to(p.staging).as_posix(), stat.st_size, stat.st_mtime_ns])
+        staged.setdefault(p.partition_of(f)[1], []).append([f.relative_to(p.staging).as_posix(), stat.st_size, stat.st_mtime_ns])
     return {"project": project.hexdigest(), "countries": {c: fingerprint(files) for c, files in sorted(staged.items())}}
 
 

@@ -1,4 +1,5 @@
-"""Ingestion assets: one per extract, partitioned by country, writing data/staging/ and data/quarantine/.
+"""The Dagster assets of ingestion (`staging/<source>`): one per extract, partitioned by country, each running
+`ingest` (assets/ingestion/ingest.py) to write data/staging/ and data/quarantine/.
 
 Each asset also reports two asset checks on the partitions it loaded (Dagster checks are per asset,
 not per partition, so the countries are named in the metadata):
@@ -19,10 +20,13 @@ import dagster as dg
 import polars as pl
 
 from assets.deliveries import paused_countries
-from assets.ingest import LoadReport, ingest, partner_reason, unchanged_since_staged
-from assets.pseudonyms import pseudonym_key, record_key
+from assets.ingestion.ingest import ingest, unchanged_since_staged
+from assets.ingestion.pseudonyms import pseudonym_key, record_key
+from assets.ingestion.reasons import partner_reason
+from assets.ingestion.stage import LoadReport
+from assets.partitions import country_partitions
 from decentwork.settings import REINGEST_TAG, SOURCES, ingest_threads, paths
-from pipelines.partitions import country_partitions
+
 
 def _metadata(reports: list[LoadReport]) -> dict:
     files = [f for r in reports for f in r.files]
@@ -88,7 +92,7 @@ def _check_results(reports: list[LoadReport]) -> list[dg.AssetCheckResult]:
     ]
 
 
-def staging_asset(source: str) -> dg.AssetsDefinition:
+def ingestion_asset(source: str) -> dg.AssetsDefinition:
     key = dg.AssetKey(["staging", source])
 
     @dg.asset(
@@ -137,4 +141,4 @@ def staging_asset(source: str) -> dg.AssetsDefinition:
 
     return _stage
 
-staging_assets = [staging_asset(source) for source in SOURCES]
+ingestion_assets = [ingestion_asset(source) for source in SOURCES]
