@@ -2,7 +2,7 @@
 
 The unit tests run here, against the warehouse of the session's end-to-end run (dbt needs the tables a
 unit test's model reads, for their column types); a refresh leaves them out of its `dbt build`, as dbt advises
-for production (assets/transform.py). This also checks that together their expected rows name every
+for production (assets/dbt_models.py). This also checks that together their expected rows name every
 indicator code of spec/indicators.md, and the row-level formulas (earnings, hourly earnings, the minimum
 due, years in the programme, the social-security link) too.
 """
@@ -24,6 +24,7 @@ from decentwork.settings import DBT_PROJECT_DIR
 from tests.test_indicators_independent import CATALOGUE, published_sample
 
 MODELS = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
+SEED = MODELS.parent / "seeds" / "ref_indicators.csv"
 
 
 def unit_tests() -> list[dict]:
@@ -39,8 +40,16 @@ def expected_rows(test: dict) -> list[dict]:
 
 
 def test_every_catalogue_code_is_checked_by_a_unit_test():
-    codes = {row["indicator"] for test in unit_tests() if test["model"] == "int_indicator_cells" for row in expected_rows(test)}
+    """Each code in the unit tests of the topic model that computes it (int_cells_<topic>, the topic of
+    seeds/ref_indicators.csv), and int_indicator_cells unions every topic model."""
+    topics = {row["code"]: row["topic"] for row in csv.DictReader(SEED.open(encoding="utf-8"))}
+    checked = {(row["indicator"], test["model"])
+               for test in unit_tests() for row in expected_rows(test) if "indicator" in row}
+    codes = {code for code, model in checked if model == f"int_cells_{topics.get(code)}"}
     assert codes == set(CATALOGUE), sorted(set(CATALOGUE) ^ codes)
+    union = (MODELS / "intermediate" / "int_indicator_cells.sql").read_text(encoding="utf-8")
+    for topic in set(topics.values()):
+        assert f"ref('int_cells_{topic}')" in union, topic
 
 
 def test_row_level_formulas_have_unit_tests():

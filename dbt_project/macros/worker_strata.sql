@@ -1,6 +1,5 @@
-{#- The worker strata of a year, shared by int_worker_strata (which stores them, country by country) and
-    the unit tests of int_indicator_cells (which compute them from their worker-month fixtures, var
-    `strata_from_months`). -#}
+{#- The worker-month breakdown groups and the worker strata of a year: int_worker_strata stores the strata, country
+    by country; the wage and social-protection cells group the worker-months (macros/indicator_cells.sql). -#}
 
 {# Worker-months with the groups the indicators break down by; reads a CTE `worker_months`. #}
 {% macro grouped_worker_months() -%}

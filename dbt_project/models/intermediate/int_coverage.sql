@@ -9,30 +9,36 @@
 with worker_months as (
     select country, year, period, has_social_security from {{ ref('int_worker_months') }} {{ without_excluded_countries() }}
 ),
+
 months as (
     select distinct country, year, 'payroll' as family, period from worker_months
     union all
     select distinct country, year, 'social_security' as family, period from worker_months where has_social_security
 ),
+
 by_country as (
     select country, year, family, count(*) as months_covered, min(period) as first_period, max(period) as last_period
     from months
     group by country, year, family
 ),
+
 reference_months as (  -- every month some country's payroll covers in the year
     select year, count(distinct period) as n_months from months where family = 'payroll' group by year
 ),
+
 pooling as (
     select by_country.country, by_country.year, by_country.months_covered = reference_months.n_months as pooled
     from by_country
     inner join reference_months on reference_months.year = by_country.year
     where by_country.family = 'payroll'
 ),
+
 countries as (
     select by_country.*, pooling.pooled
     from by_country
     inner join pooling on pooling.country = by_country.country and pooling.year = by_country.year
 ),
+
 pooled as (
     select
         'X_BW' as country, year, family,
@@ -46,6 +52,7 @@ pooled as (
     from countries
     group by year, family
 ),
+
 noted as (
     select
         country, year, family, months_covered, months_covered as most_months, first_period, last_period, pooled,
@@ -61,7 +68,8 @@ select
     || case when family = 'payroll' then 'payroll' else 'payroll and social security' end
     || ' ' || first_period || case when months_covered > 1 then ' to ' || last_period else '' end
     || ' (' || case when most_months > months_covered then cast(months_covered as string) || ' to ' || cast(most_months as string)
-                    else cast(months_covered as string) end
+        else cast(months_covered as string)
+    end
     || ' month' || case when most_months > 1 then 's' else '' end
     || case when pooled_countries is not null then ' each' else '' end || ')'
     || case when months_covered < 12 then '; provisional: the year is not complete' else '' end

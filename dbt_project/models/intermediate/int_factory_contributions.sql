@@ -6,8 +6,12 @@
   (supervisors and managers, the population of FEMALE_SHARE_SUPERVISORS).
 #}
 with strata as (select * from {{ ref('int_worker_strata') }} {{ without_excluded_countries() }}),
+
 survey as (select * from {{ ref('stg_worker_survey') }} {{ without_excluded_countries() }}),
-picc as (select * from (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}) as members where category = 'Workers'),
+
+picc as (
+    select * from (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}) as members where category = 'Workers'
+),
 
 {% set payroll_breakdowns = [
     ("'_Z'", 'true'),
@@ -17,11 +21,11 @@ picc as (select * from (select * from {{ ref('int_picc_year_end') }} {{ without_
 ] %}
 payroll as (
     {% for breakdown, condition in payroll_breakdowns %}
-    select 'payroll' as population, country, year, sex, {{ breakdown }} as breakdown, factory_key, count(distinct worker_key) as n
-    from strata
-    where {{ condition }}
-    group by country, year, sex, {{ breakdown }}, factory_key
-    {% if not loop.last %}union all{% endif %}
+        select 'payroll' as population, country, year, sex, {{ breakdown }} as breakdown, factory_key, count(distinct worker_key) as n
+        from strata
+        where {{ condition }}
+        group by country, year, sex, {{ breakdown }}, factory_key
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )
 

@@ -9,9 +9,13 @@ with months as (
     inner join {{ ref('stg_factories') }} as factories
         on factories.country = payroll.country and factories.factory_id = payroll.factory_id
 ),
+
 regions as (select * from {{ ref('ref_wage_regions') }}),
+
 minimum_wages as (select * from {{ ref('ref_minimum_wages') }}),
+
 hour_limits as (select * from {{ ref('ref_hour_limits') }}),
+
 ss_rates as (select * from {{ ref('ref_social_security_rates') }}),
 
 months_with_region as (
@@ -19,6 +23,7 @@ months_with_region as (
     from months
     left join regions on regions.iso3 = months.country and regions.state = months.state
 ),
+
 minimum_in_force as (
     select
         m.country, m.state, m.period_start,
@@ -27,9 +32,10 @@ minimum_in_force as (
     from months_with_region as m
     inner join minimum_wages as mw
         on mw.iso3 = m.country
-        and coalesce(mw.wage_region, '') = coalesce(m.wage_region, '')
-        and mw.effective_date <= m.period_start
+            and coalesce(mw.wage_region, '') = coalesce(m.wage_region, '')
+            and mw.effective_date <= m.period_start
 ),
+
 rates_in_force as (
     select
         m.country, m.period_start, r.component, r.employer_rate_pct, r.employee_rate_pct,
@@ -37,6 +43,7 @@ rates_in_force as (
     from (select distinct country, period_start from months) as m
     inner join ss_rates as r on r.iso3 = m.country and r.effective_from <= m.period_start
 ),
+
 rates as (
     select country, period_start, {{ exact_sum('employer_rate_pct + employee_rate_pct') }} as contribution_rate_pct
     from rates_in_force
@@ -50,7 +57,8 @@ select
     months_with_region.period_start,
     months_with_region.wage_region,
     case when minimum_in_force.per = 'day' then minimum_in_force.amount * hour_limits.days_per_month
-         else minimum_in_force.amount end as minimum_wage_monthly,
+        else minimum_in_force.amount
+    end as minimum_wage_monthly,
     minimum_in_force.minimum_wage_currency,
     hour_limits.regular_hours_month,
     hour_limits.overtime_limit_month,
@@ -58,8 +66,8 @@ select
 from months_with_region
 left join minimum_in_force
     on minimum_in_force.country = months_with_region.country
-    and minimum_in_force.state is not distinct from months_with_region.state
-    and minimum_in_force.period_start = months_with_region.period_start
-    and minimum_in_force.recency = 1
+        and minimum_in_force.state is not distinct from months_with_region.state
+        and minimum_in_force.period_start = months_with_region.period_start
+        and minimum_in_force.recency = 1
 left join hour_limits on hour_limits.iso3 = months_with_region.country
 left join rates on rates.country = months_with_region.country and rates.period_start = months_with_region.period_start

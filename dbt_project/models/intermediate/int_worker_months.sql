@@ -6,25 +6,39 @@
 #}
 {{ country_incremental_config() }}
 with payroll as (select * from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}),
+
 factories as (select * from {{ ref('stg_factories') }}),
+
 refs as (select * from {{ ref('int_month_references') }}),
+
 fx as (select * from {{ ref('ref_exchange_rates') }}),
+
 ppp as (select * from {{ ref('ref_ppp_factors') }}),
+
 social_security as (select * from {{ ref('stg_social_security') }} {{ refreshed_countries_only() }}),
 
 -- the months the social-security extract covers: a payroll month outside them has no record to link to yet
 linked_months as (select distinct country, period from social_security),
+
 registrations as (
     select country, worker_pid, min(registration_date) as registration_date
     from social_security
     group by country, worker_pid
 ),
+
 contributions as (
     select
         country, worker_pid, period,
         {{ exact_sum('insurable_wage') }} as insurable_wage,
-        {{ exact_sum('case when paid_date is not null then coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) else 0 end') }} as contribution_paid,
-        max(case when paid_date is not null and coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) > 0 then 1 else 0 end) as is_paid
+        {{ exact_sum(
+            'case when paid_date is not null '
+            ~ 'then coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) else 0 end'
+        ) }} as contribution_paid,
+        max(
+            case
+                when paid_date is not null and coalesce(employer_contribution, 0) + coalesce(employee_contribution, 0) > 0 then 1 else 0
+            end
+        ) as is_paid
     from social_security
     group by country, worker_pid, period
 )
@@ -43,7 +57,7 @@ select
     fx.lcu_per_usd,
     ppp.ppp_lcu_per_intl_usd,
     registrations.registration_date is not null
-        and registrations.registration_date <= {{ month_end('payroll.period_start') }} as is_registered,
+    and registrations.registration_date <= {{ month_end('payroll.period_start') }} as is_registered,
     coalesce(contributions.is_paid, 0) = 1 as is_contribution_paid,
     coalesce(contributions.insurable_wage, payroll.basic_pay) * refs.contribution_rate_pct / 100 as contribution_due,
     coalesce(contributions.contribution_paid, 0) as contribution_paid,

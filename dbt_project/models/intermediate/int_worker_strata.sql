@@ -5,5 +5,8 @@
 #}
 {{ country_incremental_config() }}
 with worker_months as (select * from {{ ref('int_worker_months') }} {{ refreshed_countries_only() }}),
-months as ({{ grouped_worker_months() }})
+
+months as ({{ grouped_worker_months() }}
+)
+
 {{ worker_strata_rows() }}

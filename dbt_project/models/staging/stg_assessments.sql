@@ -9,8 +9,11 @@ with source as (
         trim({{ replace_all(replace_all('question_label', '[\r\n]+', ' '), '[ \t]*[?*][ \t]*$', '') }}) as clean_label
     from {{ source('extracts', 'assessments') }}
 ),
+
 clusters as (select * from {{ ref('ref_clusters') }}),
+
 points as (select * from {{ ref('ref_compliance_points') }}),
+
 labels as (select * from {{ ref('ref_question_labels') }})
 
 select
@@ -23,7 +26,8 @@ select
     source.cluster as cluster_label,
     clusters.cluster_code,
     source.compliance_point as cp_label,
-    coalesce(points.cp_code, 'CP_' || upper({{ trim_chars(replace_all('source.compliance_point', '[^A-Za-z0-9]+', '_'), '_') }})) as cp_code,
+    coalesce(points.cp_code, 'CP_' || upper({{ trim_chars(replace_all('source.compliance_point', '[^A-Za-z0-9]+', '_'), '_') }}))
+        as cp_code,
     source.question_id,
     coalesce(labels.question_key, source.question_id) as question_key,
     coalesce(labels.canonical_label, source.clean_label) as question_label,

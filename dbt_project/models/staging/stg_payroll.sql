@@ -24,6 +24,6 @@ select
     bonuses,
     basic_pay + overtime_pay + allowances + bonuses as earnings,
     case when regular_hours + overtime_hours > 0
-        then (basic_pay + overtime_pay + allowances + bonuses) / (regular_hours + overtime_hours)
+            then (basic_pay + overtime_pay + allowances + bonuses) / (regular_hours + overtime_hours)
     end as hourly_earnings
 from source

@@ -1,0 +1,193 @@
+{#
+  The wage cells (topic `wages` of seeds/ref_indicators.csv): mean monthly and hourly earnings and median hourly
+  earnings in local currency, US and PPP dollars (the pooled X_BW in dollars only), mean hourly earnings by
+  occupation, the minimum-wage, overtime and digital-payment rates. In the shape of int_indicator_cells, which
+  unions the topics; ephemeral, compiled into it.
+#}
+{{ config(materialized='ephemeral') }}
+with worker_months as (select * from {{ ref('int_worker_months') }} {{ without_excluded_countries() }}),
+
+months as {{ inline_cte() }} ({{ with_payroll_pool(grouped_worker_months()) }}
+),
+
+{#-
+  Exact medians of hourly earnings (the interpolated 50th percentile of worker-months) without holding
+  every value in memory, which an engine's median aggregate does: at the full programme's scale that
+  alone exceeded 4 GB. Two passes: count the values in narrow buckets (0.001 PPP or US dollars an hour;
+  bucketing is monotone within a group, so bucket order is value order), find the buckets that hold the
+  two middle ranks, then rank only the values of those buckets.
+#}
+{% set hourly_currencies = [
+    ('LCU', 'hourly_earnings', 'hourly_earnings / coalesce(ppp_lcu_per_intl_usd, 1)'),
+    ('USD', 'hourly_earnings / lcu_per_usd', 'hourly_earnings / lcu_per_usd'),
+    ('PPP', 'hourly_earnings / ppp_lcu_per_intl_usd', 'hourly_earnings / ppp_lcu_per_intl_usd'),
+] %}
+hourly_values as {{ inline_cte() }} (
+    {% for currency, value, dollars in hourly_currencies %}
+        select
+            country, pool, year, sex, '{{ currency }}' as currency, {{ value }} as value,
+            floor(1000 * ({{ dollars }})) as bucket
+        from months
+        where {{ value }} is not null
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+value_buckets as (
+    select * from (
+        select {{ ref_area(pool='pool') }} as country, year, {{ sex_code() }} as sex, currency, bucket, count(*) as n_values
+        from hourly_values
+        group by grouping sets (
+            (country, year, sex, currency, bucket), (country, year, currency, bucket),
+            (pool, year, sex, currency, bucket), (pool, year, currency, bucket)
+        )
+    ) as grouped {{ pooled_groups_only() }}
+),
+
+-- the middle ranks, counted from 0, are floor and ceil of (n - 1) / 2;
+-- a bucket holds ranks n_below .. n_below + n_values - 1
+middle_buckets as (
+    select country, year, sex, currency, bucket, n_below, n_total
+    from (
+        select
+            value_buckets.*,
+            coalesce(sum(n_values) over (
+                partition by country, year, sex, currency order by bucket rows between unbounded preceding and 1 preceding
+            ), 0) as n_below,
+            sum(n_values) over (partition by country, year, sex, currency) as n_total
+        from value_buckets
+    ) as running
+    where n_below <= ceil((n_total - 1) / 2.0) and n_below + n_values > floor((n_total - 1) / 2.0)
+),
+
+middle_values as (
+    select
+        middle_buckets.country, middle_buckets.year, middle_buckets.sex, middle_buckets.currency, middle_buckets.n_total,
+        hourly_values.value,
+        middle_buckets.n_below - 1 + row_number() over (
+            partition by
+                middle_buckets.country, middle_buckets.year, middle_buckets.sex, middle_buckets.currency,
+                middle_buckets.bucket
+            order by hourly_values.value
+        ) as value_rank
+    from hourly_values
+    inner join middle_buckets
+        on middle_buckets.year = hourly_values.year and middle_buckets.currency = hourly_values.currency
+            and middle_buckets.bucket = hourly_values.bucket
+            and middle_buckets.country in (hourly_values.country, hourly_values.pool)
+            and middle_buckets.sex in ('SEX_' || hourly_values.sex, 'SEX_T')
+),
+
+hourly_medians as (
+    select
+        country, year, sex,
+        {% for currency, value, dollars in hourly_currencies %}
+            max(case when currency = '{{ currency }}' then low + (high - low) * ((n_total - 1) / 2.0 - floor((n_total - 1) / 2.0)) end)
+                as median_hourly_{{ currency | lower }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from (
+        select
+            country, year, sex, currency, n_total,
+            max(case when value_rank = floor((n_total - 1) / 2.0) then value end) as low,
+            max(case when value_rank = ceil((n_total - 1) / 2.0) then value end) as high
+        from middle_values
+        group by country, year, sex, currency, n_total
+    ) as middle_pair
+    group by country, year, sex
+),
+
+-- means and rates of worker-months, each also as numerator / denominator: the linear parts disclosure control audits
+{% set ratio_statistics = [
+    ('mean_monthly_lcu', 'earnings', 1),
+    ('mean_monthly_usd', 'earnings / lcu_per_usd', 1),
+    ('mean_monthly_ppp', 'earnings / ppp_lcu_per_intl_usd', 1),
+    ('mean_hourly_lcu', 'hourly_earnings', 1),
+    ('mean_hourly_usd', 'hourly_earnings / lcu_per_usd', 1),
+    ('mean_hourly_ppp', 'hourly_earnings / ppp_lcu_per_intl_usd', 1),
+    ('minw_below_rt', 'case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end', 100),
+    ('ear_to_minw_ratio', 'case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end', 1),
+    ('ot_mean', 'overtime_hours', 1),
+    ('ot_excess_rt', 'case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end', 100),
+    ('digital_rt', 'case when payment_method is not null then case when payment_method in (\'bank\', \'mobile\') then 1 else 0 end end', 100),
+] %}
+month_stats as (
+    select * from (
+        select
+            {{ ref_area(pool='pool') }} as country,
+            year,
+            {{ sex_code() }} as sex,
+            {{ exact_avg('earnings') }} as mean_monthly_lcu,
+            {{ exact_avg('earnings / lcu_per_usd') }} as mean_monthly_usd,
+            {{ exact_avg('earnings / ppp_lcu_per_intl_usd') }} as mean_monthly_ppp,
+            {{ exact_avg('hourly_earnings') }} as mean_hourly_lcu,
+            {{ exact_avg('hourly_earnings / lcu_per_usd') }} as mean_hourly_usd,
+            {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_hourly_ppp,
+            100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end) as minw_below_rt,
+            {{ exact_avg('case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end') }} as ear_to_minw_ratio,
+            {{ exact_avg('overtime_hours') }} as ot_mean,
+            100
+            * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end)
+                as ot_excess_rt,
+            100
+            * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1 else 0 end end)
+                as digital_rt
+            {% for name, expression, scale in ratio_statistics %}
+                , {{ scale }} * {{ exact_sum(expression) }} as {{ name }}_num, count({{ expression }}) as {{ name }}_den
+            {% endfor %}
+        from months
+        group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
+    ) as grouped {{ pooled_groups_only() }}
+),
+
+wage_stats as (
+    select
+        month_stats.*,
+        hourly_medians.median_hourly_lcu, hourly_medians.median_hourly_usd, hourly_medians.median_hourly_ppp,
+        worker_counts.n_workers, worker_counts.n_factories, worker_counts.n_workers_minw, worker_counts.n_factories_minw
+    from month_stats
+    inner join {{ ref('int_worker_counts') }} as worker_counts
+        on worker_counts.country = month_stats.country and worker_counts.year = month_stats.year
+            and worker_counts.sex = month_stats.sex
+    left join hourly_medians
+        on hourly_medians.country = month_stats.country and hourly_medians.year = month_stats.year
+            and hourly_medians.sex = month_stats.sex
+),
+
+{% set wage_cells = [
+    ('EAR_MEAN_MONTHLY', 'CUR_TYPE_LCU', 'LCU', 'mean_monthly_lcu', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_MONTHLY', 'CUR_TYPE_USD', 'USD', 'mean_monthly_usd', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_MONTHLY', 'CUR_TYPE_PPP', 'PPP_USD', 'mean_monthly_ppp', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_HOURLY', 'CUR_TYPE_LCU', 'LCU', 'mean_hourly_lcu', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_HOURLY', 'CUR_TYPE_USD', 'USD', 'mean_hourly_usd', 'n_workers', 'n_factories'),
+    ('EAR_MEAN_HOURLY', 'CUR_TYPE_PPP', 'PPP_USD', 'mean_hourly_ppp', 'n_workers', 'n_factories'),
+    ('EAR_MEDIAN_HOURLY', 'CUR_TYPE_LCU', 'LCU', 'median_hourly_lcu', 'n_workers', 'n_factories'),
+    ('EAR_MEDIAN_HOURLY', 'CUR_TYPE_USD', 'USD', 'median_hourly_usd', 'n_workers', 'n_factories'),
+    ('EAR_MEDIAN_HOURLY', 'CUR_TYPE_PPP', 'PPP_USD', 'median_hourly_ppp', 'n_workers', 'n_factories'),
+    ('MINW_BELOW_RT', '_Z', 'PCT', 'minw_below_rt', 'n_workers_minw', 'n_factories_minw'),
+    ('EAR_TO_MINW_RATIO', '_Z', 'RATIO', 'ear_to_minw_ratio', 'n_workers_minw', 'n_factories_minw'),
+    ('HOW_OT_MEAN', '_Z', 'HOURS', 'ot_mean', 'n_workers', 'n_factories'),
+    ('HOW_OT_EXCESS_RT', '_Z', 'PCT', 'ot_excess_rt', 'n_workers', 'n_factories'),
+    ('EAR_DIGITAL_RT', '_Z', 'PCT', 'digital_rt', 'n_workers', 'n_factories'),
+] %}
+wage_cells as (
+    {% for indicator, classif1, unit, value, n_workers, n_factories in wage_cells %}
+        select
+            country as ref_area, '{{ indicator }}' as indicator, sex, '{{ classif1 }}' as classif1, year as time,
+            {{ value }} as obs_value, '{{ unit }}' as unit, {{ n_workers }}, {{ n_factories }},
+            {% if indicator == 'EAR_MEDIAN_HOURLY' %}cast(null as double){% else %}{{ value }}_num{% endif %} as numerator,
+            {% if indicator == 'EAR_MEDIAN_HOURLY' %}cast(null as double){% else %}{{ value }}_den{% endif %} as denominator
+        from wage_stats where {{ value }} is not null{% if unit == 'LCU' %} and country <> 'X_BW'{% endif %}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+-- mean hourly earnings by occupation, in local currency: countries only
+occupation_cells as (
+    select
+        country as ref_area, 'EAR_MEAN_HOURLY' as indicator, 'SEX_' || sex as sex, classif1, year as time,
+        mean_lcu as obs_value, 'LCU' as unit, n_workers, n_factories, lcu_num as numerator, lcu_den as denominator
+    from {{ ref('int_hourly_means') }}
+    where classif1 like 'OCU_%' and country <> 'X_BW'
+)
+
+{{ indicator_cells_select([('wage_cells', 'workers'), ('occupation_cells', 'workers')]) }}
