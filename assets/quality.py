@@ -3,18 +3,27 @@
 `validate_publication` checks a freshly exported candidate publication (the `<table>.parquet`
 files written by assets/publish.py) before it replaces the published one:
 
+One owner per rule: dbt's data tests own the marts' structure (columns by contract, keys, not-null,
+code lists, value ranges by unit from the seed ref_value_ranges: dbt_project/models/marts/*.yml);
+the GX suites here hold only what is about the publication as a whole, and repeat none of them:
+
 - error level (a failure refuses the publication):
-  - suite `errors.indicators` on the long `indicators` table: required columns, code lists,
-    value ranges per unit, suppression consistency (obs_value null exactly when obs_status = C),
-    key uniqueness, and sex coverage of sex-disaggregated indicators;
+  - suite `errors.indicators` on the long `indicators` table: suppression consistency (obs_value
+    null exactly when obs_status = C, or M) and sex coverage of sex-disaggregated indicators;
+  - suite `errors.coverage` (with `staging_dir`): every staged country-year-sex has its headline row;
   - suite `errors.published_columns` on a catalogue of every column of every candidate table:
     no identifier or name column is ever published.
 - warning level (reported, never blocking):
   - suite `warnings.changes` on the previous publication's cells joined to the candidate's:
     relative change within `tolerance_pct`, and no indicator dropped since the last publication.
 
+The country gate (assets/disclosure/asset.py) calls this on the controlled cells before dbt builds the
+marts, so a country's impossible value must be caught here to cost that country only: `_dbt_tests` runs
+the project's own generic data tests of `indicators` (dbt_project/tests/generic, e.g. `within_unit_range`),
+their SQL rendered as dbt would, on the candidate table; the rule stays dbt's, only attributed by country.
+
 GX has no Polars support and no group-wise or cross-table expectations, so a little pandas
-prepares the frames the suites run on (derived columns `is_gap`, `sex_coverage`, `change_pct`,
+prepares the frames the suites run on (derived columns `sex_coverage`, `change_pct`,
 `dropped_indicator`); every rule itself is a GX expectation, listed in `_suites()`, so it shows
 in the Data Docs and in the report. GX runs in an ephemeral (in-memory) context with analytics
 and progress bars off; only the Data Docs site is written to disk (`docs_dir/index.html`).
@@ -27,15 +36,18 @@ import os
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: never phone home
 
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import yaml
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -46,12 +58,12 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.expectations.row_conditions import Column
 
+from decentwork.settings import DBT_PROJECT_DIR, SEEDS_DIR
+
 KEY = ["ref_area", "indicator", "sex", "classif1", "time"]
-REQUIRED_COLUMNS = [*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories"]
 SEXES = ["SEX_T", "SEX_F", "SEX_M"]
-OBS_STATUSES = ["U", "C", "M", "P"]  # null = normal; M = not applicable (a sex without anybody); P = provisional year
-UNITS = ["PCT", "LCU", "USD", "PPP_USD", "HOURS", "RATIO"]
-GAP_PREFIX = "GPG_"
+INDICATORS_YML = DBT_PROJECT_DIR / "models" / "marts" / "indicators.yml"
+GENERIC_TESTS = DBT_PROJECT_DIR / "tests" / "generic"
 # A published column whose (lower-cased) name matches any of these is an identifier or a name.
 IDENTIFIER_PATTERNS = [
     r"national_?id",
@@ -83,38 +95,14 @@ class QualityReport:
 
 # --------------------------------------------------------------------------- the expectations
 def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
-    """Every rule, by suite: the level it reports at, the frame it runs on, its expectations."""
-    is_pct = Column("unit") == "PCT"
+    """Every rule, by suite: the level it reports at, the frame it runs on, its expectations (none that dbt's
+    data tests already apply: tests/test_quality.py checks it)."""
     return {
         "errors.indicators": {
             "level": "error",
             "asset": "indicators",
             "index_columns": KEY,
             "expectations": [
-                gxe.ExpectTableColumnsToMatchSet(column_set=REQUIRED_COLUMNS, exact_match=False),
-                *[gxe.ExpectColumnValuesToNotBeNull(column=c) for c in [*KEY, "unit"]],
-                gxe.ExpectColumnValuesToNotBeNull(
-                    column="n_factories", row_condition=Column("obs_status") != "C",
-                    description="a published cell says how many factories it rests on",
-                ),
-                gxe.ExpectColumnValuesToBeInSet(column="sex", value_set=SEXES),
-                gxe.ExpectColumnValuesToBeInSet(column="obs_status", value_set=OBS_STATUSES),
-                gxe.ExpectColumnValuesToBeInSet(column="unit", value_set=UNITS),
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="obs_value", min_value=0, max_value=100,
-                    row_condition=is_pct & (Column("is_gap") == False),  # noqa: E712 (a GX condition, not a Python test)
-                    description="percentages (unit PCT, not a GPG_ gap) lie in [0, 100]",
-                ),
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="obs_value", min_value=-100, max_value=100,
-                    row_condition=is_pct & (Column("is_gap") == True),  # noqa: E712
-                    description="gender pay gaps (GPG_*, unit PCT) lie in [-100, 100]",
-                ),
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="obs_value", min_value=0,
-                    row_condition=Column("unit") != "PCT",
-                    description="money, hours and ratios are >= 0",
-                ),
                 gxe.ExpectColumnValuesToBeNull(
                     column="obs_value", row_condition=Column("obs_status") == "C",
                     description="confidential cells (obs_status C) are suppressed",
@@ -123,7 +111,6 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
                     column="obs_value", row_condition=(Column("obs_status") != "C") & (Column("obs_status") != "M"),
                     description="only confidential (C) and not applicable (M) cells may lack a value",
                 ),
-                gxe.ExpectCompoundColumnsToBeUnique(column_list=KEY),
                 gxe.ExpectColumnValuesToBeInSet(
                     column="sex_coverage", value_set=COVERAGE_OK,
                     description="a sex-disaggregated indicator has SEX_T, SEX_F and SEX_M rows for every (ref_area, time) it covers",
@@ -172,10 +159,8 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
 
 # --------------------------------------------------------------------------- the frames
 def _indicators_frame(indicators: pd.DataFrame) -> pd.DataFrame:
-    """The indicators table plus the two derived columns the suite's conditions need."""
+    """The indicators table plus the derived column the suite's coverage rule needs."""
     df = indicators.copy()
-    if "indicator" in df:
-        df["is_gap"] = df["indicator"].astype("string").str.startswith(GAP_PREFIX).fillna(False).astype(bool)
     if {"ref_area", "indicator", "sex", "time"} <= set(df.columns):
         df["sex_coverage"] = _sex_coverage(df)
     return df
@@ -246,6 +231,66 @@ def _changes_frame(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     still_published = set(new["indicator"])
     df["dropped_indicator"] = df["indicator"].where(~df["indicator"].isin(still_published), None).astype(object)
     return df
+
+
+# --------------------------------------------------------------------------- dbt's own tests, by country
+def _dbt_test_specs() -> list[tuple[str, dict[str, Any]]]:
+    """(test, its arguments) for every data test of indicators.yml that the project defines itself
+    (dbt_project/tests/generic): dbt's built-in tests cannot be rendered outside dbt."""
+    models = yaml.safe_load(INDICATORS_YML.read_text(encoding="utf-8"))["models"]
+    model = next(m for m in models if m["name"] == "indicators")
+    declared = [(test, None) for test in model.get("data_tests") or []]
+    declared += [(test, column["name"]) for column in model["columns"] for test in column.get("data_tests") or []]
+    specs = []
+    for test, column in declared:
+        name, spec = (test, {}) if isinstance(test, str) else next(iter(test.items()))
+        if not (GENERIC_TESTS / f"{name}.sql").exists():
+            continue
+        spec = spec or {}
+        arguments = dict(spec.get("arguments") or {k: v for k, v in spec.items() if k != "config"})
+        if column is not None:
+            arguments["column_name"] = column
+        if (spec.get("config") or {}).get("where"):
+            arguments["where"] = spec["config"]["where"]
+        specs.append((name, arguments))
+    return specs
+
+
+def _render_dbt_test(name: str, arguments: dict[str, Any], table: str) -> str:
+    """The SQL of generic test `name` on `table`, as dbt renders it (its `ref` reads the seed's CSV file)."""
+    text = (GENERIC_TESTS / f"{name}.sql").read_text(encoding="utf-8")
+    text = re.sub(r"\{%-?\s*test\s", "{% macro ", text)
+    text = re.sub(r"\{%-?\s*endtest\s*-?%\}", "{% endmacro %}", text)
+
+    def ref(seed: str) -> str:
+        path = str(SEEDS_DIR / f"{seed}.csv").replace("'", "''")
+        return f"read_csv('{path}', header = true)"
+
+    arguments = dict(arguments)
+    where = arguments.pop("where", None)
+    model = f"(select * from {table} where {where})" if where else table
+    macro = getattr(jinja2.Environment().from_string(text, globals={"ref": ref}).module, name)
+    return str(macro(model=model, **arguments))
+
+
+def _dbt_tests(indicators: pd.DataFrame) -> list[tuple[str, pd.DataFrame | None]]:
+    """(message, failing rows) for each of the project's own data tests of `indicators` that fails on this table."""
+    failures: list[tuple[str, pd.DataFrame | None]] = []
+    with duckdb.connect() as con:
+        con.register("candidate_indicators", indicators)
+        for name, arguments in _dbt_test_specs():
+            target = arguments.get("column_name") or ", ".join(arguments.get("columns") or []) or "table"
+            text = f"dbt test {name}({target})"
+            try:
+                rows = con.execute(_render_dbt_test(name, arguments, "candidate_indicators")).df()
+            except duckdb.Error as e:
+                failures.append((f"{text} could not run: {e}", None))
+                continue
+            if len(rows):
+                head = rows.head(5).astype(object)
+                examples = _plain(head.where(head.notna(), None).to_dict("records"))
+                failures.append((f"{text} failed: {len(rows)} rows, e.g. {examples}", rows))
+    return failures
 
 
 # --------------------------------------------------------------------------- GX plumbing
@@ -334,6 +379,14 @@ def validate_publication(
     indicators_path = candidate_dir / "indicators.parquet"
     if indicators_path.exists():
         indicators = pd.read_parquet(indicators_path)
+        for text, rows in _dbt_tests(indicators):
+            errors.append(text)
+            countries = set(rows["ref_area"]) if rows is not None and "ref_area" in rows else {None}
+            if None in countries or "X_BW" in countries or any(pd.isna(c) for c in countries):
+                global_errors.append(text)
+            else:
+                for country in sorted(countries):
+                    errors_by_country.setdefault(country, []).append(text)
         frames["indicators"] = _indicators_frame(indicators)
         if staging_dir is not None and {"indicator", "ref_area", "time", "sex"} <= set(indicators.columns):
             coverage = _coverage_frame(staging_dir, indicators)

@@ -9,8 +9,10 @@ from the rows of one export, so two exports always carry the same codes.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -74,3 +76,35 @@ def unknown_codes(indicators: pl.DataFrame) -> dict[str, list[str]]:
         if missing:
             out[dimension] = missing
     return out
+
+
+class ValueRange(NamedTuple):
+    """One row of ref_value_ranges: the values a cell can take (an empty edge in the seed is infinite here)."""
+
+    unit: str
+    indicator_prefix: str
+    min_value: float
+    max_value: float
+    max_a_priori: bool  # the upper edge holds by definition (percentages), not only as a plausibility cap
+
+
+@lru_cache(maxsize=4)
+def value_ranges(seeds: Path = SEEDS_DIR) -> tuple[ValueRange, ...]:
+    """dbt_project/seeds/ref_value_ranges.csv: the one definition of value ranges (tests and disclosure control)."""
+    rows = _seed("ref_value_ranges", seeds).iter_rows(named=True)
+    return tuple(
+        ValueRange(r["unit"], r["indicator_prefix"] or "",
+                   -math.inf if r["min_value"] is None else float(r["min_value"]),
+                   math.inf if r["max_value"] is None else float(r["max_value"]),
+                   r["max_a_priori"] == "true")
+        for r in rows
+    )
+
+
+@lru_cache(maxsize=1024)  # disclosure control asks once per cell
+def value_range(indicator: str, unit: str) -> ValueRange:
+    """The range of `indicator` in `unit`: its unit's row with the longest indicator_prefix the code starts with."""
+    matches = [r for r in value_ranges() if r.unit == unit and indicator.startswith(r.indicator_prefix)]
+    if not matches:
+        raise KeyError(f"no value range for unit {unit!r} (indicator {indicator}) in ref_value_ranges")
+    return max(matches, key=lambda r: len(r.indicator_prefix))

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from assets.quality import QualityReport, validate_publication
+from assets.dbt_project import dbt_executable
+from assets.disclosure import rules
+from assets.quality import INDICATORS_YML, KEY, QualityReport, _suites, validate_publication
+from decentwork import catalogue
+from decentwork.settings import DBT_PROJECT_DIR
+from schemas.codes import value_range
 
 
 def _row(ref_area, indicator, sex, value, *, classif1="_Z", time=2023, unit="PCT", status=None, workers=120, factories=8):
@@ -82,14 +91,17 @@ def test_first_publication_without_previous_passes(tmp_path: Path) -> None:
     assert report.warnings == []
 
 
-def test_percentage_above_100_is_an_error_naming_the_expectation(tmp_path: Path) -> None:
+def test_percentage_above_100_fails_dbts_range_test_for_that_country_only(tmp_path: Path) -> None:
+    """The range is dbt's test (seed ref_value_ranges); the gate runs it to tell the country (one country's
+    failure never stops another's publication)."""
     df = clean_indicators()
     df.loc[(df.indicator == "MINW_BELOW_RT") & (df.ref_area == "KHM") & (df.sex == "SEX_F"), "obs_value"] = 150.0
     report = run(tmp_path, df)
     assert not report.success
     [error] = report.errors
-    assert "expect_column_values_to_be_between(obs_value)" in error
-    assert "[0, 100]" in error and "150.0" in error and "MINW_BELOW_RT" in error
+    assert "dbt test within_unit_range(obs_value) failed: 1 rows" in error
+    assert "150.0" in error and "MINW_BELOW_RT" in error and "'max_value': 100.0" in error
+    assert report.errors_by_country == {"KHM": [error]} and report.global_errors == []
 
 
 def test_gap_may_be_negative_but_not_beyond_minus_100(tmp_path: Path) -> None:
@@ -97,7 +109,28 @@ def test_gap_may_be_negative_but_not_beyond_minus_100(tmp_path: Path) -> None:
     df.loc[(df.indicator == "GPG_MEAN_HOURLY") & (df.ref_area == "BGD"), "obs_value"] = -130.0
     report = run(tmp_path, df)
     assert not report.success
-    assert any("[-100, 100]" in e for e in report.errors), report.errors
+    [error] = report.errors
+    assert "within_unit_range" in error and "-130.0" in error and "GPG_MEAN_HOURLY" in error
+    assert list(report.errors_by_country) == ["BGD"]
+
+
+def test_ranges_by_unit_and_indicator_prefix(tmp_path: Path) -> None:
+    df = pd.concat([clean_indicators(), pd.DataFrame([
+        _row("KHM", "SS_CONTRIB_GAP_RT", "SEX_T", -12.0),  # more paid than due: no floor (ref_value_ranges)
+        _row("KHM", "HOW_OT_MEAN", "SEX_T", 800.0, unit="HOURS"),  # beyond 744 hours in a month
+        _row("BGD", "EAR_MEAN_HOURLY", "SEX_T", -1.0, classif1="CUR_TYPE_PPP", unit="PPP_USD"),
+    ])]).astype({"n_workers": "Int64"})
+    report = run(tmp_path, df)
+    [error] = report.errors
+    assert "2 rows" in error and "800.0" in error and "-1.0" in error and "SS_CONTRIB_GAP_RT" not in error
+    assert set(report.errors_by_country) == {"KHM", "BGD"}
+
+
+def test_a_pooled_cell_out_of_range_is_a_global_error(tmp_path: Path) -> None:
+    df = clean_indicators()
+    df.loc[df.indicator == "HOW_OT_MEAN", "obs_value"] = -3.0  # X_BW's row
+    report = run(tmp_path, df)
+    assert not report.success and report.errors_by_country == {} and report.global_errors == report.errors
 
 
 @pytest.mark.parametrize("column", ["worker_pid", "national_id", "first_name"])
@@ -129,19 +162,72 @@ def test_suppression_and_key_rules(tmp_path: Path) -> None:
     df = clean_indicators()
     df.loc[df.indicator == "HOW_OT_MEAN", "obs_value"] = None  # suppressed without status C
     df = pd.concat([df, df[df.indicator == "FEMALE_SHARE_WORKFORCE"].head(1)])  # duplicate key
-    df.loc[df.indicator == "EAR_TO_MINW_RATIO", "obs_status"] = "X"
     report = run(tmp_path, df)
     assert not report.success
     text = "\n".join(report.errors)
-    assert "expect_column_values_to_not_be_null(obs_value)" in text
-    assert "expect_compound_columns_to_be_unique" in text
-    assert "expect_column_values_to_be_in_set(obs_status)" in text
+    assert "expect_column_values_to_not_be_null(obs_value)" in text  # suppression consistency: GX's
+    assert "dbt test unique_combination(ref_area, indicator, sex, classif1, time) failed" in text  # the key: dbt's
+    assert report.errors_by_country["KHM"] == [next(e for e in report.errors if "unique_combination" in e)]
 
 
-def test_missing_required_column_is_an_error(tmp_path: Path) -> None:
-    report = run(tmp_path, clean_indicators().drop(columns=["n_factories"]))
-    assert not report.success
-    assert any("expect_table_columns_to_match_set" in e and "n_factories" in e for e in report.errors), report.errors
+# GX expectation -> the dbt tests that apply the same kind of rule (a contract fixes the column set)
+SAME_KIND = {
+    "ExpectColumnValuesToNotBeNull": {"not_null"},
+    "ExpectColumnValuesToBeInSet": {"accepted_values"},
+    "ExpectColumnValuesToBeBetween": {"within_unit_range", "within_range"},
+    "ExpectCompoundColumnsToBeUnique": {"unique_combination"},
+    "ExpectTableColumnsToMatchSet": {"contract"},
+}
+
+
+def _dbt_tests_by_column() -> dict[str | None, set[str]]:
+    """indicators.yml's data tests by column (None: the model's own tests and its contract)."""
+    model = yaml.safe_load(INDICATORS_YML.read_text(encoding="utf-8"))["models"][0]
+    assert model["name"] == "indicators"
+
+    def names(tests):
+        return {t if isinstance(t, str) else next(iter(t)) for t in tests or []}
+
+    out = {c["name"]: names(c.get("data_tests")) for c in model["columns"]}
+    out[None] = names(model.get("data_tests")) | ({"contract"} if model["config"]["contract"]["enforced"] else set())
+    return out
+
+
+def test_gx_suites_repeat_no_dbt_test_of_the_same_column() -> None:
+    dbt = _dbt_tests_by_column()
+    for name, suite in _suites(50.0).items():
+        if suite["asset"] != "indicators":
+            continue
+        for expectation in suite["expectations"]:
+            kind = type(expectation).__name__
+            column = getattr(expectation, "column", None)
+            repeated = SAME_KIND.get(kind, set()) & dbt.get(column, set())
+            assert not repeated, f"{name}: {kind}({column}) repeats dbt's {repeated}"
+
+
+@pytest.mark.parametrize(("indicator", "unit", "tested", "a_priori"), [
+    ("MINW_BELOW_RT", "PCT", (0, 100), (0, 100)),
+    ("GPG_MEAN_HOURLY", "PCT", (-100, 100), (-100, 100)),
+    ("SS_CONTRIB_GAP_RT", "PCT", (-math.inf, 100), (-math.inf, 100)),  # more paid than due: negative
+    ("EAR_MEAN_HOURLY", "LCU", (0, 1e12), (0, math.inf)),  # a plausibility cap only: no attacker knows it
+    ("EAR_MEAN_HOURLY", "USD", (0, 1e9), (0, math.inf)),
+    ("HOW_OT_MEAN", "HOURS", (0, 744), (0, math.inf)),
+    ("EAR_TO_MINW_RATIO", "RATIO", (0, 1000), (0, math.inf)),
+])
+def test_one_table_of_ranges_for_the_tests_and_disclosure_control(indicator, unit, tested, a_priori) -> None:
+    """seeds/ref_value_ranges.csv is the only definition: dbt's tests, the catalogue's and disclosure control read it."""
+    found = value_range(indicator, unit)
+    assert (found.min_value, found.max_value) == tested
+    assert rules.value_range(indicator, unit) == a_priori
+    assert catalogue._range(indicator, {"LCU": "CUR_TYPE_LCU", "USD": "CUR_TYPE_USD"}.get(unit, "_Z"), unit) == tested
+
+
+def test_the_structural_rules_are_dbts() -> None:
+    dbt = _dbt_tests_by_column()
+    assert {"unique_combination", "contract"} <= dbt[None]
+    assert all("not_null" in dbt[c] for c in [*KEY, "unit", "n_factories"])
+    assert all("accepted_values" in dbt[c] for c in ["sex", "obs_status", "unit"])
+    assert "within_unit_range" in dbt["obs_value"]
 
 
 def test_large_change_and_dropped_indicator_are_warnings_only(tmp_path: Path) -> None:
@@ -189,3 +275,24 @@ def test_one_sex_missing_for_a_staged_country_is_an_error(tmp_path: Path) -> Non
     report = validate_publication(publish(tmp_path / "candidate", no_men), None, tmp_path / "docs", staging_dir=staging)
     assert not report.success
     assert any("SEX_M" in e for e in report.errors), report.errors
+
+
+@pytest.mark.slow  # one dbt build (about 10 s, more on a busy machine)
+def test_a_value_out_of_its_units_range_fails_dbts_test_on_the_indicators_mart(tmp_path: Path) -> None:
+    """The range rule lives in dbt (seed ref_value_ranges, test within_unit_range), not in a GX suite."""
+    cells = clean_indicators()
+    cells.loc[(cells.indicator == "MINW_BELOW_RT") & (cells.sex == "SEX_F"), "obs_value"] = 150.0
+    cells = cells.astype({"time": "int32"}).assign(months_covered=pd.array([12] * len(cells), dtype="Int32"))
+    cells["coverage"] = "2023"
+    (tmp_path / "disclosure").mkdir()
+    cells.to_parquet(tmp_path / "disclosure" / "controlled_cells.parquet", index=False)
+    done = subprocess.run(
+        [dbt_executable(), "build", "--select", "ref_value_ranges", "indicators", "--exclude-resource-type",
+         "unit_test", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "DECENTWORK_DATA_DIR": str(tmp_path), "DECENTWORK_DBT_TARGET": "duckdb"},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "FAIL 2 within_unit_range_indicators_obs_value" in done.stdout  # KHM's and BGD's SEX_F rows
+    assert "ERROR=1" in done.stdout, done.stdout[-3000:]  # every other test of the mart passes

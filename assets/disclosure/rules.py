@@ -22,6 +22,8 @@ import math
 
 import polars as pl
 
+from schemas import codes
+
 MIN_WORKERS = 10
 MIN_FACTORIES = 3
 UNRELIABLE_WORKERS = 30
@@ -57,12 +59,10 @@ def required_width(true_value: float, unit: str) -> float:
 
 
 def value_range(indicator: str, unit: str) -> tuple[float, float]:
-    """What a value can be before anything is published (an attacker's a-priori bounds)."""
-    if indicator == "SS_CONTRIB_GAP_RT":  # more paid than due makes it negative
-        return -math.inf, 100.0
-    if unit == "PCT":
-        return (-100.0, 100.0) if indicator.startswith("GPG_") else (0.0, 100.0)
-    return 0.0, math.inf
+    """What a value can be before anything is published (an attacker's a-priori bounds): its range in
+    dbt_project/seeds/ref_value_ranges.csv, open above where the upper edge is only a plausibility cap."""
+    found = codes.value_range(indicator, unit)
+    return found.min_value, found.max_value if found.max_a_priori else math.inf
 
 
 def threshold_status(n_workers: pl.Expr, n_factories: pl.Expr) -> pl.Expr:
