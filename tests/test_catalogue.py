@@ -31,6 +31,19 @@ def test_every_wide_mart_column_names_a_catalogue_code():
         assert {code for _, code, _ in mart["columns"]} <= codes, mart["name"]
 
 
+def test_wide_marts_are_the_seeds_and_their_models_only_call_the_macro():
+    """The seeds ref_wide_marts and ref_wide_mart_columns are the one definition of the wide marts: each model
+    is just `{{ wide_mart() }}` (the macro reads the columns and flags from the model's config.meta)."""
+    marts = catalogue.wide_marts()
+    models = {path.stem: path for path in (MODELS / "marts").glob("*/*.sql")}
+    assert sorted(m["name"] for m in marts) == sorted(models)
+    for mart in marts:
+        names = [name for name, _, _ in mart["columns"]]
+        assert names and len(names) == len(set(names)), mart["name"]
+        lines = models[mart["name"]].read_text(encoding="utf-8").splitlines()
+        assert lines[-1] == "{{ wide_mart() }}" and [line[:2] for line in lines[:-1]] in ([], ["{#"]), mart["name"]
+
+
 def _documented() -> dict[str, dict[str, str]]:
     docs: dict[str, dict[str, str]] = {}
     for path in MODELS.rglob("*.yml"):

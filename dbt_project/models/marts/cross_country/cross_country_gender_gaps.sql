@@ -1,3 +1,2 @@
-{# Gender gaps, all countries side by side and pooled (X_BW). #}
-{% set columns = [('gpg_mean_hourly', 'GPG_MEAN_HOURLY', '_Z'), ('gpg_median_hourly', 'GPG_MEDIAN_HOURLY', '_Z'), ('gpg_factor_weighted', 'GPG_FACTOR_WEIGHTED', '_Z'), ('gpg_mean_hourly_yip_0', 'GPG_MEAN_HOURLY', 'YIP_0'), ('gpg_mean_hourly_yip_1', 'GPG_MEAN_HOURLY', 'YIP_1'), ('gpg_mean_hourly_yip_2', 'GPG_MEAN_HOURLY', 'YIP_2'), ('gpg_mean_hourly_yip_3', 'GPG_MEAN_HOURLY', 'YIP_3'), ('gpg_mean_hourly_yip_4plus', 'GPG_MEAN_HOURLY', 'YIP_4PLUS'), ('female_share_workforce', 'FEMALE_SHARE_WORKFORCE', '_Z'), ('female_share_supervisors', 'FEMALE_SHARE_SUPERVISORS', '_Z'), ('picc_female_share_worker_reps', 'PICC_FEMALE_SHARE_WORKER_REPS', '_Z'), ('picc_representation_parity', 'PICC_REPRESENTATION_PARITY', '_Z')] %}
-{{ wide_mart(columns, by_sex=false, pooled=true) }}
+{# columns and flags: config.meta in _published_marts.yml, from seeds/ref_wide_marts.csv, ref_wide_mart_columns.csv #}
+{{ wide_mart() }}

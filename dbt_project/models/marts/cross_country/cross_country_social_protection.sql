@@ -1,3 +1,2 @@
-{# Social protection, all countries side by side and pooled (X_BW). #}
-{% set columns = [('ss_registered_rt', 'SS_REGISTERED_RT', '_Z'), ('ss_contrib_paid_rt', 'SS_CONTRIB_PAID_RT', '_Z'), ('ss_contrib_gap_rt', 'SS_CONTRIB_GAP_RT', '_Z')] %}
-{{ wide_mart(columns, by_sex=true, pooled=true) }}
+{# columns and flags: config.meta in _published_marts.yml, from seeds/ref_wide_marts.csv, ref_wide_mart_columns.csv #}
+{{ wide_mart() }}

@@ -1,3 +1,2 @@
-{# Wages, all countries side by side and pooled (X_BW), money in USD and PPP dollars only. #}
-{% set columns = [('ear_mean_monthly_usd', 'EAR_MEAN_MONTHLY', 'CUR_TYPE_USD'), ('ear_mean_monthly_ppp', 'EAR_MEAN_MONTHLY', 'CUR_TYPE_PPP'), ('ear_mean_hourly_usd', 'EAR_MEAN_HOURLY', 'CUR_TYPE_USD'), ('ear_mean_hourly_ppp', 'EAR_MEAN_HOURLY', 'CUR_TYPE_PPP'), ('ear_median_hourly_usd', 'EAR_MEDIAN_HOURLY', 'CUR_TYPE_USD'), ('ear_median_hourly_ppp', 'EAR_MEDIAN_HOURLY', 'CUR_TYPE_PPP'), ('minw_below_rt', 'MINW_BELOW_RT', '_Z'), ('ear_to_minw_ratio', 'EAR_TO_MINW_RATIO', '_Z'), ('how_ot_mean', 'HOW_OT_MEAN', '_Z'), ('how_ot_excess_rt', 'HOW_OT_EXCESS_RT', '_Z'), ('ear_digital_rt', 'EAR_DIGITAL_RT', '_Z')] %}
-{{ wide_mart(columns, by_sex=true, pooled=true) }}
+{# columns and flags: config.meta in _published_marts.yml, from seeds/ref_wide_marts.csv, ref_wide_mart_columns.csv #}
+{{ wide_mart() }}
