@@ -15,8 +15,8 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from assets.deliveries import fingerprint
 from assets.dbt_project import WAREHOUSE_POOL, dbt_project, project_files
+from assets.deliveries import fingerprint
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 
 REFRESH_COUNTRIES_VARIABLE = "DECENTWORK_REFRESH_COUNTRIES"  # read by dbt_project/macros/incremental.sql
@@ -37,6 +37,7 @@ class Translator(DagsterDbtTranslator):
             return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "dbt"
+
 
 MARTS = "path:models/marts"  # the published models, built after disclosure control (dbt selection syntax)
 
@@ -66,7 +67,9 @@ def build_inputs(p: Paths) -> dict[str, Any]:
     staged: dict[str, list[list]] = {}
     for f in p.staged_files():
         stat = f.stat()
-        staged.setdefault(p.partition_of(f)[1], []).append([f.relative_to(p.staging).as_posix(), stat.st_size, stat.st_mtime_ns])
+        staged.setdefault(p.partition_of(f)[1], []).append(
+            [f.relative_to(p.staging).as_posix(), stat.st_size, stat.st_mtime_ns]
+        )
     return {"project": project.hexdigest(), "countries": {c: fingerprint(files) for c, files in sorted(staged.items())}}
 
 
@@ -102,7 +105,9 @@ def set_aside_unusable_warehouse(p: Paths) -> str | None:
     os.replace(p.warehouse, aside)
     for extra in (p.warehouse.with_name(p.warehouse.name + ".wal"), p.build_state):
         extra.unlink(missing_ok=True)
-    return f"the warehouse {p.warehouse} could not be opened ({problem}): set aside as {aside.name}, rebuilt from staging"
+    return (
+        f"the warehouse {p.warehouse} could not be opened ({problem}): set aside as {aside.name}, rebuilt from staging"
+    )
 
 
 def _record_build(p: Paths, inputs: dict[str, Any]) -> None:
@@ -140,8 +145,14 @@ def _import_quality_gates_meanwhile() -> None:
     threading.Thread(target=load, name="import-quality-gates", daemon=True).start()
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator(), pool=WAREHOUSE_POOL,
-            exclude=MARTS, name="warehouse_models")
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=Translator(),
+    pool=WAREHOUSE_POOL,
+    exclude=MARTS,
+    name="warehouse_models",
+)
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of every model but the published marts, with its data tests: seeds, staging, intermediate
     up to the indicator cells. Disclosure control (assets/disclosure/asset.py) runs next, then `mart_models`.
@@ -172,7 +183,9 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
             context.log.info("dbt: full build of every country's worker-level models")
             args.append("--full-refresh")
         else:
-            context.log.info(f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept")
+            context.log.info(
+                f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept"
+            )
         p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
     if os.environ.get("DECENTWORK_RUN_EXECUTOR", "in_process").strip().lower() == "in_process":  # one process per run
         _import_quality_gates_meanwhile()
@@ -183,9 +196,17 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         _record_build(p, inputs)
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator(), pool=WAREHOUSE_POOL,
-            select=MARTS, name="mart_models")
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=Translator(),
+    pool=WAREHOUSE_POOL,
+    select=MARTS,
+    name="mart_models",
+)
 def mart_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of the published marts and their tests, from the disclosure-controlled cells (a second dbt
     process: about 5 s of start-up, the price of applying disclosure control in Python between the two)."""
-    yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context, target_path=paths().dbt_artifacts).stream()
+    yield from dbt.cli(
+        ["build", "--exclude-resource-type", "unit_test"], context=context, target_path=paths().dbt_artifacts
+    ).stream()

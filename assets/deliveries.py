@@ -39,7 +39,11 @@ def delivered_files(paths: Paths) -> list[Path]:
     """Every delivered file under raw/, in any folder (also folders that are no country code)."""
     if not paths.raw.is_dir():
         return []
-    return sorted(f for f in paths.raw.rglob("*") if is_delivery(f) and not any(part.startswith(".") for part in f.relative_to(paths.raw).parts))
+    return sorted(
+        f
+        for f in paths.raw.rglob("*")
+        if is_delivery(f) and not any(part.startswith(".") for part in f.relative_to(paths.raw).parts)
+    )
 
 
 def scan_deliveries(paths: Paths, countries: set[str]) -> tuple[dict[str, list[list]], list[str]]:
@@ -61,7 +65,9 @@ def scan_deliveries(paths: Paths, countries: set[str]) -> tuple[dict[str, list[l
                 continue
             for file in list_deliveries(paths, source, folder.name):
                 stat = file.stat()
-                by_country.setdefault(folder.name, []).append([file.relative_to(paths.raw).as_posix(), stat.st_size, stat.st_mtime_ns])
+                by_country.setdefault(folder.name, []).append(
+                    [file.relative_to(paths.raw).as_posix(), stat.st_size, stat.st_mtime_ns]
+                )
     return {c: sorted(files) for c, files in by_country.items()}, ignored
 
 
@@ -89,7 +95,9 @@ def paused_countries(paths: Paths) -> dict[str, dict]:
     except FileNotFoundError:
         return {}
     except ValueError as exc:
-        raise ValueError(f"{paths.paused} is not valid JSON ({exc}). Fix: delete it and pause the countries again") from exc
+        raise ValueError(
+            f"{paths.paused} is not valid JSON ({exc}). Fix: delete it and pause the countries again"
+        ) from exc
 
 
 def set_paused(paths: Paths, country: str, reason: str | None) -> None:
@@ -98,7 +106,7 @@ def set_paused(paths: Paths, country: str, reason: str | None) -> None:
     if reason is None:
         paused.pop(country, None)
     else:
-        paused[country] = {"since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "reason": reason}
+        paused[country] = {"since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "reason": reason}
     paths.root.mkdir(parents=True, exist_ok=True)
     partial = paths.paused.with_name(f".{paths.paused.name}.tmp")
     partial.write_text(json.dumps(paused, indent=2, sort_keys=True), encoding="utf-8")

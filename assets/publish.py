@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -31,6 +32,9 @@ from assets.dbt_models import mart_asset_keys
 from assets.dbt_project import WAREHOUSE_POOL
 from assets.warehouse import open_built
 from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # imported lazily at run time (heavy); here only for annotations
 
 PUBLISHED_SCHEMA = "marts"
 CANDIDATE_PREFIX = ".marts.candidate-"
@@ -45,7 +49,8 @@ class PublicationRefused(RuntimeError):
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = ? order by table_name", [PUBLISHED_SCHEMA]
+        "select table_name from information_schema.tables where table_schema = ? order by table_name",
+        [PUBLISHED_SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -53,35 +58,51 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _csv_safe_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """Text cells starting with = + - @ get a leading apostrophe, so a spreadsheet never runs them as formulas."""
     columns = con.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
         [PUBLISHED_SCHEMA, table],
     ).fetchall()
     parts = [
-        f"case when regexp_matches(\"{name}\", '^[=+\\-@\\t\\r]') then '''' || \"{name}\" else \"{name}\" end as \"{name}\""
-        if dtype == "VARCHAR" else f'"{name}"'
+        f"case when regexp_matches(\"{name}\", '^[=+\\-@\\t\\r]') "
+        f'then \'\'\'\' || "{name}" else "{name}" end as "{name}"'
+        if dtype == "VARCHAR"
+        else f'"{name}"'
         for name, dtype in columns
     ]
     return f"select {', '.join(parts)} from {PUBLISHED_SCHEMA}.{table}"
 
 
 CODES_TABLE = "codes"
-CODES_DESCRIPTION = ("Every code the publication uses (countries, indicators, sexes, breakdowns, statuses, units) with its label "
-                     "and definition; the SDMX code lists are this table")
-CODES_COLUMNS = {"dimension": "The column the code appears in, as an SDMX dimension or attribute: REF_AREA (ref_area), INDICATOR "
-                              "(indicator), SEX (sex), CLASSIF1 (classif1), OBS_STATUS (obs_status and the *_status columns), "
-                              "UNIT_MEASURE (unit)",
-                 "code": "The code as published", "label": "Its name", "definition": "What it means"}
+CODES_DESCRIPTION = (
+    "Every code the publication uses (countries, indicators, sexes, breakdowns, statuses, units) with its label "
+    "and definition; the SDMX code lists are this table"
+)
+CODES_COLUMNS = {
+    "dimension": "The column the code appears in, as an SDMX dimension or attribute: REF_AREA (ref_area), INDICATOR "
+    "(indicator), SEX (sex), CLASSIF1 (classif1), OBS_STATUS (obs_status and the *_status columns), "
+    "UNIT_MEASURE (unit)",
+    "code": "The code as published",
+    "label": "Its name",
+    "definition": "What it means",
+}
 
 
 def descriptions() -> dict[str, tuple[str, dict[str, str]]]:
     """table -> (its description, {column: description}) for every published table, from the dbt manifest."""
     manifest_path = DBT_PROJECT_DIR / "target" / "manifest.json"
     if not manifest_path.exists():
-        raise FileNotFoundError(f"{manifest_path} is missing: the published columns' descriptions come from it. Fix: decentwork dbt-parse")
+        raise FileNotFoundError(
+            f"{manifest_path} is missing: the published columns' descriptions come from it. Fix: decentwork dbt-parse"
+        )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    out = {node["name"]: (" ".join(node.get("description", "").split()), {c: " ".join(v.get("description", "").split())
-                                                                             for c, v in node.get("columns", {}).items()})
-           for node in manifest["nodes"].values() if node.get("resource_type") == "model" and node.get("schema") == PUBLISHED_SCHEMA}
+    out = {
+        node["name"]: (
+            " ".join(node.get("description", "").split()),
+            {c: " ".join(v.get("description", "").split()) for c, v in node.get("columns", {}).items()},
+        )
+        for node in manifest["nodes"].values()
+        if node.get("resource_type") == "model" and node.get("schema") == PUBLISHED_SCHEMA
+    }
     return out | {CODES_TABLE: (CODES_DESCRIPTION, CODES_COLUMNS)}
 
 
@@ -90,7 +111,10 @@ def _write_parquet(table: "pa.Table", path: Path, description: str, columns: dic
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fields = [field.with_metadata({"description": columns[field.name]} if columns.get(field.name) else {}) for field in table.schema]
+    fields = [
+        field.with_metadata({"description": columns[field.name]} if columns.get(field.name) else {})
+        for field in table.schema
+    ]
     schema = pa.schema(fields, metadata={"description": description} if description else None)
     pq.write_table(table.cast(schema), path, compression="zstd")
 
@@ -105,8 +129,15 @@ def export_candidate(warehouse: Path, candidate: Path) -> dict[str, int]:
         for table in published_tables(con):
             ordered = f"select * from {PUBLISHED_SCHEMA}.{table} order by all"
             with con.cursor() as reader:  # its own result: the connection's last execute() may hold one
-                _write_parquet(reader.sql(ordered).to_arrow_table(), candidate / f"{table}.parquet", *described.get(table, ("", {})))
-            con.execute(f"copy ({_csv_safe_select(con, table)} order by all) to '{candidate / table}.csv' (format csv, header true)")
+                _write_parquet(
+                    reader.sql(ordered).to_arrow_table(),
+                    candidate / f"{table}.parquet",
+                    *described.get(table, ("", {})),
+                )
+            con.execute(
+                f"copy ({_csv_safe_select(con, table)} order by all) "
+                f"to '{candidate / table}.csv' (format csv, header true)"
+            )
             counts[table] = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table}").fetchone()[0]
     codes = code_table()
     _write_parquet(codes.to_arrow(), candidate / f"{CODES_TABLE}.parquet", *described[CODES_TABLE])
@@ -123,11 +154,18 @@ def _write_marts_db(candidate: Path, tables: dict[str, int], described: dict[str
 
     with duckdb.connect(str(candidate / MARTS_DB)) as con:
         for table in tables:
-            con.execute(f"create table {table} as select * from read_parquet('{candidate / table}.parquet') order by all")
+            con.execute(
+                f"create table {table} as select * from read_parquet('{candidate / table}.parquet') order by all"
+            )
             description, columns = described.get(table, ("", {}))
             if description:
                 con.execute(f"comment on table {table} is {text(description)}")
-            present = {r[0] for r in con.execute("select column_name from duckdb_columns() where table_name = ?", [table]).fetchall()}
+            present = {
+                r[0]
+                for r in con.execute(
+                    "select column_name from duckdb_columns() where table_name = ?", [table]
+                ).fetchall()
+            }
             for column, about in columns.items():
                 if about and column in present:  # a described column the table lacks is the catalogue test's to find
                     con.execute(f'comment on column {table}."{column}" is {text(about)}')
@@ -167,22 +205,42 @@ def disclosure_gate(candidate: Path, warehouse: Path) -> dict:
     contributions = read_built(warehouse, "intermediate", "int_factory_contributions")
     unpooled = unpooled_country_years(read_built(warehouse, "intermediate", "int_coverage"))
     model = Model(rows_from(cells.to_dicts()), populated_parts(contributions), unpooled)
-    shown = {tuple(r[:5]): (None if r[5] == "C" else r[6]) for r in published.select(*KEY, "obs_status", "obs_value").iter_rows()}
+    shown = {
+        tuple(r[:5]): (None if r[5] == "C" else r[6])
+        for r in published.select(*KEY, "obs_status", "obs_value").iter_rows()
+    }
     # the sensitive cells, from the rules and the true values (the publication says C for all suppressed cells alike)
     threshold, dominated = primary_cells(cells, model, contributions)
-    rounded = {tuple(r[:5]): r[5] for r in cells.select(*KEY, rules.rounded(pl.col("obs_value"), pl.col("unit"))).iter_rows()}
+    rounded = {
+        tuple(r[:5]): r[5] for r in cells.select(*KEY, rules.rounded(pl.col("obs_value"), pl.col("unit"))).iter_rows()
+    }
     sensitive = {k for k, status in threshold.items() if status == "C"} | dominated
     sensitive |= range_edges(model, rounded, {k for k, v in shown.items() if v is None})
     missed = sorted(k for k in sensitive if shown.get(k) is not None)
     result = audit(model, shown, sensitive)
-    errors = [f"disclosure audit: {finding}" for finding in result.findings[:20]] + [f"disclosure audit: {u}" for u in result.unsolved[:20]]
+    errors = [f"disclosure audit: {finding}" for finding in result.findings[:20]] + [
+        f"disclosure audit: {u}" for u in result.unsolved[:20]
+    ]
     errors += [f"disclosure: {key} is sensitive (a primary rule) but published" for key in missed[:20]]
-    leaning = [r.key for r in model.rows if shown.get(r.key) is not None and any(shown.get(k) is None for k in follows(r, model))]
+    leaning = [
+        r.key
+        for r in model.rows
+        if shown.get(r.key) is not None and any(shown.get(k) is None for k in follows(r, model))
+    ]
     errors += [f"disclosure: {key} is published but rests on a suppressed cell" for key in leaning[:20]]
-    counted = published.filter((pl.col("obs_status") == "C") & (pl.col("n_workers").is_not_null() | pl.col("n_factories").is_not_null()))
-    errors += [f"disclosure: {tuple(r)} is suppressed but shows its counts" for r in counted.select(KEY).head(20).iter_rows()]
-    unrounded = published.filter(pl.col("obs_value").is_not_null() & (pl.col("obs_value") != rules.rounded(pl.col("obs_value"), pl.col("unit"))))
-    errors += [f"disclosure: {tuple(r)} is not rounded to its published precision" for r in unrounded.select(KEY).head(20).iter_rows()]
+    counted = published.filter(
+        (pl.col("obs_status") == "C") & (pl.col("n_workers").is_not_null() | pl.col("n_factories").is_not_null())
+    )
+    errors += [
+        f"disclosure: {tuple(r)} is suppressed but shows its counts" for r in counted.select(KEY).head(20).iter_rows()
+    ]
+    unrounded = published.filter(
+        pl.col("obs_value").is_not_null() & (pl.col("obs_value") != rules.rounded(pl.col("obs_value"), pl.col("unit")))
+    )
+    errors += [
+        f"disclosure: {tuple(r)} is not rounded to its published precision"
+        for r in unrounded.select(KEY).head(20).iter_rows()
+    ]
     return {"errors": errors, "audited": result.audited, "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -193,13 +251,22 @@ def _quality(candidate: Path, previous: Path | None, staging: Path | None, wareh
     try:
         from assets.quality import validate_publication
     except ImportError:
-        return {"success": not gate["errors"], "errors": gate["errors"], "warnings": ["quality gates not installed"], "disclosure": disclosure}
+        return {
+            "success": not gate["errors"],
+            "errors": gate["errors"],
+            "warnings": ["quality gates not installed"],
+            "disclosure": disclosure,
+        }
     if previous is not None and not (previous / "indicators.parquet").exists():
         previous = None
     kept = frozenset(disclosure.get("countries_kept_previous", {}))  # their previous rows: their new data failed a gate
     report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging, kept_previous=kept)
-    return {"success": report.success and not gate["errors"], "errors": list(report.errors) + gate["errors"],
-            "warnings": list(report.warnings), "disclosure": disclosure}
+    return {
+        "success": report.success and not gate["errors"],
+        "errors": list(report.errors) + gate["errors"],
+        "warnings": list(report.warnings),
+        "disclosure": disclosure,
+    }
 
 
 def _disclosure_report(warehouse: Path) -> dict:
@@ -264,7 +331,9 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
             shutil.rmtree(out / QUALITY_DIR, ignore_errors=True)
             shutil.copytree(candidate / QUALITY_DIR, out / QUALITY_DIR)
         shutil.rmtree(candidate, ignore_errors=True)
-        raise PublicationRefused("quality gates failed, previous publication kept: " + "; ".join(quality["errors"][:10]))
+        raise PublicationRefused(
+            "quality gates failed, previous publication kept: " + "; ".join(quality["errors"][:10])
+        )
     _swap_in(candidate, out)
     return counts, quality
 
@@ -274,7 +343,10 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     group_name="publication",
     kinds={"parquet", "csv", "duckdb"},
     pool=WAREHOUSE_POOL,
-    description="Every published mart as data/marts/<table>.parquet and .csv (+ SDMX-CSV, marts.duckdb), after the quality gates; data/marts switches atomically.",
+    description=(
+        "Every published mart as data/marts/<table>.parquet and .csv (+ SDMX-CSV, "
+        "marts.duckdb), after the quality gates; data/marts switches atomically."
+    ),
 )
 def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     p = paths()

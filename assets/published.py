@@ -43,7 +43,9 @@ def query_published_marts(database: Path, sql: str) -> pl.DataFrame | None:
             ) from None
         except duckdb.InvalidInputException as exc:
             if "read-only" in str(exc) or "configuration has been locked" in str(exc):
-                raise QueryRefused(f"{_first_line(exc)}. The published marts are read-only and their settings fixed") from None
+                raise QueryRefused(
+                    f"{_first_line(exc)}. The published marts are read-only and their settings fixed"
+                ) from None
             raise
 
 

@@ -43,14 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import great_expectations as gx
+import great_expectations.expectations as gxe
 import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import yaml
-
-import great_expectations as gx
-import great_expectations.expectations as gxe
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
@@ -104,16 +103,22 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
             "index_columns": KEY,
             "expectations": [
                 gxe.ExpectColumnValuesToBeNull(
-                    column="obs_value", row_condition=Column("obs_status") == "C",
+                    column="obs_value",
+                    row_condition=Column("obs_status") == "C",
                     description="confidential cells (obs_status C) are suppressed",
                 ),
                 gxe.ExpectColumnValuesToNotBeNull(
-                    column="obs_value", row_condition=(Column("obs_status") != "C") & (Column("obs_status") != "M"),
+                    column="obs_value",
+                    row_condition=(Column("obs_status") != "C") & (Column("obs_status") != "M"),
                     description="only confidential (C) and not applicable (M) cells may lack a value",
                 ),
                 gxe.ExpectColumnValuesToBeInSet(
-                    column="sex_coverage", value_set=COVERAGE_OK,
-                    description="a sex-disaggregated indicator has SEX_T, SEX_F and SEX_M rows for every (ref_area, time) it covers",
+                    column="sex_coverage",
+                    value_set=COVERAGE_OK,
+                    description=(
+                        "a sex-disaggregated indicator has SEX_T, SEX_F "
+                        "and SEX_M rows for every (ref_area, time) it covers"
+                    ),
                 ),
             ],
         },
@@ -123,8 +128,12 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
             "index_columns": ["source", "ref_area", "time", "sex", "indicator"],
             "expectations": [
                 gxe.ExpectColumnValuesToBeInSet(
-                    column="published", value_set=["yes"],
-                    description="every country x year x sex with staged data has its headline indicator row (a value or a suppression flag)",
+                    column="published",
+                    value_set=["yes"],
+                    description=(
+                        "every country x year x sex with staged data has its "
+                        "headline indicator row (a value or a suppression flag)"
+                    ),
                 ),
             ],
         },
@@ -134,7 +143,8 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
             "index_columns": ["table", "column"],
             "expectations": [
                 gxe.ExpectColumnValuesToNotMatchRegexList(
-                    column="column", regex_list=IDENTIFIER_PATTERNS,
+                    column="column",
+                    regex_list=IDENTIFIER_PATTERNS,
                     description="published marts hold aggregates only: no identifier, pseudonym or name column",
                 ),
             ],
@@ -145,7 +155,9 @@ def _suites(tolerance_pct: float) -> dict[str, dict[str, Any]]:
             "index_columns": [*KEY, "old_value", "new_value"],
             "expectations": [
                 gxe.ExpectColumnValuesToBeBetween(
-                    column="change_pct", min_value=-tolerance_pct, max_value=tolerance_pct,
+                    column="change_pct",
+                    min_value=-tolerance_pct,
+                    max_value=tolerance_pct,
                     description=f"a cell published before moves by at most {tolerance_pct:g}% of its previous value",
                 ),
                 gxe.ExpectColumnValuesToBeNull(
@@ -199,15 +211,24 @@ def _coverage_frame(staging_dir: Path, indicators: pd.DataFrame) -> pd.DataFrame
             if not files:
                 continue
             pairs = con.execute(
-                f"select distinct country, {year} from read_parquet(?, hive_partitioning = true) where {year} is not null",
+                f"select distinct country, {year} from read_parquet(?, "
+                f"hive_partitioning = true) where {year} is not null",
                 [[str(f) for f in files]],
             ).fetchall()
             expected += [(source, indicator, country, int(y), sex) for country, y in pairs for sex in sexes]
     frame = pd.DataFrame(expected, columns=["source", "indicator", "ref_area", "time", "sex"])
-    published = set(zip(indicators["indicator"], indicators["ref_area"], indicators["time"].astype(int), indicators["sex"]))
+    published = set(
+        zip(
+            indicators["indicator"],
+            indicators["ref_area"],
+            indicators["time"].astype(int),
+            indicators["sex"],
+            strict=True,
+        )
+    )
     frame["published"] = [
         "yes" if key in published else "no"
-        for key in zip(frame["indicator"], frame["ref_area"], frame["time"], frame["sex"])
+        for key in zip(frame["indicator"], frame["ref_area"], frame["time"], frame["sex"], strict=True)
     ]
     return frame
 
@@ -336,7 +357,11 @@ def _describe(suite_name: str, result: Any) -> str:
             text += f", e.g. {_plain(examples[:5])}"
     elif "observed_value" in res:
         missing = ((res.get("details") or {}).get("mismatched") or {}).get("missing")
-        text = f"{text} failed: missing columns {_plain(missing)}" if missing else f"{text} failed: observed {_plain(res['observed_value'])}"
+        text = (
+            f"{text} failed: missing columns {_plain(missing)}"
+            if missing
+            else f"{text} failed: observed {_plain(res['observed_value'])}"
+        )
     else:
         text += " failed"
     return text
@@ -426,7 +451,11 @@ def validate_publication(
                 warnings.append(text)
                 continue
             errors.append(text)
-            countries = {row.get("ref_area") for row in (r.result or {}).get("unexpected_index_list") or [] if isinstance(row, dict)}
+            countries = {
+                row.get("ref_area")
+                for row in (r.result or {}).get("unexpected_index_list") or []
+                if isinstance(row, dict)
+            }
             if countries and None not in countries and "X_BW" not in countries:
                 for country in countries:
                     errors_by_country.setdefault(country, []).append(text)
@@ -437,5 +466,11 @@ def validate_publication(
     urls = context.build_data_docs(site_names=[SITE_NAME])
     docs_index = docs_dir / "index.html"
     log.info("quality: %d errors, %d warnings; Data Docs at %s", len(errors), len(warnings), urls.get(SITE_NAME))
-    return QualityReport(success=not errors, errors=errors, warnings=warnings, docs_index=docs_index,
-                         errors_by_country=errors_by_country, global_errors=global_errors)
+    return QualityReport(
+        success=not errors,
+        errors=errors,
+        warnings=warnings,
+        docs_index=docs_index,
+        errors_by_country=errors_by_country,
+        global_errors=global_errors,
+    )

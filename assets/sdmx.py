@@ -50,20 +50,52 @@ RELEASED_CODELISTS = "596931e46f98e0984c924f26a84d72c61b3dd9d1c83faa8a3dafef37a4
 ACTION = "R"
 
 # SDMX component <- column of the indicators table; dimensions in key order
-DIMENSIONS = {"REF_AREA": "ref_area", "INDICATOR": "indicator", "SEX": "sex", "CLASSIF1": "classif1", "TIME_PERIOD": "time"}
+DIMENSIONS = {
+    "REF_AREA": "ref_area",
+    "INDICATOR": "indicator",
+    "SEX": "sex",
+    "CLASSIF1": "classif1",
+    "TIME_PERIOD": "time",
+}
 MEASURE = {"OBS_VALUE": "obs_value"}
-ATTRIBUTES = {"OBS_STATUS": "obs_status", "UNIT_MEASURE": "unit", "N_WORKERS": "n_workers", "N_FACTORIES": "n_factories"}
-CODELISTS = {"REF_AREA": ("CL_AREA", "Reference area"), "INDICATOR": ("CL_INDICATOR", "Indicator"), "SEX": ("CL_SEX", "Sex"),
-             "CLASSIF1": ("CL_CLASSIF1", "Classification"), "OBS_STATUS": ("CL_OBS_STATUS", "Observation status"),
-             "UNIT_MEASURE": ("CL_UNIT", "Unit of measure")}
-TEXT_TYPES = {"TIME_PERIOD": "ObservationalTimePeriod", "OBS_VALUE": "Double", "N_WORKERS": "Integer", "N_FACTORIES": "Integer"}
-CONCEPT_NAMES = {"REF_AREA": "Reference area", "INDICATOR": "Indicator", "SEX": "Sex", "CLASSIF1": "Classification",
-                 "TIME_PERIOD": "Time period", "OBS_VALUE": "Observation value", "OBS_STATUS": "Observation status",
-                 "UNIT_MEASURE": "Unit of measure", "N_WORKERS": "Number of workers behind the value",
-                 "N_FACTORIES": "Number of factories behind the value"}
+ATTRIBUTES = {
+    "OBS_STATUS": "obs_status",
+    "UNIT_MEASURE": "unit",
+    "N_WORKERS": "n_workers",
+    "N_FACTORIES": "n_factories",
+}
+CODELISTS = {
+    "REF_AREA": ("CL_AREA", "Reference area"),
+    "INDICATOR": ("CL_INDICATOR", "Indicator"),
+    "SEX": ("CL_SEX", "Sex"),
+    "CLASSIF1": ("CL_CLASSIF1", "Classification"),
+    "OBS_STATUS": ("CL_OBS_STATUS", "Observation status"),
+    "UNIT_MEASURE": ("CL_UNIT", "Unit of measure"),
+}
+TEXT_TYPES = {
+    "TIME_PERIOD": "ObservationalTimePeriod",
+    "OBS_VALUE": "Double",
+    "N_WORKERS": "Integer",
+    "N_FACTORIES": "Integer",
+}
+CONCEPT_NAMES = {
+    "REF_AREA": "Reference area",
+    "INDICATOR": "Indicator",
+    "SEX": "Sex",
+    "CLASSIF1": "Classification",
+    "TIME_PERIOD": "Time period",
+    "OBS_VALUE": "Observation value",
+    "OBS_STATUS": "Observation status",
+    "UNIT_MEASURE": "Unit of measure",
+    "N_WORKERS": "Number of workers behind the value",
+    "N_FACTORIES": "Number of factories behind the value",
+}
 HEADER = ["STRUCTURE", "STRUCTURE_ID", "ACTION", *DIMENSIONS, *MEASURE, *ATTRIBUTES]
 
-NS = {p: f"http://www.sdmx.org/resources/sdmxml/schemas/v3_0/{s}" for p, s in [("mes", "message"), ("str", "structure"), ("com", "common")]}
+NS = {
+    p: f"http://www.sdmx.org/resources/sdmxml/schemas/v3_0/{s}"
+    for p, s in [("mes", "message"), ("str", "structure"), ("com", "common")]
+}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SDMX_ID = re.compile(r"[A-Za-z0-9_@$\-]+")
 
@@ -77,7 +109,9 @@ def check_codes(indicators: pl.DataFrame, codes: pl.DataFrame) -> None:
             if bad := sorted(set(indicators[column].drop_nulls().to_list()) - known):
                 unknown[component] = bad
     if unknown:
-        raise ValueError("codes absent from the code lists: " + "; ".join(f"{c}: {', '.join(v)}" for c, v in unknown.items()))
+        raise ValueError(
+            "codes absent from the code lists: " + "; ".join(f"{c}: {', '.join(v)}" for c, v in unknown.items())
+        )
 
 
 def sdmx_frame(indicators: pl.DataFrame) -> pl.DataFrame:
@@ -104,7 +138,8 @@ def write_sdmx_csv(indicators: pl.DataFrame, path: Path) -> None:
 
 
 def _codelists(codes: pl.DataFrame) -> dict[str, list[tuple[str, str, str | None]]]:
-    """Component -> sorted (code, label, definition), checked: every list present, ids valid, labels given, no duplicates."""
+    """Component -> sorted (code, label, definition), checked: every list present, ids valid, labels given,
+    no duplicates."""
     if unknown := set(codes["dimension"].unique().to_list()) - set(CODELISTS):
         raise ValueError(f"codes for unknown dimensions {sorted(map(str, unknown))}")
     result = {}
@@ -117,7 +152,7 @@ def _codelists(codes: pl.DataFrame) -> dict[str, list[tuple[str, str, str | None
             raise ValueError(f"{component}: invalid or duplicate codes {bad}")
         if rows["label"].is_null().any() or (rows["label"].str.strip_chars() == "").any():
             raise ValueError(f"{component}: codes without a label")
-        result[component] = list(zip(ids, rows["label"].to_list(), rows["definition"].to_list()))
+        result[component] = list(zip(ids, rows["label"].to_list(), rows["definition"].to_list(), strict=True))
     return result
 
 
@@ -183,15 +218,26 @@ def build_structure(codes: pl.DataFrame) -> etree._Element:
             _names(_el(codelist, "str:Code", id=code, urn=_urn("codelist.Code", cl_id, code)), label, definition)
 
     section = _el(structures, "str:ConceptSchemes")
-    scheme = _maintainable(section, "str:ConceptScheme", "conceptscheme.ConceptScheme", CONCEPTS, "Decent-work indicator concepts")
+    scheme = _maintainable(
+        section, "str:ConceptScheme", "conceptscheme.ConceptScheme", CONCEPTS, "Decent-work indicator concepts"
+    )
     for concept, name in CONCEPT_NAMES.items():
         _names(_el(scheme, "str:Concept", id=concept, urn=_urn("conceptscheme.Concept", CONCEPTS, concept)), name)
 
     section = _el(structures, "str:DataStructures")
-    dsd = _maintainable(section, "str:DataStructure", "datastructure.DataStructure", DSD, "Decent-work indicators by sex")
+    dsd = _maintainable(
+        section, "str:DataStructure", "datastructure.DataStructure", DSD, "Decent-work indicators by sex"
+    )
     components = _el(dsd, "str:DataStructureComponents")
-    descriptor = {name: _el(components, f"str:{name}List", id=f"{name}Descriptor", urn=_urn(f"datastructure.{name}Descriptor", DSD, f"{name}Descriptor"))
-                  for name in ["Dimension", "Attribute", "Measure"]}  # the order SDMX-ML 3.0 wants
+    descriptor = {
+        name: _el(
+            components,
+            f"str:{name}List",
+            id=f"{name}Descriptor",
+            urn=_urn(f"datastructure.{name}Descriptor", DSD, f"{name}Descriptor"),
+        )
+        for name in ["Dimension", "Attribute", "Measure"]
+    }  # the order SDMX-ML 3.0 wants
     for position, id in enumerate(DIMENSIONS, start=1):
         if id == "TIME_PERIOD":
             _component(descriptor["Dimension"], "str:TimeDimension", "TimeDimension", id)
@@ -204,14 +250,18 @@ def build_structure(codes: pl.DataFrame) -> etree._Element:
 
     section = _el(structures, "str:Dataflows")
     annotation = ("CODELISTS_SHA256", codelists_digest(codes))
-    dataflow = _maintainable(section, "str:Dataflow", "datastructure.Dataflow", DATAFLOW, "Better Work decent-work indicators", annotation)
+    dataflow = _maintainable(
+        section, "str:Dataflow", "datastructure.Dataflow", DATAFLOW, "Better Work decent-work indicators", annotation
+    )
     _el(dataflow, "str:Structure", _urn("datastructure.DataStructure", DSD))
     return root
 
 
 def write_structure(path: Path, codes: pl.DataFrame) -> None:
     """Write the SDMX-ML 3.0 structure message that `write_sdmx_csv`'s files conform to."""
-    Path(path).write_bytes(etree.tostring(build_structure(codes), xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    Path(path).write_bytes(
+        etree.tostring(build_structure(codes), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    )
 
 
 def read_sdmx_csv(data: Path, structure: Path) -> pl.DataFrame:
@@ -232,4 +282,4 @@ def read_sdmx_csv(data: Path, structure: Path) -> pl.DataFrame:
         for dataset in message.data
         for obs in dataset.obs
     ]
-    return pl.DataFrame(rows, schema={c: pl.String for c in [*DIMENSIONS, *MEASURE, *ATTRIBUTES]})
+    return pl.DataFrame(rows, schema=dict.fromkeys([*DIMENSIONS, *MEASURE, *ATTRIBUTES], pl.String))

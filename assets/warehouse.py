@@ -22,7 +22,9 @@ def open_built(warehouse: Path, schema: str) -> Iterator[duckdb.DuckDBPyConnecti
         return
     built = Paths(warehouse.parent).spark_warehouse / f"{schema}.db"
     if not built.is_dir():
-        raise FileNotFoundError(f"no Spark-built {schema} tables under {built}: did the dbt build on the spark target run?")
+        raise FileNotFoundError(
+            f"no Spark-built {schema} tables under {built}: did the dbt build on the spark target run?"
+        )
     with duckdb.connect() as con:
         con.execute(f"create schema {schema}")
         for folder in sorted(f for f in built.iterdir() if f.is_dir()):

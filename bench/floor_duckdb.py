@@ -25,8 +25,18 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layouts import (ID_PUNCTUATION, KEY, NUMBERS, PAYROLL, SOCIAL_SECURITY, Layout, layouts,  # noqa: E402
-                     lowest_monthly_minimum, read_excel, regular_hours_month)
+from layouts import (
+    ID_PUNCTUATION,
+    KEY,
+    NUMBERS,
+    PAYROLL,
+    SOCIAL_SECURITY,
+    Layout,
+    layouts,
+    lowest_monthly_minimum,
+    read_excel,
+    regular_hours_month,
+)
 
 
 def _quote(text: str) -> str:
@@ -39,17 +49,21 @@ def _relation(con: duckdb.DuckDBPyConnection, x: Layout, wanted: list[str]) -> s
     cols = ", ".join(f'"{x.header(c)}" as {c}' for c in wanted)
     csvs = [f for f in x.files if f.suffix.lower() == ".csv"]
     if csvs:
-        parts.append(f"select filename, {cols} from read_csv([{', '.join(_quote(str(f)) for f in csvs)}], "
-                     f"delim = {_quote(x.separator)}, skip = {x.skip_rows}, header = true, all_varchar = true, "
-                     "union_by_name = true, null_padding = true, ignore_errors = true, filename = true)")
+        parts.append(
+            f"select filename, {cols} from read_csv([{', '.join(_quote(str(f)) for f in csvs)}], "
+            f"delim = {_quote(x.separator)}, skip = {x.skip_rows}, header = true, all_varchar = true, "
+            "union_by_name = true, null_padding = true, ignore_errors = true, filename = true)"
+        )
     for f in x.files:
         if f.suffix.lower() == ".xlsx":
             name = f"xlsx_{len(con.execute('show tables').fetchall())}"
             con.register(name, read_excel(f, x))
             parts.append(f"select {_quote(str(f))} as filename, {cols} from {name}")
         elif f.suffix.lower() == ".parquet":
-            parts.append(f"select filename, {', '.join(f'{c}::varchar as {c}' for c in wanted)} "
-                         f"from read_parquet({_quote(str(f))}, filename = true)")
+            parts.append(
+                f"select filename, {', '.join(f'{c}::varchar as {c}' for c in wanted)} "
+                f"from read_parquet({_quote(str(f))}, filename = true)"
+            )
     return " union all by name ".join(parts)
 
 
@@ -84,23 +98,32 @@ def main(raw: Path) -> dict:
         f"{_id('national_id')} as national_id, {_sex(x)} as sex, "
         + ", ".join(f"{_number(c, x.decimal_comma)} as {c}" for c in NUMBERS)
         + f" from ({_relation(con, x, PAYROLL)})"
-        for x in pay)
+        for x in pay
+    )
     con.execute(f"""create table payroll as
         select * from ({payroll}) join file_order using (filename)
-        qualify row_number() over (partition by {', '.join(KEY)} order by file_order desc) = 1""")
+        qualify row_number() over (partition by {", ".join(KEY)} order by file_order desc) = 1""")
 
     ss = " union all ".join(
         f"select {_quote(x.country)} as country, {_id('national_id')} as national_id, "
         f"{_date('registration_date', x.date_formats)} as registration_date from ({_relation(con, x, SOCIAL_SECURITY)})"
-        for x in layouts(raw, "social_security"))
-    con.execute(f"create table registrations as select country, national_id, min(registration_date) as registration_date from ({ss}) group by all")
+        for x in layouts(raw, "social_security")
+    )
+    con.execute(
+        "create table registrations as select country, national_id, "
+        f"min(registration_date) as registration_date from ({ss}) group by all"
+    )
 
     rows = con.execute("""
         with months as (
             select payroll.country, payroll.sex,
-                   (basic_pay + overtime_pay + allowances + bonuses) / nullif(regular_hours + overtime_hours, 0) as hourly,
+                   (basic_pay + overtime_pay + allowances + bonuses)
+                       / nullif(regular_hours + overtime_hours, 0) as hourly,
                    basic_pay < minimum.minimum * least(1, regular_hours / minimum.hours_month) as below,
-                   coalesce(registrations.registration_date <= last_day(try_strptime(period || '-01', '%Y-%m-%d')::date), false) as registered
+                   coalesce(
+                       registrations.registration_date <= last_day(try_strptime(period || '-01', '%Y-%m-%d')::date),
+                       false
+                   ) as registered
             from payroll
             left join minimum using (country)
             left join registrations using (country, national_id)
@@ -112,10 +135,16 @@ def main(raw: Path) -> dict:
     """).fetchall()
     out: dict = {}
     for country, sex, hourly, below, registered in rows:
-        out.setdefault(country, {})[sex] = {"EAR_MEAN_HOURLY": hourly, "MINW_BELOW_RT": below, "SS_REGISTERED_RT": registered}
+        out.setdefault(country, {})[sex] = {
+            "EAR_MEAN_HOURLY": hourly,
+            "MINW_BELOW_RT": below,
+            "SS_REGISTERED_RT": registered,
+        }
     for sexes in out.values():
         if "F" in sexes and "M" in sexes:
-            sexes["T"]["GPG_MEAN_HOURLY"] = 100 * (sexes["M"]["EAR_MEAN_HOURLY"] - sexes["F"]["EAR_MEAN_HOURLY"]) / sexes["M"]["EAR_MEAN_HOURLY"]
+            sexes["T"]["GPG_MEAN_HOURLY"] = (
+                100 * (sexes["M"]["EAR_MEAN_HOURLY"] - sexes["F"]["EAR_MEAN_HOURLY"]) / sexes["M"]["EAR_MEAN_HOURLY"]
+            )
     return out
 
 

@@ -22,8 +22,18 @@ sys.path.insert(0, str(REPO))
 from schemas.mapping import delivery  # noqa: E402
 
 SUFFIXES = (".csv", ".xlsx", ".parquet")
-PAYROLL = ["factory_id", "period", "national_id", "sex", "regular_hours", "overtime_hours",
-           "basic_pay", "overtime_pay", "allowances", "bonuses"]
+PAYROLL = [
+    "factory_id",
+    "period",
+    "national_id",
+    "sex",
+    "regular_hours",
+    "overtime_hours",
+    "basic_pay",
+    "overtime_pay",
+    "allowances",
+    "bonuses",
+]
 NUMBERS = PAYROLL[4:]
 SOCIAL_SECURITY = ["national_id", "registration_date"]
 KEY = ["country", "factory_id", "period", "national_id"]  # payroll's natural key (national id, not its pseudonym)
@@ -60,9 +70,20 @@ def layouts(raw: Path, source: str) -> list[Layout]:
         d = delivery(folder.name, source)
         if d.encoding not in ("utf8", "utf-8"):
             raise SystemExit(f"{folder}: encoding {d.encoding} is not handled by the benchmark references")
-        found.append(Layout(folder.name, source, sorted(files, key=lambda f: (f.stat().st_mtime_ns, f.name)),
-                            d.separator, d.decimal_comma, d.skip_rows, d.sheet, d.columns,
-                            d.value_map("sex") if source != "social_security" else {}, d.date_formats))
+        found.append(
+            Layout(
+                folder.name,
+                source,
+                sorted(files, key=lambda f: (f.stat().st_mtime_ns, f.name)),
+                d.separator or ",",  # the canonical layout sniffs its separator; the sample writes commas
+                d.decimal_comma,
+                d.skip_rows,
+                d.sheet,
+                d.columns,
+                d.value_map("sex") if source != "social_security" else {},
+                d.date_formats,
+            )
+        )
     return found
 
 
@@ -102,4 +123,14 @@ def _seed(name: str) -> list[dict[str, str]]:
 if __name__ == "__main__":
     for source in ("payroll", "social_security"):
         for x in layouts(Path(sys.argv[1]), source):
-            print(x.source, x.country, len(x.files), "files", x.separator, x.decimal_comma, x.skip_rows, x.rename and "renames", x.sex)
+            print(
+                x.source,
+                x.country,
+                len(x.files),
+                "files",
+                x.separator,
+                x.decimal_comma,
+                x.skip_rows,
+                x.rename and "renames",
+                x.sex,
+            )

@@ -31,7 +31,9 @@ from decentwork.sample import generate  # noqa: E402
 
 def timed(env: dict[str, str], *args: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run([str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, cwd=REPO
+    )
     if done.returncode != 0:
         raise SystemExit(f"decentwork {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -56,7 +58,8 @@ def main() -> None:
     out = REPO / "bench" / "results" / f"{dt.date.today().isoformat()}-operations.md"
     out.write_text(
         f"# Operations timings, {dt.date.today().isoformat()}\n\n"
-        f"`.venv/bin/python bench/operations.py --repeat {args.repeat}` on {os.cpu_count()} cores; small sample (20 factories, "
+        f"`.venv/bin/python bench/operations.py --repeat {args.repeat}` "
+        f"on {os.cpu_count()} cores; small sample (20 factories, "
         f"2,000 workers, 2 months, 5 countries).\n\n"
         f"| what | seconds |\n|---|---|\n"
         f"| first full refresh (`decentwork run`) | {first:.1f} |\n"

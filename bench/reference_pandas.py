@@ -19,22 +19,39 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layouts import (ID_PUNCTUATION, KEY, NUMBERS, PAYROLL, SOCIAL_SECURITY, Layout, layouts,  # noqa: E402
-                     lowest_monthly_minimum, read_excel, regular_hours_month)
+from layouts import (
+    ID_PUNCTUATION,
+    KEY,
+    NUMBERS,
+    PAYROLL,
+    SOCIAL_SECURITY,
+    Layout,
+    layouts,
+    lowest_monthly_minimum,
+    read_excel,
+    regular_hours_month,
+)
 
-PAYROLL_SCHEMA = pa.DataFrameSchema({
-    "factory_id": pa.Column(int, coerce=True),
-    "period": pa.Column(str, pa.Check.str_matches(r"^\d{4}-(0[1-9]|1[0-2])$")),
-    "national_id": pa.Column(str),
-    "sex": pa.Column(str, pa.Check.isin(["F", "M"])),
-    "regular_hours": pa.Column(float, pa.Check.in_range(0, 310), coerce=True),
-    "overtime_hours": pa.Column(float, pa.Check.in_range(0, 200), coerce=True),
-    **{c: pa.Column(float, pa.Check.ge(0), coerce=True) for c in ("basic_pay", "overtime_pay", "allowances", "bonuses")},
-})
-SS_SCHEMA = pa.DataFrameSchema({
-    "national_id": pa.Column(str),
-    "registration_date": pa.Column("datetime64[ns]", nullable=True),
-})
+PAYROLL_SCHEMA = pa.DataFrameSchema(
+    {
+        "factory_id": pa.Column(int, coerce=True),
+        "period": pa.Column(str, pa.Check.str_matches(r"^\d{4}-(0[1-9]|1[0-2])$")),
+        "national_id": pa.Column(str),
+        "sex": pa.Column(str, pa.Check.isin(["F", "M"])),
+        "regular_hours": pa.Column(float, pa.Check.in_range(0, 310), coerce=True),
+        "overtime_hours": pa.Column(float, pa.Check.in_range(0, 200), coerce=True),
+        **{
+            c: pa.Column(float, pa.Check.ge(0), coerce=True)
+            for c in ("basic_pay", "overtime_pay", "allowances", "bonuses")
+        },
+    }
+)
+SS_SCHEMA = pa.DataFrameSchema(
+    {
+        "national_id": pa.Column(str),
+        "registration_date": pa.Column("datetime64[ns]", nullable=True),
+    }
+)
 
 
 def _read_file(path: Path, x: Layout) -> pd.DataFrame:
@@ -78,7 +95,9 @@ def _dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
 
 def main(raw: Path) -> dict:
     payroll = _valid(pd.concat([_read(x, PAYROLL) for x in layouts(raw, "payroll")], ignore_index=True), PAYROLL_SCHEMA)
-    payroll = payroll.sort_values("file_order", kind="stable").drop_duplicates(KEY, keep="last")  # the later delivery wins
+    payroll = payroll.sort_values("file_order", kind="stable").drop_duplicates(
+        KEY, keep="last"
+    )  # the later delivery wins
 
     parts = []
     for x in layouts(raw, "social_security"):
@@ -88,8 +107,9 @@ def main(raw: Path) -> dict:
     ss = _valid(pd.concat(parts, ignore_index=True), SS_SCHEMA)
     registrations = ss.groupby(["country", "national_id"], as_index=False)["registration_date"].min()
 
-    payroll["hourly"] = (payroll[["basic_pay", "overtime_pay", "allowances", "bonuses"]].sum(axis=1, min_count=4)
-                         / (payroll["regular_hours"] + payroll["overtime_hours"]).replace(0, float("nan")))
+    payroll["hourly"] = payroll[["basic_pay", "overtime_pay", "allowances", "bonuses"]].sum(axis=1, min_count=4) / (
+        payroll["regular_hours"] + payroll["overtime_hours"]
+    ).replace(0, float("nan"))
     minimum = payroll["country"].map(lowest_monthly_minimum())
     hours = payroll["country"].map(regular_hours_month()).fillna(208)
     payroll["below"] = (payroll["basic_pay"] < minimum * (payroll["regular_hours"] / hours).clip(upper=1)).astype(float)
@@ -102,11 +122,15 @@ def main(raw: Path) -> dict:
     groups = list(payroll.groupby(["country", "sex"])) + [((c, "T"), g) for c, g in payroll.groupby("country")]
     for (country, sex), group in groups:
         out.setdefault(country, {})[sex] = {
-            "EAR_MEAN_HOURLY": group["hourly"].mean(), "MINW_BELOW_RT": 100 * group["below"].mean(),
-            "SS_REGISTERED_RT": 100 * group["registered"].mean() if country in with_ss else None}
+            "EAR_MEAN_HOURLY": group["hourly"].mean(),
+            "MINW_BELOW_RT": 100 * group["below"].mean(),
+            "SS_REGISTERED_RT": 100 * group["registered"].mean() if country in with_ss else None,
+        }
     for sexes in out.values():
         if "F" in sexes and "M" in sexes:
-            sexes["T"]["GPG_MEAN_HOURLY"] = 100 * (sexes["M"]["EAR_MEAN_HOURLY"] - sexes["F"]["EAR_MEAN_HOURLY"]) / sexes["M"]["EAR_MEAN_HOURLY"]
+            sexes["T"]["GPG_MEAN_HOURLY"] = (
+                100 * (sexes["M"]["EAR_MEAN_HOURLY"] - sexes["F"]["EAR_MEAN_HOURLY"]) / sexes["M"]["EAR_MEAN_HOURLY"]
+            )
     return out
 
 

@@ -26,6 +26,7 @@ Results: bench/results/<date>-sf<scale>.md and .json; the markdown is also print
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -66,10 +67,8 @@ def measure(command: list[str], env: dict | None = None, check: bool = True) -> 
             while process.poll() is None:
                 total = 0
                 for p in [root, *root.children(recursive=True)]:
-                    try:
+                    with contextlib.suppress(psutil.Error):  # the process ended since it was listed
                         total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 peak[0] = max(peak[0], total)
                 time.sleep(SAMPLE_EVERY)
         except psutil.Error:
@@ -80,8 +79,13 @@ def measure(command: list[str], env: dict | None = None, check: bool = True) -> 
     output = process.communicate()[0]
     seconds = time.perf_counter() - started
     sampler.join()
-    result = {"seconds": round(seconds, 2), "peak_mb": round(peak[0] / 2**20), "output": output,
-              "started_at": started_at, "ended_at": started_at + seconds}
+    result = {
+        "seconds": round(seconds, 2),
+        "peak_mb": round(peak[0] / 2**20),
+        "output": output,
+        "started_at": started_at,
+        "ended_at": started_at + seconds,
+    }
     if process.returncode != 0:
         killed = " (killed: SIGKILL, most likely the kernel's out-of-memory killer)" if process.returncode == -9 else ""
         message = f"{' '.join(command)} failed with exit code {process.returncode}{killed}:\n{output[-3000:]}"
@@ -94,15 +98,19 @@ def measure(command: list[str], env: dict | None = None, check: bool = True) -> 
 def stages(output: str, step: dict, root: Path) -> dict[str, float]:
     """Stage seconds of a `decentwork run`: its Dagster steps from the "stages:" line it prints, and the time
     outside the Dagster run (start-up before it, summary after it) from the run's record in runs.db."""
-    line = next((l for l in output.splitlines() if l.strip().startswith("stages:")), "")
+    line = next((text for text in output.splitlines() if text.strip().startswith("stages:")), "")
     found = {name: float(sec) for name, sec in re.findall(r"(ingestion|dbt|publication) ([\d.]+)s", line)}
     inner = re.search(r"\((.*?)\)", line)
     for name, sec in re.findall(r"(\w+) ([\d.]+)s", inner.group(1) if inner else ""):
         found[f"ingest {name}"] = float(sec)
     with sqlite3.connect(root / "dagster" / "history" / "runs.db") as con:
-        start, end = con.execute("select start_time, end_time from runs order by create_timestamp desc limit 1").fetchone()
+        start, end = con.execute(
+            "select start_time, end_time from runs order by create_timestamp desc limit 1"
+        ).fetchone()
     found["before the Dagster run (imports, definitions, launch)"] = round(start - step["started_at"], 1)
-    found["Dagster between steps"] = round(end - start - sum(found.get(k, 0) for k in ("ingestion", "dbt", "publication")), 1)
+    found["Dagster between steps"] = round(
+        end - start - sum(found.get(k, 0) for k in ("ingestion", "dbt", "publication")), 1
+    )
     found["after the Dagster run (summary)"] = round(step["ended_at"] - end, 1)
     return found
 
@@ -110,18 +118,21 @@ def stages(output: str, step: dict, root: Path) -> dict[str, float]:
 def raw_rows(root: Path) -> dict[str, int]:
     """Rows read per country over every source, from the refresh's per-file reports."""
     reports = str(root / "quarantine" / "*" / "country=*" / "files.parquet")
-    rows = duckdb.sql(f"select regexp_extract(filename, 'country=([A-Z]+)', 1), sum(rows_read)::bigint "
-                      f"from read_parquet('{reports}', filename = true) group by 1").fetchall()
+    rows = duckdb.sql(
+        f"select regexp_extract(filename, 'country=([A-Z]+)', 1), sum(rows_read)::bigint "
+        f"from read_parquet('{reports}', filename = true) group by 1"
+    ).fetchall()
     return dict(rows)
 
 
 def published(root: Path, country: str) -> dict:
     """The headline indicators of `country` in the published long table, latest year, as {sex: {code: value}}."""
+    indicators = root / "marts" / "indicators.parquet"
     rows = duckdb.sql(f"""
-        select replace(sex, 'SEX_', ''), indicator, obs_value, time from read_parquet('{root / "marts" / "indicators.parquet"}')
+        select replace(sex, 'SEX_', ''), indicator, obs_value, time from read_parquet('{indicators}')
         where ref_area = '{country}' and indicator in ({", ".join(f"'{i}'" for i in INDICATORS)})
           and classif1 in ('_Z', 'CUR_TYPE_LCU')
-          and time = (select max(time) from read_parquet('{root / "marts" / "indicators.parquet"}') where ref_area = '{country}')
+          and time = (select max(time) from read_parquet('{indicators}') where ref_area = '{country}')
     """).fetchall()
     out: dict = {}
     for sex, code, value, year in rows:
@@ -132,17 +143,26 @@ def published(root: Path, country: str) -> dict:
 
 def last_json(output: str) -> dict:
     """The JSON line a reference prints last (warnings may precede it)."""
-    return json.loads(next(l for l in reversed(output.splitlines()) if l.startswith("{")))
+    return json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
 
 
 def code_version() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = [l for l in subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.splitlines()
-             if not l[3:].startswith("bench/")]
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = [
+        entry
+        for entry in subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True
+        ).stdout.splitlines()
+        if not entry[3:].startswith("bench/")
+    ]
     return f"{head}" + (f" + {len(dirty)} uncommitted file(s) outside bench/" if dirty else "")
 
 
-def bench_scale(scale: float, workdir: Path, country: str, pandas: bool, country_refresh: bool = True, reuse_raw: bool = False) -> dict:
+def bench_scale(
+    scale: float, workdir: Path, country: str, pandas: bool, country_refresh: bool = True, reuse_raw: bool = False
+) -> dict:
     """Every measurement of one scale factor, as a dict.
 
     `reuse_raw` keeps the raw files an earlier run generated at the same scale (SF 1 takes minutes to
@@ -156,15 +176,30 @@ def bench_scale(scale: float, workdir: Path, country: str, pandas: bool, country
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     else:
         shutil.rmtree(root.parent, ignore_errors=True)
-    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY, "DECENTWORK_SCHEDULES": "off"}
-    r: dict = {"scale": scale, "country": country, "date": dt.date.today().isoformat(), "code": code_version(),
-               "machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.platform()}",
-               "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    env = {
+        **os.environ,
+        "DECENTWORK_DATA_DIR": str(root),
+        "DECENTWORK_PSEUDONYM_KEY": KEY,
+        "DECENTWORK_SCHEDULES": "off",
+    }
+    r: dict = {
+        "scale": scale,
+        "country": country,
+        "date": dt.date.today().isoformat(),
+        "code": code_version(),
+        "machine": (
+            f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.platform()}"
+        ),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
     decentwork = str(BIN / "decentwork")
 
     print(f"SF {scale:g}: {'reusing the raw files of an earlier run' if reuse_raw else 'generating'} ...", flush=True)
-    r["generate"] = ({"seconds": None, "peak_mb": None, "reused": True} if reuse_raw
-                     else measure([decentwork, "sample", "--scale", str(scale), "--out", str(root / "raw")], env))
+    r["generate"] = (
+        {"seconds": None, "peak_mb": None, "reused": True}
+        if reuse_raw
+        else measure([decentwork, "sample", "--scale", str(scale), "--out", str(root / "raw")], env)
+    )
     r["params"] = json.loads((root / "raw" / ".sample-manifest.json").read_text())["params"]
     files = [f for f in (root / "raw").rglob("*") if f.is_file() and not f.name.startswith(".")]
     r["raw_files"], r["raw_bytes"] = len(files), sum(f.stat().st_size for f in files)
@@ -195,8 +230,10 @@ def bench_scale(scale: float, workdir: Path, country: str, pandas: bool, country
 
     # full = F + V and one country = F + share x V, F the fixed overhead, V the part that grows with the data
     share = r["country_share"]
-    r["ratios"] = {"refresh_over_floor": round(full["seconds"] / r["floor"]["seconds"], 2),
-                   "refresh_peak_over_floor_peak": round(full["peak_mb"] / max(r["floor"]["peak_mb"], 1), 2)}
+    r["ratios"] = {
+        "refresh_over_floor": round(full["seconds"] / r["floor"]["seconds"], 2),
+        "refresh_peak_over_floor_peak": round(full["peak_mb"] / max(r["floor"]["peak_mb"], 1), 2),
+    }
     if country_refresh:
         r["fixed_overhead_s"] = round((one["seconds"] - share * full["seconds"]) / (1 - share), 1)
         r["variable_s"] = round(full["seconds"] - r["fixed_overhead_s"], 1)
@@ -217,65 +254,111 @@ def report(r: dict) -> str:
     """The markdown report of one scale factor."""
     full, one, floor, pd_ = r["full_refresh"], r.get("country_refresh"), r["floor"], r.get("pandas")
     p, ratios, share = r["params"], r["ratios"], r["country_share"]
-    lines = [f"## SF {r['scale']:g}: {p['factories']:,} factories, {p['workers']:,} workers, {p['months']} months",
-             "", f"{r['date']}, {r['machine']}; load average at start {r['load_average_at_start']}; code {r['code']}", "",
-             f"Raw: {r['raw_files']} files, {r['raw_bytes'] / 2**20:,.0f} MB, {r['raw_rows']:,} rows "
-             f"({', '.join(f'{c} {n:,}' for c, n in sorted(r['raw_rows_by_country'].items()))}); "
-             f"rows loaded by the refresh: {r['rows_loaded']:,}", "",
-             "| step | wall s | peak MB (process tree) |", "|---|---:|---:|",
-             f"| generator (`decentwork sample --scale {r['scale']:g}`) | "
-             + ("not measured (raw files of an earlier run reused) | – |" if r["generate"].get("reused") else f"{r['generate']['seconds']} | {r['generate']['peak_mb']} |"),
-             f"| full refresh (`decentwork run`) | {full['seconds']} | {full['peak_mb']} |"]
+    lines = [
+        f"## SF {r['scale']:g}: {p['factories']:,} factories, {p['workers']:,} workers, {p['months']} months",
+        "",
+        f"{r['date']}, {r['machine']}; load average at start {r['load_average_at_start']}; code {r['code']}",
+        "",
+        f"Raw: {r['raw_files']} files, {r['raw_bytes'] / 2**20:,.0f} MB, {r['raw_rows']:,} rows "
+        f"({', '.join(f'{c} {n:,}' for c, n in sorted(r['raw_rows_by_country'].items()))}); "
+        f"rows loaded by the refresh: {r['rows_loaded']:,}",
+        "",
+        "| step | wall s | peak MB (process tree) |",
+        "|---|---:|---:|",
+        f"| generator (`decentwork sample --scale {r['scale']:g}`) | "
+        + (
+            "not measured (raw files of an earlier run reused) | – |"
+            if r["generate"].get("reused")
+            else f"{r['generate']['seconds']} | {r['generate']['peak_mb']} |"
+        ),
+        f"| full refresh (`decentwork run`) | {full['seconds']} | {full['peak_mb']} |",
+    ]
     lines += [f"| &nbsp; {name} | {sec} | |" for name, sec in full["stages"].items()]
     if one:
-        lines += [f"| one-country refresh (`decentwork run --country {r['country']}`, {share:.0%} of the raw rows) | {one['seconds']} | {one['peak_mb']} |"]
+        lines += [
+            f"| one-country refresh (`decentwork run --country {r['country']}`, "
+            f"{share:.0%} of the raw rows) | {one['seconds']} | {one['peak_mb']} |"
+        ]
         lines += [f"| &nbsp; {name} | {sec} | |" for name, sec in one["stages"].items()]
     lines += [f"| floor: bare DuckDB on the raw files | {floor['seconds']} | {floor['peak_mb']} |"]
     if pd_ and "failed" in pd_:
-        lines.append(f"| pandas + pandera reference: **failed** after {pd_['seconds']} s ({pd_['failed'].splitlines()[0]}) | – | {pd_['peak_mb']} |")
+        lines.append(
+            f"| pandas + pandera reference: **failed** after {pd_['seconds']} "
+            f"s ({pd_['failed'].splitlines()[0]}) | – | {pd_['peak_mb']} |"
+        )
     elif pd_:
         lines.append(f"| pandas + pandera reference | {pd_['seconds']} | {pd_['peak_mb']} |")
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**missed**"
 
-    lines += ["", "Ratios and targets (reported, not asserted):", "",
-              f"- full refresh / floor: **{ratios['refresh_over_floor']}x** (target at most {TARGETS['refresh_over_floor']:g}x: "
-              f"{verdict(ratios['refresh_over_floor'] <= TARGETS['refresh_over_floor'])}); one-country refresh / floor: "
-              f"{ratios.get('country_refresh_over_floor', '–')}x; peak memory refresh / floor: {ratios['refresh_peak_over_floor_peak']}x"]
+    lines += [
+        "",
+        "Ratios and targets (reported, not asserted):",
+        "",
+        f"- full refresh / floor: **{ratios['refresh_over_floor']}x** "
+        f"(target at most {TARGETS['refresh_over_floor']:g}x: "
+        f"{verdict(ratios['refresh_over_floor'] <= TARGETS['refresh_over_floor'])}); one-country refresh / floor: "
+        f"{ratios.get('country_refresh_over_floor', '–')}x; peak memory "
+        f"refresh / floor: {ratios['refresh_peak_over_floor_peak']}x",
+    ]
     if pd_ and "failed" not in pd_:
-        lines.append(f"- pandas + pandera / full refresh: **{ratios['pandas_over_refresh']}x** (target at least "
-                     f"{TARGETS['pandas_over_refresh']:g}x: {verdict(ratios['pandas_over_refresh'] >= TARGETS['pandas_over_refresh'])}); "
-                     f"pandas + pandera / floor: {ratios['pandas_over_floor']}x")
+        lines.append(
+            f"- pandas + pandera / full refresh: **{ratios['pandas_over_refresh']}x** (target at least "
+            f"{TARGETS['pandas_over_refresh']:g}x: "
+            f"{verdict(ratios['pandas_over_refresh'] >= TARGETS['pandas_over_refresh'])}); "
+            f"pandas + pandera / floor: {ratios['pandas_over_floor']}x"
+        )
     elif pd_ and "failed" in pd_:
-        lines.append(f"- pandas + pandera did not finish on this machine (peak {pd_['peak_mb']:,} MB before it failed), so "
-                     "the refresh is faster than it by more than any ratio")
+        lines.append(
+            f"- pandas + pandera did not finish on this machine (peak {pd_['peak_mb']:,} MB before it failed), so "
+            "the refresh is faster than it by more than any ratio"
+        )
     peak_gb = full["peak_mb"] / 1024
-    lines.append(f"- peak memory of the full refresh: {peak_gb:.2f} GB (target under {TARGETS['peak_gb_sf1']:g} GB at SF 1"
-                 + (f": {verdict(peak_gb < TARGETS['peak_gb_sf1'])})" if r["scale"] == 1 else "; this is not SF 1)"))
+    lines.append(
+        f"- peak memory of the full refresh: {peak_gb:.2f} GB (target under {TARGETS['peak_gb_sf1']:g} GB at SF 1"
+        + (f": {verdict(peak_gb < TARGETS['peak_gb_sf1'])})" if r["scale"] == 1 else "; this is not SF 1)")
+    )
     if one:
-        lines.append(f"- one-country refresh = F + share x V with full = F + V: fixed overhead **F = {r['fixed_overhead_s']}s**, "
-                     f"V = {r['variable_s']}s ({r['country']} share = {share:.1%} of the raw rows; "
-                     f"F is {r['fixed_overhead_s'] / full['seconds']:.0%} of the full refresh)")
+        lines.append(
+            "- one-country refresh = F + share x V with full = F "
+            f"+ V: fixed overhead **F = {r['fixed_overhead_s']}s**, "
+            f"V = {r['variable_s']}s ({r['country']} share = {share:.1%} of the raw rows; "
+            f"F is {r['fixed_overhead_s'] / full['seconds']:.0%} of the full refresh)"
+        )
 
     pub = r["published"]
-    lines += ["", f"Sanity check, {r['country']}: floor and pandas over all delivered months, published marts for {pub.get('year')} "
-              "(LCU; not expected to be equal, see the simplifications below):", "",
-              "| indicator | sex | floor | pandas + pandera | published |", "|---|---|---:|---:|---:|"]
+    lines += [
+        "",
+        f"Sanity check, {r['country']}: floor and pandas over all "
+        f"delivered months, published marts for {pub.get('year')} "
+        "(LCU; not expected to be equal, see the simplifications below):",
+        "",
+        "| indicator | sex | floor | pandas + pandera | published |",
+        "|---|---|---:|---:|---:|",
+    ]
     for code in INDICATORS:
-        for sex in (("T",) if code.startswith("GPG") else ("F", "M", "T")):
-            cells = [src["values"].get(r["country"], {}).get(sex, {}).get(code) if src else None for src in (floor, pd_)]
-            lines.append(f"| {code} | SEX_{sex} | {' | '.join(_fmt(v) for v in cells)} | {_fmt(pub.get(sex, {}).get(code))} |")
-    lines += ["", "Caveats:", "",
-              "- The references compute 4 indicators; the refresh validates, quarantines with reasons, pseudonymises, keeps "
-              "lineage, builds ~28 indicators with disclosure control, runs the dbt tests and quality gates, and publishes.",
-              "- Both references read every country's payroll and social-security files (CSV with the mapping's separator, "
-              "decimal commas, header renames and sex codes; Jordan's .xlsx through fastexcel) and keep the later delivery "
-              "of a worker-month. The floor validates nothing: absurd values the sample injects stay in its means.",
-              "- MINW_BELOW_RT in the references: the country's lowest monthly minimum in force at the end of 2025 (all "
-              "regions), pro-rated by regular hours, over all worker-months; the warehouse applies the factory's region "
-              "and the month's minimum to full-time worker-months.",
-              "- Timings are wall times on a shared 2-core machine; other work running at the same time inflates them."]
+        for sex in ("T",) if code.startswith("GPG") else ("F", "M", "T"):
+            cells = [
+                src["values"].get(r["country"], {}).get(sex, {}).get(code) if src else None for src in (floor, pd_)
+            ]
+            lines.append(
+                f"| {code} | SEX_{sex} | {' | '.join(_fmt(v) for v in cells)} | {_fmt(pub.get(sex, {}).get(code))} |"
+            )
+    lines += [
+        "",
+        "Caveats:",
+        "",
+        "- The references compute 4 indicators; the refresh validates, quarantines with reasons, pseudonymises, keeps "
+        "lineage, builds ~28 indicators with disclosure control, runs the dbt tests and quality gates, and publishes.",
+        "- Both references read every country's payroll and social-security files (CSV with the mapping's separator, "
+        "decimal commas, header renames and sex codes; Jordan's .xlsx through fastexcel) and keep the later delivery "
+        "of a worker-month. The floor validates nothing: absurd values the sample injects stay in its means.",
+        "- MINW_BELOW_RT in the references: the country's lowest monthly minimum in force at the end of 2025 (all "
+        "regions), pro-rated by regular hours, over all worker-months; the warehouse applies the factory's region "
+        "and the month's minimum to full-time worker-months.",
+        "- Timings are wall times on a shared 2-core machine; other work running at the same time inflates them.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -291,8 +374,14 @@ def main() -> None:
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     for scale in args.scale:
-        r = bench_scale(scale, Path(args.workdir), args.country, not args.skip_pandas,
-                        country_refresh=not args.skip_country_refresh, reuse_raw=args.reuse_raw)
+        r = bench_scale(
+            scale,
+            Path(args.workdir),
+            args.country,
+            not args.skip_pandas,
+            country_refresh=not args.skip_country_refresh,
+            reuse_raw=args.reuse_raw,
+        )
         stem = f"{r['date']}-sf{scale:g}"
         (out / f"{stem}.json").write_text(json.dumps(r, indent=1), encoding="utf-8")
         (out / f"{stem}.md").write_text(report(r), encoding="utf-8")

@@ -1,15 +1,15 @@
 """`decentwork`: the command line of the warehouse.
 
-    decentwork run [--country ISO3] [--reingest]   ingest what changed, model and publish through Dagster
-    decentwork sample [--scale SF]    write seeded sample extracts under data/raw/
-    decentwork indicators [filters]   the long indicator table, filtered, as csv | parquet | sdmx
-    decentwork query "SQL"            read-only SQL on the published marts (data/marts/marts.duckdb)
-    decentwork status                 last refresh per country, rows, quarantine, runs, failures, failing checks
-    decentwork pause ISO3 / resume ISO3   hold a country's deliveries (no refresh reads them) / release them
-    decentwork check FILE --source S --country ISO3   validate one delivery as a run would, writing nothing
-    decentwork ui                     the Dagster UI and daemon on the same instance (daemon / webserver: one each)
-    decentwork dbt-parse              (re)build the dbt manifest the Dagster definitions load
-    decentwork catalogue [--check]    write docs/indicators.md and the marts' dbt docs from the catalogue seed
+decentwork run [--country ISO3] [--reingest]   ingest what changed, model and publish through Dagster
+decentwork sample [--scale SF]    write seeded sample extracts under data/raw/
+decentwork indicators [filters]   the long indicator table, filtered, as csv | parquet | sdmx
+decentwork query "SQL"            read-only SQL on the published marts (data/marts/marts.duckdb)
+decentwork status                 last refresh per country, rows, quarantine, runs, failures, failing checks
+decentwork pause ISO3 / resume ISO3   hold a country's deliveries (no refresh reads them) / release them
+decentwork check FILE --source S --country ISO3   validate one delivery as a run would, writing nothing
+decentwork ui                     the Dagster UI and daemon on the same instance (daemon / webserver: one each)
+decentwork dbt-parse              (re)build the dbt manifest the Dagster definitions load
+decentwork catalogue [--check]    write docs/indicators.md and the marts' dbt docs from the catalogue seeds
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from decentwork.settings import DBT_PROJECT_DIR, PROCESS_TAG, REPO_ROOT, Paths, export_environment
+from decentwork.settings import DBT_PROJECT_DIR, REPO_ROOT, Paths, export_environment
 
 
 def _say(message: str) -> None:
@@ -45,7 +45,15 @@ def ensure_manifest(force: bool = False) -> None:
         return
     _say("parsing the dbt project ...")
     done = subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
         cwd=DBT_PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -69,7 +77,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
     _say(f"generating sample extracts into {out} ...")
     started = time.perf_counter()
     manifest = sample.generate(out, seed=args.seed, progress=_say, **params)
-    _say(f"done in {time.perf_counter() - started:.1f}s: {len(manifest.get('bad_rows', []))} planted bad rows (see {out}/.sample-manifest.json)")
+    _say(
+        f"done in {time.perf_counter() - started:.1f}s: {len(manifest.get('bad_rows', []))} "
+        f"planted bad rows (see {out}/.sample-manifest.json)"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,7 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not delivered_files(p):
         if os.environ.get("DECENTWORK_DATA_DIR") and p.root != (REPO_ROOT / "data").resolve() and not args.sample:
-            sys.exit(f"no extracts under {p.raw}: deliver files as raw/<source>/<ISO3>/*.csv|.xlsx|.parquet, or pass --sample")
+            sys.exit(
+                f"no extracts under {p.raw}: deliver files as "
+                "raw/<source>/<ISO3>/*.csv|.xlsx|.parquet, or pass --sample"
+            )
         from decentwork import sample
 
         _say(f"{p.raw} is empty: generating the default sample extracts first ...")
@@ -104,8 +118,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"{country} has no deliveries under {p.raw}/<source>/{country}/: nothing to refresh, nothing changed")
         return 0
     if country and country in paused:
-        _say(f"{country} is paused since {paused[country]['since']} ({paused[country]['reason']}): nothing refreshed. "
-             f"`decentwork resume {country}` resumes it")
+        _say(
+            f"{country} is paused since {paused[country]['since']} ({paused[country]['reason']}): nothing refreshed. "
+            f"`decentwork resume {country}` resumes it"
+        )
         return 0
 
     ensure_manifest()
@@ -113,8 +129,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.launch import refresh
 
     for folder in unknown:
-        _say(f"ERROR raw/{folder}: not a programme country code, nothing in it is loaded. Fix: rename the folder to the "
-             f"country's ISO3 code ({', '.join(sorted(known))}) or add the country to dbt_project/seeds/ref_countries.csv")
+        _say(
+            f"ERROR raw/{folder}: not a programme country code, nothing in it is loaded. Fix: rename the folder to the "
+            f"country's ISO3 code ({', '.join(sorted(known))}) or "
+            "add the country to dbt_project/seeds/ref_countries.csv"
+        )
     for held, why in sorted(paused.items()):
         _say(f"{held} is paused since {why['since']} ({why['reason']}): its new deliveries are not read")
 
@@ -126,15 +145,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(_disk_full_line(p))
         return 1
     if done.failed:
-        _say(f"FAILED after {done.seconds:.0f}s in step(s) {done.failed}; the previous publication in {p.marts} is unchanged.")
+        _say(
+            f"FAILED after {done.seconds:.0f}s in step(s) {done.failed}; "
+            f"the previous publication in {p.marts} is unchanged."
+        )
         return 1
     _summary(p, done.seconds, scope, outcomes_before)
     _say("  stages: " + done.stages)
     kept = _kept_previous(p)
     for held, errors in kept.items():
         failed = "; ".join(e.split(", e.g.")[0] for e in errors)
-        _say(f"ERROR {held} keeps its previous publication: its new cells failed the quality gate(s): {failed} "
-             f"(details: {p.marts / 'quality' / 'last_check.json'})")
+        _say(
+            f"ERROR {held} keeps its previous publication: its new cells failed the quality gate(s): {failed} "
+            f"(details: {p.marts / 'quality' / 'last_check.json'})"
+        )
     return 1 if unknown or kept else 0
 
 
@@ -156,9 +180,12 @@ def _disk_full_line(p: Paths) -> str:
     # staging, quarantine, warehouse, the publication and its candidate, run storage: about twice the deliveries
     # on the default sample (76 MB beside 28 MB of raw files), plus room for DuckDB to spill
     needed = max(2 * delivered, 64 * 2**20)
-    return (f"\nFAILED: the disk holding {p.root} is full ({free / 2**20:.0f} MB free); a refresh of these deliveries needs "
-            f"about {needed / 2**20:.0f} MB there. Free space or move DECENTWORK_DATA_DIR, then run again; the previous "
-            f"publication in {p.marts} is unchanged.")
+    return (
+        f"\nFAILED: the disk holding {p.root} is full ({free / 2**20:.0f} "
+        "MB free); a refresh of these deliveries needs "
+        f"about {needed / 2**20:.0f} MB there. Free space or move DECENTWORK_DATA_DIR, then run again; the previous "
+        f"publication in {p.marts} is unchanged."
+    )
 
 
 def _file_reports(p: Paths, country: str | None = None):
@@ -177,9 +204,12 @@ def _file_outcomes(p: Paths) -> set[tuple[str, str, str]]:
 
 def _say_files(label: str, files) -> None:
     by_status = dict(files.group_by("status").len().iter_rows())
-    _say(f"  {label}: {files.height} files ({by_status.get('loaded', 0)} loaded, {by_status.get('duplicate', 0)} duplicate, "
-         f"{by_status.get('rejected', 0)} rejected); rows loaded {files['rows_loaded'].sum():,}, "
-         f"quarantined {files['rows_quarantined'].sum():,}, superseded {files['rows_superseded'].sum():,}")
+    _say(
+        f"  {label}: {files.height} files ({by_status.get('loaded', 0)} "
+        f"loaded, {by_status.get('duplicate', 0)} duplicate, "
+        f"{by_status.get('rejected', 0)} rejected); rows loaded {files['rows_loaded'].sum():,}, "
+        f"quarantined {files['rows_quarantined'].sum():,}, superseded {files['rows_superseded'].sum():,}"
+    )
 
 
 def _summary(p: Paths, elapsed: float, scope: str, before: set[tuple[str, str, str]] | None = None) -> None:
@@ -188,8 +218,11 @@ def _summary(p: Paths, elapsed: float, scope: str, before: set[tuple[str, str, s
     _say(f"\nrefreshed {scope} in {elapsed:.0f}s")
     files = _file_reports(p)
     if files is not None:
-        new = files.filter(~pl.struct("file", "sha256", "status").map_elements(
-            lambda f: (f["file"], f["sha256"], f["status"]) in (before or set()), return_dtype=pl.Boolean))
+        new = files.filter(
+            ~pl.struct("file", "sha256", "status").map_elements(
+                lambda f: (f["file"], f["sha256"], f["status"]) in (before or set()), return_dtype=pl.Boolean
+            )
+        )
         if new.height:
             _say_files("this delivery (files new or changed since the last load)", new)
         else:
@@ -202,8 +235,11 @@ def _summary(p: Paths, elapsed: float, scope: str, before: set[tuple[str, str, s
         ind = pl.read_parquet(indicators)
         published = ind.filter(pl.col("obs_value").is_not_null())
         countries = sorted(set(ind["ref_area"].unique().to_list()) - {"X_BW"})
-        _say(f"  indicators: {ind.height:,} rows ({published.height:,} with a value), {ind['indicator'].n_unique()} codes, "
-             f"countries {', '.join(countries)}")
+        _say(
+            f"  indicators: {ind.height:,} rows ({published.height:,} "
+            f"with a value), {ind['indicator'].n_unique()} codes, "
+            f"countries {', '.join(countries)}"
+        )
     _say_disclosure(p)
     _say(f"  marts: {p.marts}  (quarantine: {p.quarantine})")
 
@@ -217,16 +253,22 @@ def _say_disclosure(p: Paths) -> None:
         return
     gate = report.get("gate_audit", {})
     _say(
-        f"  disclosure control: {report['suppressed']:,} of {report['cells']:,} cells suppressed (C): {report['primary']} primary "
-        f"({report['primary_by_threshold']} thresholds, {report['primary_by_dominance']} dominance), {report['range_edges']} range "
-        f"edges, {report['secondary']} secondary; {report['suppressed_pooled']} of {report['pooled']} pooled (X_BW) cells and "
+        f"  disclosure control: {report['suppressed']:,} of "
+        f"{report['cells']:,} cells suppressed (C): {report['primary']} primary "
+        f"({report['primary_by_threshold']} thresholds, "
+        f"{report['primary_by_dominance']} dominance), {report['range_edges']} range "
+        f"edges, {report['secondary']} secondary; {report['suppressed_pooled']} "
+        f"of {report['pooled']} pooled (X_BW) cells and "
         f"{report['suppressed_country_totals']} country totals suppressed; workers in suppressed cells "
         f"{report['workers_in_suppressed_cells_pct']}%; audit passed on {gate.get('audited', 0)} suppressed cells "
         f"(protection {report['audit']['protection']})"
     )
     if "pooled_countries" in report:
         kept = report.get("countries_kept_previous", {})
-        _say(f"  X_BW pools {', '.join(report['pooled_countries'])}" + (f"; previous publication kept for {', '.join(kept)}" if kept else ""))
+        _say(
+            f"  X_BW pools {', '.join(report['pooled_countries'])}"
+            + (f"; previous publication kept for {', '.join(kept)}" if kept else "")
+        )
 
 
 def _published(p: Paths, name: str) -> Path:
@@ -243,9 +285,12 @@ def _asked(values: list[str] | None, dimension: str, option: str) -> list[str] |
     if not values:
         return None
     asked, valid = [v.strip().upper() for v in values], codes_of(dimension)
-    unknown = [v for v, a in zip(values, asked) if a not in valid]
+    unknown = [v for v, a in zip(values, asked, strict=True) if a not in valid]
     if unknown:
-        _usage(f"unknown {option} {', '.join(unknown)}: use one of {', '.join(valid)} (`decentwork codes {dimension}` lists them with labels)")
+        _usage(
+            f"unknown {option} {', '.join(unknown)}: use one of {', '.join(valid)} "
+            f"(`decentwork codes {dimension}` lists them with labels)"
+        )
     return asked
 
 
@@ -255,7 +300,9 @@ def _output(out: str | None) -> Path | None:
         return None
     target = Path(out)
     if not target.parent.is_dir():
-        _usage(f"cannot write {out}: folder {target.parent} does not exist (create it, or name another file with --out)")
+        _usage(
+            f"cannot write {out}: folder {target.parent} does not exist (create it, or name another file with --out)"
+        )
     if target.is_dir():
         _usage(f"cannot write {out}: it is a folder (name a file, e.g. {target / 'indicators.csv'})")
     return target
@@ -266,8 +313,11 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     years the publication does not hold are errors (exit 2), never an empty answer."""
     import polars as pl
 
-    filters = {"ref_area": _asked(args.country, "REF_AREA", "--country"), "indicator": _asked(args.indicator, "INDICATOR", "--indicator"),
-               "sex": _asked(args.sex, "SEX", "--sex")}
+    filters = {
+        "ref_area": _asked(args.country, "REF_AREA", "--country"),
+        "indicator": _asked(args.indicator, "INDICATOR", "--indicator"),
+        "sex": _asked(args.sex, "SEX", "--sex"),
+    }
     target = _output(args.out)
     if args.format == "parquet" and target is None:
         _usage("--format parquet needs --out FILE")
@@ -283,8 +333,11 @@ def cmd_indicators(args: argparse.Namespace) -> int:
         if values:
             absent = sorted(set(values) - set(frame[column].unique().to_list()))
             if absent:  # valid codes the publication has nothing for (a country without deliveries, a filtered year)
-                _usage(f"nothing published for {column} {', '.join(absent)}"
-                       f"{' in ' + ', '.join(map(str, args.year)) if args.year else ''}: it has {', '.join(sorted(frame[column].unique().to_list()))}")
+                _usage(
+                    f"nothing published for {column} {', '.join(absent)}"
+                    f"{' in ' + ', '.join(map(str, args.year)) if args.year else ''}: "
+                    f"it has {', '.join(sorted(frame[column].unique().to_list()))}"
+                )
             frame = frame.filter(pl.col(column).is_in(values))
     if frame.is_empty():
         _usage("no published row matches all of these filters together")
@@ -302,7 +355,10 @@ def cmd_indicators(args: argparse.Namespace) -> int:
         if target is None:
             sys.stdout.write(data.read_text(encoding="utf-8"))
             data.unlink()
-        print(f"SDMX structure (dataflow {sdmx.STRUCTURE_ID}) written to {structure}", file=sys.stderr if target is None else sys.stdout)
+        print(
+            f"SDMX structure (dataflow {sdmx.STRUCTURE_ID}) written to {structure}",
+            file=sys.stderr if target is None else sys.stdout,
+        )
     elif target is not None:
         frame.write_csv(target)
     else:
@@ -342,8 +398,8 @@ def cmd_codes(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate one file as a run would, writing nothing: exit 0 when every row would load, 1 otherwise."""
     from assets.ingestion.ingest import check_file
-    from schemas.reference import programme_countries
     from decentwork.settings import SOURCES, paths
+    from schemas.reference import programme_countries
 
     p = paths()  # read only: not even the run storage folder is made
     path = Path(args.file)
@@ -359,11 +415,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         _say(f"{path}: REJECTED, nothing would load: {check.message}")
         return 1
     quarantined = check.rows_read - check.rows_loaded
-    _say(f"{path}: read with layout {check.layout!r}; {check.rows_read:,} rows, {check.rows_loaded:,} would load, "
-         f"{quarantined:,} would be quarantined")
+    _say(
+        f"{path}: read with layout {check.layout!r}; {check.rows_read:,} rows, {check.rows_loaded:,} would load, "
+        f"{quarantined:,} would be quarantined"
+    )
     for rule, rows in sorted(check.reasons.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
-        _say(f"  {len(rows):>6,} x {rule}  (rows {shown}; e.g. \"{check.examples[rule]}\")")
+        _say(f'  {len(rows):>6,} x {rule}  (rows {shown}; e.g. "{check.examples[rule]}")')
     for note in check.notes:
         _say(f"  note: {note}")
     return 0 if quarantined == 0 else 1
@@ -411,32 +469,52 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not reports:
         sys.exit(f"nothing loaded yet under {p.root}: run `decentwork run`")
     db = duckdb.connect()
-    partitions = "(SELECT unnest($files) AS filename, unnest($sources) AS source, unnest($countries) AS country) USING (filename)"
+    partitions = (
+        "(SELECT unnest($files) AS filename, unnest($sources) AS "
+        "source, unnest($countries) AS country) USING (filename)"
+    )
 
     def by_partition(files: list[Path]) -> dict:
-        return {"files": [str(f) for f in files], "sources": [p.partition_of(f)[0] for f in files],
-                "countries": [p.partition_of(f)[1] for f in files]}
+        return {
+            "files": [str(f) for f in files],
+            "sources": [p.partition_of(f)[0] for f in files],
+            "countries": [p.partition_of(f)[1] for f in files],
+        }
 
-    files = db.sql(
+    # `files` and `loaded` look unused but the SQL below reads them by name (DuckDB's replacement scan).
+    files = db.sql(  # noqa: F841
         "SELECT source, country, count(*) AS files, "
         "count(*) FILTER (WHERE status = 'rejected') AS rejected, sum(rows_loaded)::BIGINT AS rows_loaded, "
         "sum(rows_quarantined)::BIGINT AS quarantined, sum(rows_superseded)::BIGINT AS superseded "
-        f"FROM read_parquet($files, filename = true, union_by_name = true, hive_partitioning = false) JOIN {partitions} GROUP BY ALL",
+        "FROM read_parquet($files, filename = true, union_by_name = "
+        f"true, hive_partitioning = false) JOIN {partitions} GROUP BY ALL",
         params=by_partition(reports),
     )
     staged = p.staged_files()
-    loaded = db.sql(
-        "SELECT source, country, max(_loaded_at) AS last_loaded "
-        f"FROM read_parquet($files, filename = true, union_by_name = true, hive_partitioning = false) JOIN {partitions} GROUP BY ALL",
-        params=by_partition(staged),
-    ) if staged else db.sql("SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS country, NULL::TIMESTAMPTZ AS last_loaded WHERE false")
-    per_source = db.sql("SELECT f.country, f.source, l.last_loaded, f.* EXCLUDE (country, source) FROM files f "
-                        "LEFT JOIN loaded l USING (source, country) WHERE f.files > 0 ORDER BY 1, 2")
+    loaded = (  # noqa: F841
+        db.sql(
+            "SELECT source, country, max(_loaded_at) AS last_loaded "
+            "FROM read_parquet($files, filename = true, union_by_name = "
+            f"true, hive_partitioning = false) JOIN {partitions} GROUP BY ALL",
+            params=by_partition(staged),
+        )
+        if staged
+        else db.sql(
+            "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS country, NULL::TIMESTAMPTZ AS last_loaded WHERE false"
+        )
+    )
+    per_source = db.sql(
+        "SELECT f.country, f.source, l.last_loaded, f.* EXCLUDE (country, source) FROM files f "
+        "LEFT JOIN loaded l USING (source, country) WHERE f.files > 0 ORDER BY 1, 2"
+    )
     table = per_source
     if not args.detail:
-        table = db.sql("SELECT country, max(last_loaded) AS last_loaded, sum(files)::BIGINT AS files, sum(rejected)::BIGINT AS rejected, "
-                       "sum(rows_loaded)::BIGINT AS rows_loaded, sum(quarantined)::BIGINT AS quarantined, "
-                       "sum(superseded)::BIGINT AS superseded FROM per_source GROUP BY country ORDER BY country")
+        table = db.sql(
+            "SELECT country, max(last_loaded) AS last_loaded, "
+            "sum(files)::BIGINT AS files, sum(rejected)::BIGINT AS rejected, "
+            "sum(rows_loaded)::BIGINT AS rows_loaded, sum(quarantined)::BIGINT AS quarantined, "
+            "sum(superseded)::BIGINT AS superseded FROM per_source GROUP BY country ORDER BY country"
+        )
     table.show(max_rows=200, max_width=200)
     _say_runs(p)
     _say_disclosure(p)
@@ -455,8 +533,8 @@ def _say_country(p: Paths, asked: str) -> int:
     partner reports (CSV) to send back."""
     import csv
 
-    from schemas.reference import programme_countries
     from decentwork.settings import SOURCES
+    from schemas.reference import programme_countries
 
     country = asked.strip().upper()
     if country not in programme_countries():
@@ -468,9 +546,12 @@ def _say_country(p: Paths, asked: str) -> int:
     _say(f"{country}: {files.height} delivered files as last loaded")
     for row in files.sort("file").iter_rows(named=True):
         layout = f", layout {row['layout']}" if row.get("layout") else ""
-        outcome = (f"REJECTED: {row['message']}" if row["status"] == "rejected" else
-                   f"{row['status']}{layout}; rows read {row['rows_read']:,}, loaded {row['rows_loaded']:,}, "
-                   f"quarantined {row['rows_quarantined']:,}, superseded {row['rows_superseded']:,}")
+        outcome = (
+            f"REJECTED: {row['message']}"
+            if row["status"] == "rejected"
+            else f"{row['status']}{layout}; rows read {row['rows_read']:,}, loaded {row['rows_loaded']:,}, "
+            f"quarantined {row['rows_quarantined']:,}, superseded {row['rows_superseded']:,}"
+        )
         _say(f"  {row['file']}: {outcome}")
     for source in SOURCES:
         summary = p.quarantine_summary_csv(source, country)
@@ -487,7 +568,7 @@ def _say_country(p: Paths, asked: str) -> int:
 
 
 def _when(seconds: float | None) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if seconds else "-"
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if seconds else "-"
 
 
 def _say_runs(p: Paths) -> None:
@@ -499,14 +580,24 @@ def _say_runs(p: Paths) -> None:
     storage = RunStorageView()
     recent = storage.runs(limit=5)
     for run in recent[:3]:
-        _say(f"run {run.run_id[:8]} {run.status} ({run_scope(run.tags)}; started {_when(run.start_time)}, ended {_when(run.end_time)})")
+        _say(
+            f"run {run.run_id[:8]} {run.status} ({run_scope(run.tags)}; "
+            f"started {_when(run.start_time)}, ended {_when(run.end_time)})"
+        )
     queued = storage.runs(statuses=("QUEUED",), limit=100)
     if queued:
         beat = storage.daemon_heartbeat()
-        daemon = (f"the daemon's last heartbeat {time.time() - beat:.0f}s ago" if beat else "no daemon has run on this instance")
+        daemon = (
+            f"the daemon's last heartbeat {time.time() - beat:.0f}s ago"
+            if beat
+            else "no daemon has run on this instance"
+        )
         _say(f"queued refreshes: {len(queued)} ({daemon}; they start when the daemon runs)")
-    gone = [r for r in storage.runs(statuses=UNFINISHED, limit=100)
-            if process_gone(r.tags, storage.engine_messages(r.run_id), r.status)]
+    gone = [
+        r
+        for r in storage.runs(statuses=UNFINISHED, limit=100)
+        if process_gone(r.tags, storage.engine_messages(r.run_id))
+    ]
     if gone:  # rare: only now import Dagster, to mark them failed through it
         logging.getLogger("dagster").setLevel(logging.WARNING)
         import dagster as dg
@@ -521,7 +612,10 @@ def _say_runs(p: Paths) -> None:
     if failures:
         _say("recent failures:")
         for f in failures:
-            _say(f"  - {f['at']} {f['country']}: step(s) {', '.join(f['steps']) or '-'}: {f['reason']} (run {f['run_id'][:8]})")
+            _say(
+                f"  - {f['at']} {f['country']}: step(s) "
+                f"{', '.join(f['steps']) or '-'}: {f['reason']} (run {f['run_id'][:8]})"
+            )
     failing = storage.failing_checks()
     _say(f"failing checks: {len(failing)}" + "".join(f"\n  - {f}" for f in failing))
 
@@ -537,20 +631,26 @@ def cmd_pause(args: argparse.Namespace) -> int:
         _usage(f"unknown country {args.country!r}: use one of {', '.join(sorted(programme_countries()))}")
     if args.command == "pause":
         set_paused(p, country, args.reason)
-        _say(f"{country} paused: its schedule skips, the delivery sensor ignores it, and no refresh reads its new files; "
-             f"its published rows stay. `decentwork resume {country}` resumes it")
+        _say(
+            f"{country} paused: its schedule skips, the delivery "
+            "sensor ignores it, and no refresh reads its new files; "
+            f"its published rows stay. `decentwork resume {country}` resumes it"
+        )
     else:
         if country not in paused_countries(p):
             _say(f"{country} was not paused")
             return 0
         set_paused(p, country, None)
-        _say(f"{country} resumed: its next schedule tick (or `decentwork run --country {country}`) refreshes it if its deliveries changed")
+        _say(
+            f"{country} resumed: its next schedule tick (or `decentwork run "
+            f"--country {country}`) refreshes it if its deliveries changed"
+        )
     return 0
 
 
 def cmd_service(args: argparse.Namespace) -> None:
-    """The Dagster UI with its daemon (`ui`), or the daemon (schedules, sensors, run queue) or the webserver alone, for a
-    service manager (docs/operations.md). Runs whose process is gone are marked failed first."""
+    """The Dagster UI with its daemon (`ui`), or the daemon (schedules, sensors, run queue) or the webserver alone,
+    for a service manager (docs/operations.md). Runs whose process is gone are marked failed first."""
     export_environment()
     ensure_manifest()
     logging.getLogger("dagster").setLevel(logging.WARNING)
@@ -571,7 +671,7 @@ def cmd_service(args: argparse.Namespace) -> None:
     os.execv(str(bin_dir / command[0]), [str(bin_dir / command[0]), *command[1:]])
 
 
-def cmd_dbt_docs(args: argparse.Namespace) -> int:
+def cmd_dbt_docs(_args: argparse.Namespace) -> int:
     """dbt's documentation site of every model and column, generated from the built warehouse."""
     from assets.dbt_project import dbt_executable
 
@@ -581,26 +681,41 @@ def cmd_dbt_docs(args: argparse.Namespace) -> int:
     ensure_manifest()
     target = p.dbt_artifacts / "docs"
     _say("generating the dbt docs ...")
-    done = subprocess.run([dbt_executable(), "docs", "generate", "--target-path", str(target), "--log-path", str(target)],
-                          cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    done = subprocess.run(
+        [dbt_executable(), "docs", "generate", "--target-path", str(target), "--log-path", str(target)],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         sys.exit(f"dbt docs generate failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-    _say(f"dbt docs written to {target}; serve them with: cd {DBT_PROJECT_DIR} && {dbt_executable()} docs serve --target-path {target}")
+    _say(
+        f"dbt docs written to {target}; serve them with: cd {DBT_PROJECT_DIR} "
+        f"&& {dbt_executable()} docs serve --target-path {target}"
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.captureWarnings(True)  # library deprecation chatter goes to the (quiet) warnings logger
-    parser = argparse.ArgumentParser(prog="decentwork", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="decentwork", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="ingest, model and publish through Dagster")
     run.add_argument("--country", help="refresh one country (ISO3) only")
-    run.add_argument("--reingest", action="store_true", help="read every delivery again, even those unchanged since they were staged")
-    run.add_argument("--sample", action="store_true", help="generate the default sample first when the data root has no extracts")
+    run.add_argument(
+        "--reingest", action="store_true", help="read every delivery again, even those unchanged since they were staged"
+    )
+    run.add_argument(
+        "--sample", action="store_true", help="generate the default sample first when the data root has no extracts"
+    )
 
     smp = sub.add_parser("sample", help="write seeded sample extracts")
-    smp.add_argument("--scale", type=float, help="scale factor: 1 = the full programme (1,700 factories, 2.4M workers, 12 months)")
+    smp.add_argument(
+        "--scale", type=float, help="scale factor: 1 = the full programme (1,700 factories, 2.4M workers, 12 months)"
+    )
     smp.add_argument("--factories", type=int)
     smp.add_argument("--workers", type=int)
     smp.add_argument("--months", type=int)
@@ -608,44 +723,73 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("--out", help="raw folder to write (default: <data root>/raw)")
 
     codes_help = "codes are case-insensitive; `decentwork codes` lists every valid one with its label"
-    ind = sub.add_parser("indicators", help="the published indicators, filtered, as csv | parquet | sdmx", epilog=codes_help)
+    ind = sub.add_parser(
+        "indicators", help="the published indicators, filtered, as csv | parquet | sdmx", epilog=codes_help
+    )
     ind.add_argument("--country", nargs="+", help="ISO3 codes, e.g. KHM VNM (X_BW = the programme countries pooled)")
-    ind.add_argument("--indicator", nargs="+", help="indicator codes, e.g. GPG_MEAN_HOURLY (`decentwork codes INDICATOR`)")
+    ind.add_argument(
+        "--indicator", nargs="+", help="indicator codes, e.g. GPG_MEAN_HOURLY (`decentwork codes INDICATOR`)"
+    )
     ind.add_argument("--sex", nargs="+", help="SEX_T, SEX_F or SEX_M")
     ind.add_argument("--year", nargs="+", type=int, help="calendar years the publication holds")
-    ind.add_argument("--format", choices=["csv", "parquet", "sdmx"], default="csv",
-                     help="sdmx: SDMX-CSV 2.0 with its SDMX-ML 3.0 structure file beside it")
+    ind.add_argument(
+        "--format",
+        choices=["csv", "parquet", "sdmx"],
+        default="csv",
+        help="sdmx: SDMX-CSV 2.0 with its SDMX-ML 3.0 structure file beside it",
+    )
     ind.add_argument("--out", help="file to write (default: standard output; required for parquet)")
 
-    cds = sub.add_parser("codes", help="every code of the publication with its label (countries, indicators, breakdowns, ...)")
-    cds.add_argument("dimension", nargs="*", help="REF_AREA, INDICATOR, SEX, CLASSIF1, OBS_STATUS or UNIT_MEASURE (default: all)")
+    cds = sub.add_parser(
+        "codes", help="every code of the publication with its label (countries, indicators, breakdowns, ...)"
+    )
+    cds.add_argument(
+        "dimension", nargs="*", help="REF_AREA, INDICATOR, SEX, CLASSIF1, OBS_STATUS or UNIT_MEASURE (default: all)"
+    )
     cds.add_argument("--format", choices=["text", "csv"], default="text", help="csv: with definitions")
 
     tables = sorted({f.stem for f in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql")} | {"codes"})
-    qry = sub.add_parser("query", help="read-only SQL on the published marts (data/marts/marts.duckdb)",
-                         epilog=f"tables: {', '.join(tables)}. Columns: `decentwork query \"describe indicators\"`; their meaning: "
-                                "`select * from duckdb_columns() where table_name = 'indicators'` (comment) and docs/reading-the-marts.md. "
-                                "Codes and their labels: the `codes` table.")
+    qry = sub.add_parser(
+        "query",
+        help="read-only SQL on the published marts (data/marts/marts.duckdb)",
+        epilog=f'tables: {", ".join(tables)}. Columns: `decentwork query "describe indicators"`; their meaning: '
+        "`select * from duckdb_columns() where table_name = 'indicators'` (comment) and docs/reading-the-marts.md. "
+        "Codes and their labels: the `codes` table.",
+    )
     qry.add_argument("sql")
     qry.add_argument("--format", choices=["table", "csv"], default="table")
     qry.add_argument("--limit", type=int, default=50, help="rows shown in table format")
 
-    chk = sub.add_parser("check", help="validate one delivery as a run would (layout, rows, reasons), writing nothing",
-                         description="Exit code 0: every row would load; 1: the file would be rejected or some rows "
-                                     "quarantined; 2: a wrong question (unknown source, country or file).")
+    chk = sub.add_parser(
+        "check",
+        help="validate one delivery as a run would (layout, rows, reasons), writing nothing",
+        description="Exit code 0: every row would load; 1: the file would be rejected or some rows "
+        "quarantined; 2: a wrong question (unknown source, country or file).",
+    )
     chk.add_argument("file")
-    chk.add_argument("--source", required=True, help="factories, assessments, picc_members, payroll, social_security or worker_survey")
+    chk.add_argument(
+        "--source",
+        required=True,
+        help="factories, assessments, picc_members, payroll, social_security or worker_survey",
+    )
     chk.add_argument("--country", required=True, help="ISO3 code of the country programme, e.g. KHM")
 
     st = sub.add_parser("status", help="last refresh per country, rows and quarantine counts, failing checks")
     st.add_argument("--detail", action="store_true", help="one line per country and extract")
-    st.add_argument("--country", help="one country's delivered files, each with its outcome and quarantine reasons (ISO3)")
+    st.add_argument(
+        "--country", help="one country's delivered files, each with its outcome and quarantine reasons (ISO3)"
+    )
 
-    for name, text in (("pause", "hold a country's deliveries: no refresh reads its new files"), ("resume", "release a paused country")):
+    for name, text in (
+        ("pause", "hold a country's deliveries: no refresh reads its new files"),
+        ("resume", "release a paused country"),
+    ):
         pause = sub.add_parser(name, help=text)
         pause.add_argument("country", help="ISO3 code, e.g. KHM")
         if name == "pause":
-            pause.add_argument("--reason", default="paused by the national team", help="why, shown by status and the schedule")
+            pause.add_argument(
+                "--reason", default="paused by the national team", help="why, shown by status and the schedule"
+            )
 
     ui = sub.add_parser("ui", help="start the Dagster UI on the same instance")
     ui.add_argument("--host", default="127.0.0.1")
@@ -658,14 +802,26 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("dbt-parse", help="(re)build the dbt manifest")
     sub.add_parser("dbt-docs", help="generate dbt's documentation site of the models and columns (after a run)")
-    cat = sub.add_parser("catalogue", help="write docs/indicators.md and the marts' dbt docs from dbt_project/seeds/ref_indicators.csv")
+    cat = sub.add_parser(
+        "catalogue",
+        help="write docs/indicators.md and the marts' dbt docs from the catalogue seeds "
+        "(ref_indicators, ref_wide_marts, ref_wide_mart_columns)",
+    )
     cat.add_argument("--check", action="store_true", help="write nothing; exit 1 when an output is out of date")
 
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
-    commands = {"indicators": cmd_indicators, "codes": cmd_codes, "dbt-docs": cmd_dbt_docs, "query": cmd_query, "status": cmd_status, "check": cmd_check, "pause": cmd_pause,
-                "resume": cmd_pause}
+    commands = {
+        "indicators": cmd_indicators,
+        "codes": cmd_codes,
+        "dbt-docs": cmd_dbt_docs,
+        "query": cmd_query,
+        "status": cmd_status,
+        "check": cmd_check,
+        "pause": cmd_pause,
+        "resume": cmd_pause,
+    }
     if args.command in commands:
         return commands[args.command](args)
     if args.command == "sample":

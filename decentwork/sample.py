@@ -29,9 +29,9 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -72,18 +72,98 @@ class CountryWorld:
 
 
 WORLD: dict[str, CountryWorld] = {
-    "BGD": CountryWorld("BD", "Bangladesh", "BDT", 0.36, 0.56, {"Dhaka": 12500, "Gazipur": 12500, "Chattogram": 12500, "Narayanganj": 12500},
-                        0, 208, 8, 2.0, 450, None, 0, 0, 10),
-    "KHM": CountryWorld("KH", "Cambodia", "USD", 0.22, 0.78, {"Phnom Penh": 208, "Kandal": 208, "Kampong Speu": 208, "Takeo": 208},
-                        2, 208, 8, 1.5, 17, "NSSF", 5.4, 2.0, 9),
-    "VNM": CountryWorld("VN", "Vietnam", "VND", 0.22, 0.75,
-                        {"Ho Chi Minh City": 4960000, "Dong Nai": 4960000, "Bac Ninh": 4410000, "Long An": 4410000, "Nam Dinh": 3860000, "Thanh Hoa": 3450000},
-                        0, 208, 8, 1.5, 300000, "VSS", 21.5, 10.5, 12),
-    "IDN": CountryWorld("ID", "Indonesia", "IDR", 0.12, 0.80,
-                        {"DKI Jakarta": 5396761, "Jawa Barat": 2191232, "Jawa Tengah": 2169349, "Banten": 2905119},
-                        0, 173, 7, 1.5, 150000, "BPJS-TK", 6.24, 3.0, 16),
-    "JOR": CountryWorld("JO", "Jordan", "JOD", 0.08, 0.68, {"Irbid": 290, "Amman": 290, "Zarqa": 290, "Karak": 290},
-                        2, 208, 8, 1.25, 10, "SSC", 14.25, 7.5, 10),
+    "BGD": CountryWorld(
+        "BD",
+        "Bangladesh",
+        "BDT",
+        0.36,
+        0.56,
+        {"Dhaka": 12500, "Gazipur": 12500, "Chattogram": 12500, "Narayanganj": 12500},
+        0,
+        208,
+        8,
+        2.0,
+        450,
+        None,
+        0,
+        0,
+        10,
+    ),
+    "KHM": CountryWorld(
+        "KH",
+        "Cambodia",
+        "USD",
+        0.22,
+        0.78,
+        {"Phnom Penh": 208, "Kandal": 208, "Kampong Speu": 208, "Takeo": 208},
+        2,
+        208,
+        8,
+        1.5,
+        17,
+        "NSSF",
+        5.4,
+        2.0,
+        9,
+    ),
+    "VNM": CountryWorld(
+        "VN",
+        "Vietnam",
+        "VND",
+        0.22,
+        0.75,
+        {
+            "Ho Chi Minh City": 4960000,
+            "Dong Nai": 4960000,
+            "Bac Ninh": 4410000,
+            "Long An": 4410000,
+            "Nam Dinh": 3860000,
+            "Thanh Hoa": 3450000,
+        },
+        0,
+        208,
+        8,
+        1.5,
+        300000,
+        "VSS",
+        21.5,
+        10.5,
+        12,
+    ),
+    "IDN": CountryWorld(
+        "ID",
+        "Indonesia",
+        "IDR",
+        0.12,
+        0.80,
+        {"DKI Jakarta": 5396761, "Jawa Barat": 2191232, "Jawa Tengah": 2169349, "Banten": 2905119},
+        0,
+        173,
+        7,
+        1.5,
+        150000,
+        "BPJS-TK",
+        6.24,
+        3.0,
+        16,
+    ),
+    "JOR": CountryWorld(
+        "JO",
+        "Jordan",
+        "JOD",
+        0.08,
+        0.68,
+        {"Irbid": 290, "Amman": 290, "Zarqa": 290, "Karak": 290},
+        2,
+        208,
+        8,
+        1.25,
+        10,
+        "SSC",
+        14.25,
+        7.5,
+        10,
+    ),
 }
 
 OCCUPATION_MIX = {  # occupation: (share, wage multiplier of the minimum, female share multiplier)
@@ -103,28 +183,88 @@ GAP_BY_YIP = np.array([0.14, 0.10, 0.07, 0.04, 0.02])
 # Assessment question catalogue: (cluster as exported, compliance point, question, public disclosure)
 QUESTIONS = [
     ("Child Labour", "Child Labourers", "Are there workers under the minimum working age?", True),
-    ("Child Labour", "Documentation and Protection of Young Workers", "Does the employer keep records of young workers' age?", False),
+    (
+        "Child Labour",
+        "Documentation and Protection of Young Workers",
+        "Does the employer keep records of young workers' age?",
+        False,
+    ),
     ("Discrimination", "Gender", "Does the employer take sex into account in pay decisions?", True),
     ("Discrimination", "Gender", "Are workers sexually harassed at work?", True),
     ("Discrimination", "Race and Origin", "Does the employer discriminate by race or origin?", False),
     ("Forced Labour", "Coercion", "Are workers free to leave the workplace at the end of their shift?", True),
-    ("Forced Labour", "Forced Labour and Overtime", "Are workers forced to work overtime under threat of penalty?", True),
-    ("Freedom of Association and Collective Bargaining", "Union Operations", "Does the employer interfere with union operations?", True),
-    ("Freedom of Association and Collective Bargaining", "Freedom to Associate", "Are workers free to form and join unions?", True),
-    ("Freedom of Association and Collective Bargaining", "Collective Bargaining", "Does the employer bargain collectively in good faith?", False),
-    ("Compensation", "Minimum Wages/Piece Rate Wages", "Does the employer pay at least the minimum wage for ordinary hours?", True),
+    (
+        "Forced Labour",
+        "Forced Labour and Overtime",
+        "Are workers forced to work overtime under threat of penalty?",
+        True,
+    ),
+    (
+        "Freedom of Association and Collective Bargaining",
+        "Union Operations",
+        "Does the employer interfere with union operations?",
+        True,
+    ),
+    (
+        "Freedom of Association and Collective Bargaining",
+        "Freedom to Associate",
+        "Are workers free to form and join unions?",
+        True,
+    ),
+    (
+        "Freedom of Association and Collective Bargaining",
+        "Collective Bargaining",
+        "Does the employer bargain collectively in good faith?",
+        False,
+    ),
+    (
+        "Compensation",
+        "Minimum Wages/Piece Rate Wages",
+        "Does the employer pay at least the minimum wage for ordinary hours?",
+        True,
+    ),
     ("Compensation", "Overtime Wages", "Does the employer pay overtime at the legal premium?", True),
-    ("Compensation", "Social Security and Other Benefits", "Does the employer pay social security contributions for all workers?", True),
+    (
+        "Compensation",
+        "Social Security and Other Benefits",
+        "Does the employer pay social security contributions for all workers?",
+        True,
+    ),
     ("Compensation", "Wage Information, Use and Deduction", "Are deductions from wages lawful?", False),
     ("Compensation", "Paid Leave", "Does the employer pay for annual leave?", False),
     ("Contracts and Human Resources", "Employment Contracts", "Do all workers have written contracts?", False),
     ("Contracts and Human Resources", "Termination", "Does the employer follow legal termination procedures?", False),
-    ("Occupational Safety and Health", "Emergency Preparedness", "Are emergency exits unlocked during working hours?", True),
-    ("Occupational Safety and Health", "Emergency Preparedness", "Has the factory done a fire drill in the last six months?", True),
-    ("Occupational Safety and Health", "Chemicals and Hazardous Substances", "Are chemicals labelled and stored safely?", False),
-    ("Occupational Safety and Health", "Worker Protection", "Are machines fitted with needle guards and belt covers?", True),
+    (
+        "Occupational Safety and Health",
+        "Emergency Preparedness",
+        "Are emergency exits unlocked during working hours?",
+        True,
+    ),
+    (
+        "Occupational Safety and Health",
+        "Emergency Preparedness",
+        "Has the factory done a fire drill in the last six months?",
+        True,
+    ),
+    (
+        "Occupational Safety and Health",
+        "Chemicals and Hazardous Substances",
+        "Are chemicals labelled and stored safely?",
+        False,
+    ),
+    (
+        "Occupational Safety and Health",
+        "Worker Protection",
+        "Are machines fitted with needle guards and belt covers?",
+        True,
+    ),
     ("Occupational Safety and Health", "Working Environment", "Are temperature and ventilation acceptable?", False),
-    ("Occupational Safety and Health", "Health Services and First Aid", "Are first-aid kits stocked and accessible?", False),
+    (
+        "Occupational Safety and Health",
+        "Health Services and First Aid",
+        "Are first-aid kits stocked and accessible?",
+        False,
+    ),
     ("Occupational Safety and Health", "Welfare Facilities", "Are there enough clean toilets?", False),
     ("Systems", "OSH Management Systems", "Has the employer assessed OSH risks in the workplace?", False),
     ("Working Time", "Regular Hours", "Do regular working hours stay within the legal limit?", False),
@@ -132,14 +272,29 @@ QUESTIONS = [
     ("Working Time", "Leave", "Does the employer grant weekly rest days?", False),
 ]
 NC_PROPENSITY = {  # baseline share of factories non-compliant on a question of the cluster
-    "Child Labour": 0.02, "Discrimination": 0.08, "Forced Labour": 0.04,
-    "Freedom of Association and Collective Bargaining": 0.12, "Compensation": 0.22,
-    "Contracts and Human Resources": 0.18, "Occupational Safety and Health": 0.38, "Systems": 0.35,
+    "Child Labour": 0.02,
+    "Discrimination": 0.08,
+    "Forced Labour": 0.04,
+    "Freedom of Association and Collective Bargaining": 0.12,
+    "Compensation": 0.22,
+    "Contracts and Human Resources": 0.18,
+    "Occupational Safety and Health": 0.38,
+    "Systems": 0.35,
     "Working Time": 0.45,
 }
 FGW_QUESTIONS = [
-    ("Freedom of Association and Collective Bargaining", "Union Operations", "FGW.UO.01", "What percentage of workers are union members?"),
-    ("Occupational Safety and Health", "Worker Protection", "FGW.WP.01", "How many workplace accidents were recorded in the last 12 months?"),
+    (
+        "Freedom of Association and Collective Bargaining",
+        "Union Operations",
+        "FGW.UO.01",
+        "What percentage of workers are union members?",
+    ),
+    (
+        "Occupational Safety and Health",
+        "Worker Protection",
+        "FGW.WP.01",
+        "How many workplace accidents were recorded in the last 12 months?",
+    ),
 ]
 
 FIRST_NAMES_F = ["Sokha", "Lan", "Nasrin", "Siti", "Rania", "Dara", "Hoa", "Rina", "Fatema", "Maya"]
@@ -150,18 +305,40 @@ POSITIONS_M = ["HR Manager", "Production Manager", "Compliance Officer", "Factor
 
 # Country layouts of the designed extracts (mirrored by schemas/mappings/<ISO3>.yaml).
 VN_PAYROLL = {
-    "factory_id": "Mã nhà máy", "period": "Kỳ lương", "employee_no": "Mã nhân viên", "national_id": "Số CCCD",
-    "worker_name": "Họ và tên", "sex": "Giới tính", "birth_date": "Ngày sinh", "hire_date": "Ngày vào làm",
-    "occupation": "Nghề nghiệp", "contract_type": "Loại hợp đồng", "pay_basis": "Hình thức trả lương",
-    "days_worked": "Số ngày công", "regular_hours": "Giờ làm việc", "overtime_hours": "Giờ làm thêm",
-    "basic_pay": "Lương cơ bản", "overtime_pay": "Lương làm thêm giờ", "allowances": "Phụ cấp", "bonuses": "Thưởng",
-    "deductions": "Khấu trừ", "social_security_employee": "BHXH người lao động", "net_pay": "Thực lĩnh",
-    "currency": "Tiền tệ", "payment_method": "Hình thức thanh toán",
+    "factory_id": "Mã nhà máy",
+    "period": "Kỳ lương",
+    "employee_no": "Mã nhân viên",
+    "national_id": "Số CCCD",
+    "worker_name": "Họ và tên",
+    "sex": "Giới tính",
+    "birth_date": "Ngày sinh",
+    "hire_date": "Ngày vào làm",
+    "occupation": "Nghề nghiệp",
+    "contract_type": "Loại hợp đồng",
+    "pay_basis": "Hình thức trả lương",
+    "days_worked": "Số ngày công",
+    "regular_hours": "Giờ làm việc",
+    "overtime_hours": "Giờ làm thêm",
+    "basic_pay": "Lương cơ bản",
+    "overtime_pay": "Lương làm thêm giờ",
+    "allowances": "Phụ cấp",
+    "bonuses": "Thưởng",
+    "deductions": "Khấu trừ",
+    "social_security_employee": "BHXH người lao động",
+    "net_pay": "Thực lĩnh",
+    "currency": "Tiền tệ",
+    "payment_method": "Hình thức thanh toán",
 }
 VN_SOCIAL_SECURITY = {
-    "factory_id": "Mã nhà máy", "period": "Tháng đóng", "national_id": "Số CCCD", "registration_date": "Ngày đăng ký",
-    "insurable_wage": "Tiền lương đóng BHXH", "employer_contribution": "Người sử dụng lao động đóng",
-    "employee_contribution": "Người lao động đóng", "paid_date": "Ngày nộp", "scheme": "Loại bảo hiểm",
+    "factory_id": "Mã nhà máy",
+    "period": "Tháng đóng",
+    "national_id": "Số CCCD",
+    "registration_date": "Ngày đăng ký",
+    "insurable_wage": "Tiền lương đóng BHXH",
+    "employer_contribution": "Người sử dụng lao động đóng",
+    "employee_contribution": "Người lao động đóng",
+    "paid_date": "Ngày nộp",
+    "scheme": "Loại bảo hiểm",
 }
 SEX_LABELS = {"VNM": ("Nữ", "Nam"), "IDN": ("P", "L"), "JOR": ("Female", "Male"), "BGD": ("F", "M"), "KHM": ("F", "M")}
 SURVEY_SEX_12 = {"VNM", "IDN", "JOR"}  # surveys coding 1 = male, 2 = female
@@ -205,7 +382,11 @@ class _Writer:
 
     def first_row(self, country: str, source: str) -> int:
         """Spreadsheet row number of the first data row."""
-        return TITLE_ROWS + 2 if (country in EXCEL_COUNTRIES and source in ("payroll", "social_security", "worker_survey")) else 2
+        return (
+            TITLE_ROWS + 2
+            if (country in EXCEL_COUNTRIES and source in ("payroll", "social_security", "worker_survey"))
+            else 2
+        )
 
     def write(self, frame: pl.DataFrame, country: str, source: str, stem: str) -> Path:
         folder = self.out / source / country
@@ -217,7 +398,12 @@ class _Writer:
             text = text.rename({k: v for k, v in renames.items() if k in text.columns})
         if designed and country in EXCEL_COUNTRIES:
             path = folder / f"{stem}.xlsx"
-            _write_xlsx(path, text, sheet=source[:31], title=f"Better Work {WORLD[country].name}: {source.replace('_', ' ')} extract {stem}")
+            _write_xlsx(
+                path,
+                text,
+                sheet=source[:31],
+                title=f"Better Work {WORLD[country].name}: {source.replace('_', ' ')} extract {stem}",
+            )
             return path
         path = folder / f"{stem}.csv"
         if designed and country == "IDN":
@@ -227,10 +413,15 @@ class _Writer:
         return path
 
     def plant(self, source: str, country: str, path: Path, index: int, kind: str) -> None:
-        self.manifest["bad_rows"].append({
-            "source": source, "country": country, "file": f"{source}/{country}/{path.name}",
-            "row": index + self.first_row(country, source), "kind": kind,
-        })
+        self.manifest["bad_rows"].append(
+            {
+                "source": source,
+                "country": country,
+                "file": f"{source}/{country}/{path.name}",
+                "row": index + self.first_row(country, source),
+                "kind": kind,
+            }
+        )
 
 
 def _write_xlsx(path: Path, text: pl.DataFrame, sheet: str, title: str) -> None:
@@ -272,9 +463,19 @@ def generate(
     rng = np.random.default_rng(seed)
     periods = _periods(end_period, months)
     manifest: dict = {
-        "params": {"factories": factories, "workers": workers, "months": months, "end_period": end_period,
-                   "countries": list(countries), "seed": seed, "bad_rows": bad_rows},
-        "bad_rows": [], "duplicate_files": [], "superseded_rows": [], "files": 0,
+        "params": {
+            "factories": factories,
+            "workers": workers,
+            "months": months,
+            "end_period": end_period,
+            "countries": list(countries),
+            "seed": seed,
+            "bad_rows": bad_rows,
+        },
+        "bad_rows": [],
+        "duplicate_files": [],
+        "superseded_rows": [],
+        "files": 0,
     }
     writer = _Writer(out, manifest)
     shares = np.array([WORLD[c].share for c in countries])
@@ -285,30 +486,40 @@ def generate(
         _country(writer, rng, country, int(n_fact[i]), int(n_work[i]), periods, bad_rows)
     generated = sorted(f for f in out.rglob("*") if f.is_file() and not f.name.startswith("."))
     manifest["files"] = len(generated)
-    # what the generator wrote, so that the public development key pseudonymises these files only (assets/ingestion/pseudonyms.py)
+    # what the generator wrote, so that the public development key pseudonymises these files only
+    # (assets/ingestion/pseudonyms.py)
     manifest["fingerprints"] = {f.relative_to(out).as_posix(): generated_fingerprint(f) for f in generated}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     return manifest
 
 
-def _country(w: _Writer, rng: np.random.Generator, country: str, n_fact: int, n_work: int, periods: list[str], bad: bool) -> None:
+def _country(
+    w: _Writer, rng: np.random.Generator, country: str, n_fact: int, n_work: int, periods: list[str], bad: bool
+) -> None:
     world = WORLD[country]
     end_year = int(periods[-1][:4])
     register = _factories(rng, country, world, n_fact, n_work, end_year)
-    path = w.write(_register_frame(register, world), country, "factories", "factory_register")
+    w.write(_register_frame(register, world), country, "factories", "factory_register")
     active = register.filter(pl.col("active"))
-    staff = _workers(rng, country, world, active, n_work, periods)
-    _assessments(w, rng, country, world, register.filter(pl.col("enrolment") <= dt.date(end_year, 12, 31)), end_year, bad)
+    staff = _workers(rng, country, world, active, periods)
+    _assessments(
+        w, rng, country, world, register.filter(pl.col("enrolment") <= dt.date(end_year, 12, 31)), end_year, bad
+    )
     _picc(w, rng, country, world, active, end_year, bad)
-    _survey(w, rng, country, world, active, staff, periods, bad)
+    _survey(w, rng, country, active, staff, periods, bad)
     _pay_and_social_security(w, rng, country, world, active, staff, periods, bad)
 
 
 def _factories(rng, country: str, world: CountryWorld, n: int, n_work: int, end_year: int) -> pl.DataFrame:
     ids = 1000 + np.arange(n) * 7 + rng.integers(0, 5, n)
     # years in the programme by the sample's year: 0..10, so every YIP group is present
-    enrol_years = end_year - rng.choice(np.arange(0, 11), n, p=_norm([0.14, 0.13, 0.12, 0.1, 0.1, 0.09, 0.08, 0.07, 0.06, 0.06, 0.05]))
-    enrol = [dt.date(int(y), int(m), int(d)) for y, m, d in zip(enrol_years, rng.integers(1, 13, n), rng.integers(1, 29, n))]
+    enrol_years = end_year - rng.choice(
+        np.arange(0, 11), n, p=_norm([0.14, 0.13, 0.12, 0.1, 0.1, 0.09, 0.08, 0.07, 0.06, 0.06, 0.05])
+    )
+    enrol = [
+        dt.date(int(y), int(m), int(d))
+        for y, m, d in zip(enrol_years, rng.integers(1, 13, n), rng.integers(1, 29, n), strict=True)
+    ]
     obsolete = rng.random(n) < 0.06
     active = ~obsolete & (rng.random(n) > 0.03)
     sizes = rng.lognormal(0, 0.8, n)
@@ -316,20 +527,25 @@ def _factories(rng, country: str, world: CountryWorld, n: int, n_work: int, end_
     sizes = sizes / sizes.sum() * n_work
     sizes = np.where(active, np.maximum(20, np.round(sizes)), 0).astype(int)
     states = list(world.states)
-    return pl.DataFrame({
-        "factory_id": ids.astype(np.int64),
-        "name": [f"{country.title()} Garment {i:04d}{' (Obsolete)' if o else ''}" for i, o in zip(ids, obsolete)],
-        "state": rng.choice(states, n),
-        "enrolment": pl.Series(enrol, dtype=pl.Date),
-        "active": active,
-        "size": sizes,
-        "product": rng.choice(["Woven", "Knit", "Footwear", "Sweater"], n, p=[0.4, 0.4, 0.1, 0.1]),
-        # factory traits behind the planted structure
-        "heavy_overtime": rng.random(n) < 0.2,
-        "low_payer": rng.random(n) < 0.15,
-        "poor_registration": rng.random(n) < 0.2,
-        "compliance": rng.lognormal(0, 0.5, n),
-    })
+    return pl.DataFrame(
+        {
+            "factory_id": ids.astype(np.int64),
+            "name": [
+                f"{country.title()} Garment {i:04d}{' (Obsolete)' if o else ''}"
+                for i, o in zip(ids, obsolete, strict=True)
+            ],
+            "state": rng.choice(states, n),
+            "enrolment": pl.Series(enrol, dtype=pl.Date),
+            "active": active,
+            "size": sizes,
+            "product": rng.choice(["Woven", "Knit", "Footwear", "Sweater"], n, p=[0.4, 0.4, 0.1, 0.1]),
+            # factory traits behind the planted structure
+            "heavy_overtime": rng.random(n) < 0.2,
+            "low_payer": rng.random(n) < 0.15,
+            "poor_registration": rng.random(n) < 0.2,
+            "compliance": rng.lognormal(0, 0.5, n),
+        }
+    )
 
 
 def _norm(p):
@@ -339,21 +555,23 @@ def _norm(p):
 
 def _register_frame(reg: pl.DataFrame, world: CountryWorld) -> pl.DataFrame:
     female = np.round(reg["size"].to_numpy() * world.female_share).astype(int)
-    return pl.DataFrame({
-        "ID": reg["factory_id"],
-        "Name": reg["name"],
-        "Country Code": [world.iso2] * reg.height,
-        "State": reg["state"],
-        "Enrolment Date": [d.strftime("%d/%m/%Y") for d in reg["enrolment"]],
-        "Status": np.where(reg["active"].to_numpy(), "Active", "Inactive"),
-        "Total Workers": reg["size"],
-        "Female Workers": female,
-        "Male Workers": reg["size"].to_numpy() - female,
-        "First Product": reg["product"],
-    })
+    return pl.DataFrame(
+        {
+            "ID": reg["factory_id"],
+            "Name": reg["name"],
+            "Country Code": [world.iso2] * reg.height,
+            "State": reg["state"],
+            "Enrolment Date": [d.strftime("%d/%m/%Y") for d in reg["enrolment"]],
+            "Status": np.where(reg["active"].to_numpy(), "Active", "Inactive"),
+            "Total Workers": reg["size"],
+            "Female Workers": female,
+            "Male Workers": reg["size"].to_numpy() - female,
+            "First Product": reg["product"],
+        }
+    )
 
 
-def _workers(rng, country: str, world: CountryWorld, active: pl.DataFrame, n_work: int, periods: list[str]) -> dict:
+def _workers(rng, country: str, world: CountryWorld, active: pl.DataFrame, periods: list[str]) -> dict:
     sizes = active["size"].to_numpy()
     fidx = np.repeat(np.arange(active.height), sizes)
     n = fidx.size
@@ -375,7 +593,12 @@ def _workers(rng, country: str, world: CountryWorld, active: pl.DataFrame, n_wor
     first_month = np.where(rng.random(n) < 0.12, rng.integers(0, m, n), 0)
     last_month = np.where(rng.random(n) < 0.12, rng.integers(0, m, n), m - 1)
     first_month, last_month = np.minimum(first_month, last_month), np.maximum(first_month, last_month)
-    hire = np.where(first_month > 0, np.array([np.datetime64(_month_start(p)) for p in periods])[first_month] + rng.integers(0, 20, n).astype("timedelta64[D]"), hire)
+    hire = np.where(
+        first_month > 0,
+        np.array([np.datetime64(_month_start(p)) for p in periods])[first_month]
+        + rng.integers(0, 20, n).astype("timedelta64[D]"),
+        hire,
+    )
     poor = active["poor_registration"].to_numpy()[fidx]
     never_registered = rng.random(n) < np.where(poor, 0.3, 0.04)
     reg_delay = np.where(rng.random(n) < 0.08, rng.integers(60, 240, n), rng.integers(0, 4, n))
@@ -383,18 +606,35 @@ def _workers(rng, country: str, world: CountryWorld, active: pl.DataFrame, n_wor
     payment = np.where(digital, np.where(rng.random(n) < 0.7, "bank", "mobile"), "cash")
     serial = 10 ** (world.id_digits - 1) + np.arange(n, dtype=np.int64) * 37 + rng.integers(0, 37, n)  # unique
     national_id = serial.astype(str) if country == "VNM" else np.char.add(world.iso2, serial.astype(str))
-    names = np.char.add(np.char.add(np.where(female, np.array(FIRST_NAMES_F)[rng.integers(0, 10, n)],
-                                             np.array(FIRST_NAMES_M)[rng.integers(0, 10, n)]), " "),
-                        np.array(LAST_NAMES)[rng.integers(0, 10, n)])
+    names = np.char.add(
+        np.char.add(
+            np.where(
+                female, np.array(FIRST_NAMES_F)[rng.integers(0, 10, n)], np.array(FIRST_NAMES_M)[rng.integers(0, 10, n)]
+            ),
+            " ",
+        ),
+        np.array(LAST_NAMES)[rng.integers(0, 10, n)],
+    )
     return {
-        "n": n, "fidx": fidx, "factory_id": active["factory_id"].to_numpy()[fidx], "occupation": np.array(occ_names)[occ],
-        "female": female, "base": base, "hire": hire, "birth": birth, "first_month": first_month, "last_month": last_month,
-        "never_registered": never_registered, "registration": hire + reg_delay.astype("timedelta64[D]"),
-        "payment": payment, "national_id": national_id,
+        "n": n,
+        "fidx": fidx,
+        "factory_id": active["factory_id"].to_numpy()[fidx],
+        "occupation": np.array(occ_names)[occ],
+        "female": female,
+        "base": base,
+        "hire": hire,
+        "birth": birth,
+        "first_month": first_month,
+        "last_month": last_month,
+        "never_registered": never_registered,
+        "registration": hire + reg_delay.astype("timedelta64[D]"),
+        "payment": payment,
+        "national_id": national_id,
         "employee_no": np.char.add("E", np.arange(1, n + 1).astype(str)),
         "contract": rng.choice(["open_ended", "fixed_term", "casual", "probation"], n, p=[0.55, 0.35, 0.05, 0.05]),
         "pay_basis": rng.choice(["monthly", "daily", "piece"], n, p=[0.7, 0.15, 0.15]),
-        "name": names, "offsets": np.concatenate([[0], np.cumsum(sizes)]),
+        "name": names,
+        "offsets": np.concatenate([[0], np.cumsum(sizes)]),
     }
 
 
@@ -402,7 +642,9 @@ def _money(x: np.ndarray, decimals: int) -> np.ndarray:
     return np.round(x, decimals)
 
 
-def _pay_and_social_security(w: _Writer, rng, country: str, world: CountryWorld, active: pl.DataFrame, s: dict, periods: list[str], bad: bool) -> None:
+def _pay_and_social_security(
+    w: _Writer, rng, country: str, world: CountryWorld, active: pl.DataFrame, s: dict, periods: list[str], bad: bool
+) -> None:
     enrol = _days(np.array(active["enrolment"].to_list(), dtype="datetime64[D]"))
     heavy = active["heavy_overtime"].to_numpy()
     fem_labels = SEX_LABELS[country]
@@ -428,25 +670,46 @@ def _pay_and_social_security(w: _Writer, rng, country: str, world: CountryWorld,
         bonuses = _money(np.where(rng.random(k) < 0.1, base * 0.1, 0.0), world.money_decimals)
         registered = ~s["never_registered"][idx] & (s["registration"][idx] <= np.datetime64(_month_end(period)))
         has_scheme = world.scheme is not None
-        ss_employee = _money(np.where(registered & has_scheme, basic * world.employee_rate / 100, 0.0), world.money_decimals)
+        ss_employee = _money(
+            np.where(registered & has_scheme, basic * world.employee_rate / 100, 0.0), world.money_decimals
+        )
         deductions = _money(ss_employee + np.where(rng.random(k) < 0.05, base * 0.02, 0), world.money_decimals)
         net = _money(basic + ot_pay + allowances + bonuses - deductions, world.money_decimals)
         sex = np.where(s["female"][idx], fem_labels[0], fem_labels[1])
         date_fmt = "%d/%m/%Y" if country == "VNM" else "%Y-%m-%d"
-        payroll = pl.DataFrame({
-            "factory_id": s["factory_id"][idx], "period": [period] * k, "employee_no": s["employee_no"][idx],
-            "national_id": s["national_id"][idx],
-            "worker_name": s["name"][idx],
-            "sex": sex, "birth_date": s["birth"][idx], "hire_date": s["hire"][idx], "occupation": s["occupation"][idx],
-            "contract_type": s["contract"][idx], "pay_basis": s["pay_basis"][idx], "days_worked": days,
-            "regular_hours": regular, "overtime_hours": overtime, "basic_pay": basic, "overtime_pay": ot_pay,
-            "allowances": allowances, "bonuses": bonuses, "deductions": deductions, "social_security_employee": ss_employee,
-            "net_pay": net, "currency": [world.currency] * k, "payment_method": s["payment"][idx],
-        }).with_columns(pl.col("birth_date", "hire_date").dt.strftime(date_fmt))
+        payroll = pl.DataFrame(
+            {
+                "factory_id": s["factory_id"][idx],
+                "period": [period] * k,
+                "employee_no": s["employee_no"][idx],
+                "national_id": s["national_id"][idx],
+                "worker_name": s["name"][idx],
+                "sex": sex,
+                "birth_date": s["birth"][idx],
+                "hire_date": s["hire"][idx],
+                "occupation": s["occupation"][idx],
+                "contract_type": s["contract"][idx],
+                "pay_basis": s["pay_basis"][idx],
+                "days_worked": days,
+                "regular_hours": regular,
+                "overtime_hours": overtime,
+                "basic_pay": basic,
+                "overtime_pay": ot_pay,
+                "allowances": allowances,
+                "bonuses": bonuses,
+                "deductions": deductions,
+                "social_security_employee": ss_employee,
+                "net_pay": net,
+                "currency": [world.currency] * k,
+                "payment_method": s["payment"][idx],
+            }
+        ).with_columns(pl.col("birth_date", "hire_date").dt.strftime(date_fmt))
         payroll = _format_numbers(payroll, country)
         if bad and m == 0:
-            payroll = _plant_payroll(w, rng, country, payroll)
-        path = w.write(payroll if not (bad and m == 0) else payroll.drop("_kind"), country, "payroll", f"payroll_{period}")
+            payroll = _plant_payroll(rng, country, payroll)
+        path = w.write(
+            payroll if not (bad and m == 0) else payroll.drop("_kind"), country, "payroll", f"payroll_{period}"
+        )
         if bad and m == 0:
             _record(w, "payroll", country, path, payroll)
             first_path = path
@@ -479,18 +742,23 @@ def _later(path: Path, seconds: int = 3600) -> None:
 
 def _correction(w: _Writer, country: str, last_path: Path, frame: pl.DataFrame) -> None:
     """A partner re-sends 10 corrected pay rows of the last month in a later file."""
-    picked = frame.head(10).with_columns(
-        pl.col("basic_pay").cast(pl.Float64).mul(1.02).round(2).cast(pl.String)
-    )
+    picked = frame.head(10).with_columns(pl.col("basic_pay").cast(pl.Float64).mul(1.02).round(2).cast(pl.String))
     path = last_path.with_name(last_path.stem + "_correction.csv")
     picked.write_csv(path)
     _later(path)
     for i in range(picked.height):
-        w.manifest["superseded_rows"].append({"source": "payroll", "country": country, "file": f"payroll/{country}/{last_path.name}",
-                                              "row": i + 2, "by": f"payroll/{country}/{path.name}"})
+        w.manifest["superseded_rows"].append(
+            {
+                "source": "payroll",
+                "country": country,
+                "file": f"payroll/{country}/{last_path.name}",
+                "row": i + 2,
+                "by": f"payroll/{country}/{path.name}",
+            }
+        )
 
 
-def _plant_payroll(w: _Writer, rng, country: str, frame: pl.DataFrame) -> pl.DataFrame:
+def _plant_payroll(rng, country: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Break a few rows of the month's file in every way the contract names; keep a `_kind` column."""
     frame = frame.with_columns(pl.lit(None, pl.String).alias("_kind"))
     bad_cells = [
@@ -503,7 +771,7 @@ def _plant_payroll(w: _Writer, rng, country: str, frame: pl.DataFrame) -> pl.Dat
         ("basic_pay", "-100", "negative pay"),
     ]
     rows = rng.choice(np.arange(5, frame.height), len(bad_cells), replace=False)
-    for (column, value, kind), row in zip(bad_cells, rows):
+    for (column, value, kind), row in zip(bad_cells, rows, strict=True):
         name = column
         frame = frame.with_columns(
             pl.when(pl.int_range(pl.len()) == int(row)).then(pl.lit(value)).otherwise(pl.col(name)).alias(name),
@@ -514,10 +782,14 @@ def _plant_payroll(w: _Writer, rng, country: str, frame: pl.DataFrame) -> pl.Dat
     exact = clean.slice(0, 1).drop("_i").with_columns(pl.lit("duplicate row").alias("_kind"))
     conflict_src = clean.slice(1, 1)
     conflict = conflict_src.drop("_i").with_columns(
-        pl.lit("77777").alias("net_pay"), pl.lit("conflicting duplicate key").alias("_kind"))
+        pl.lit("77777").alias("net_pay"), pl.lit("conflicting duplicate key").alias("_kind")
+    )
     frame = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == int(conflict_src["_i"][0])).then(pl.lit("conflicting duplicate key"))
-        .otherwise(pl.col("_kind")).alias("_kind"))
+        pl.when(pl.int_range(pl.len()) == int(conflict_src["_i"][0]))
+        .then(pl.lit("conflicting duplicate key"))
+        .otherwise(pl.col("_kind"))
+        .alias("_kind")
+    )
     return pl.concat([frame, exact, conflict])
 
 
@@ -528,7 +800,8 @@ def _write_planted(w: _Writer, frame: pl.DataFrame, country: str, source: str, s
         hit = pl.int_range(pl.len()) == row
         frame = frame.with_columns(
             pl.when(hit).then(pl.lit(value)).otherwise(pl.col(column)).alias(column),
-            pl.when(hit).then(pl.lit(kind)).otherwise(pl.col("_kind")).alias("_kind"))
+            pl.when(hit).then(pl.lit(kind)).otherwise(pl.col("_kind")).alias("_kind"),
+        )
     path = w.write(frame.drop("_kind"), country, source, stem)
     _record(w, source, country, path, frame)
 
@@ -547,20 +820,30 @@ def _social_security(w, rng, country, world, s, idx, registered, basic, period, 
     insurable = basic[keep]
     factor = np.where(paid, np.where(rng.random(k) < 0.03, 0.5, 1.0), 0.0)
     ids = s["national_id"][idx][keep]
-    frame = pl.DataFrame({
-        "factory_id": s["factory_id"][idx][keep], "period": [period] * k, "national_id": ids,
-        "registration_date": s["registration"][idx][keep],
-        "insurable_wage": insurable,
-        "employer_contribution": _money(insurable * world.employer_rate / 100 * factor, world.money_decimals),
-        "employee_contribution": _money(insurable * world.employee_rate / 100 * factor, world.money_decimals),
-        "paid_date": np.where(paid, pay_date, np.datetime64("NaT")),
-        "scheme": [world.scheme] * k,
-    }).with_columns(pl.col("registration_date", "paid_date").dt.strftime(date_fmt))
+    frame = pl.DataFrame(
+        {
+            "factory_id": s["factory_id"][idx][keep],
+            "period": [period] * k,
+            "national_id": ids,
+            "registration_date": s["registration"][idx][keep],
+            "insurable_wage": insurable,
+            "employer_contribution": _money(insurable * world.employer_rate / 100 * factor, world.money_decimals),
+            "employee_contribution": _money(insurable * world.employee_rate / 100 * factor, world.money_decimals),
+            "paid_date": np.where(paid, pay_date, np.datetime64("NaT")),
+            "scheme": [world.scheme] * k,
+        }
+    ).with_columns(pl.col("registration_date", "paid_date").dt.strftime(date_fmt))
     if country == "KHM":  # the scheme writes ids with a space: the same person once normalised
         frame = frame.with_columns(pl.col("national_id").str.slice(0, 2) + " " + pl.col("national_id").str.slice(2))
     frame = _format_numbers(frame, country)
-    plants = [(3, "period", "2025-00", "period that is no month"),
-              (6, "insurable_wage", "-5" if country != "IDN" else "-5,0", "negative wage")] if bad else []
+    plants = (
+        [
+            (3, "period", "2025-00", "period that is no month"),
+            (6, "insurable_wage", "-5" if country != "IDN" else "-5,0", "negative wage"),
+        ]
+        if bad
+        else []
+    )
     _write_planted(w, frame, country, "social_security", f"social_security_{period}", plants)
 
 
@@ -580,22 +863,83 @@ def _assessments(w, rng, country, world, reg: pl.DataFrame, end_year: int, bad: 
                 finding = int(rng.random() < p)
                 shown = label if tool == "Garment CAT" else label.replace("Does the employer", "Did the employer")
                 dirt = rng.random()
-                shown = shown.replace(" ", "\r\n", 1) if dirt < 0.1 else shown[:-1] + " ?" if dirt < 0.2 else shown + " *" if dirt < 0.25 else shown
-                rows.append((world.name, cycle, quest_id, f["factory_id"], f["name"], start.strftime("%d/%m/%Y"), cluster, cp, shown,
-                             f"Q{q + 1:03d}", "NCQ", str(finding), "Public Disclosure" if public else "", tool))
+                shown = (
+                    shown.replace(" ", "\r\n", 1)
+                    if dirt < 0.1
+                    else shown[:-1] + " ?"
+                    if dirt < 0.2
+                    else shown + " *"
+                    if dirt < 0.25
+                    else shown
+                )
+                rows.append(
+                    (
+                        world.name,
+                        cycle,
+                        quest_id,
+                        f["factory_id"],
+                        f["name"],
+                        start.strftime("%d/%m/%Y"),
+                        cluster,
+                        cp,
+                        shown,
+                        f"Q{q + 1:03d}",
+                        "NCQ",
+                        str(finding),
+                        "Public Disclosure" if public else "",
+                        tool,
+                    )
+                )
             for cluster, cp, qid, label in FGW_QUESTIONS:
-                rows.append((world.name, cycle, quest_id, f["factory_id"], f["name"], start.strftime("%d/%m/%Y"), cluster, cp, label,
-                             qid, "FGW", str(int(rng.integers(0, 60))), "", tool))
-    frame = pl.DataFrame(rows, orient="row", schema=[
-        "Country", "Cycle", "Quest ID", "Factory Assessed ID", "Factory Assessed Name", "Assesment Start Date", "Cluster", "CP",
-        "Q Label", "Question ID", "Question type", "Finding", "Tags", "TQ Name"])
+                rows.append(
+                    (
+                        world.name,
+                        cycle,
+                        quest_id,
+                        f["factory_id"],
+                        f["name"],
+                        start.strftime("%d/%m/%Y"),
+                        cluster,
+                        cp,
+                        label,
+                        qid,
+                        "FGW",
+                        str(int(rng.integers(0, 60))),
+                        "",
+                        tool,
+                    )
+                )
+    frame = pl.DataFrame(
+        rows,
+        orient="row",
+        schema=[
+            "Country",
+            "Cycle",
+            "Quest ID",
+            "Factory Assessed ID",
+            "Factory Assessed Name",
+            "Assesment Start Date",
+            "Cluster",
+            "CP",
+            "Q Label",
+            "Question ID",
+            "Question type",
+            "Finding",
+            "Tags",
+            "TQ Name",
+        ],
+    )
     frame = frame.with_columns(pl.all().cast(pl.String))
     if bad:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("_kind"))
         row = 2
         frame = frame.with_columns(
             pl.when(pl.int_range(pl.len()) == row).then(pl.lit("2")).otherwise(pl.col("Finding")).alias("Finding"),
-            pl.when(pl.int_range(pl.len()) == row).then(pl.lit("NCQ finding not 0/1")).otherwise(pl.col("_kind")).alias("_kind"))
+            pl.when(pl.int_range(pl.len()) == row)
+            .then(pl.lit("NCQ finding not 0/1"))
+            .otherwise(pl.col("_kind"))
+            .alias("_kind"),
+        )
         path = w.write(frame.drop("_kind"), country, "assessments", "assessments_export")
         _record(w, "assessments", country, path, frame)
     else:
@@ -607,26 +951,55 @@ def _picc(w, rng, country, world, active: pl.DataFrame, end_year: int, bad: bool
     for f in active.iter_rows(named=True):
         if rng.random() > 0.75:
             continue
-        for side, count, p_f in (("Workers", int(rng.integers(4, 9)), world.female_share * 0.65), ("Management", int(rng.integers(2, 5)), 0.3)):
+        for side, count, p_f in (
+            ("Workers", int(rng.integers(4, 9)), world.female_share * 0.65),
+            ("Management", int(rng.integers(2, 5)), 0.3),
+        ):
             for j in range(count):
                 fem = rng.random() < p_f
                 title = rng.choice(["Ms.", "Mrs.", "Miss"]) if fem else "Mr."
-                joined = dt.date(int(rng.integers(end_year - 6, end_year + 1)), int(rng.integers(1, 13)), int(rng.integers(1, 29)))
+                joined = dt.date(
+                    int(rng.integers(end_year - 6, end_year + 1)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+                )
                 left = joined + dt.timedelta(days=int(rng.integers(90, 900))) if rng.random() < 0.2 else None
                 if left and left > dt.date(end_year, 12, 31):
                     left = None
                 first = (FIRST_NAMES_F if fem else FIRST_NAMES_M)[int(rng.integers(0, 10))]
-                rows.append((world.name, str(f["factory_id"]), title, first, f"{LAST_NAMES[int(rng.integers(0, 10))]}-{f['factory_id']}-{side[0]}{j}",
-                             str(rng.choice(POSITIONS_W if side == "Workers" else POSITIONS_M)), side,
-                             joined.strftime("%d/%m/%Y"), left.strftime("%d/%m/%Y") if left else "",
-                             "Yes" if (side == "Management" and j == 0) else "No"))
-    frame = pl.DataFrame(rows, orient="row", schema=["Country", "Factory ID", "Title", "First Name", "Last Name", "Position", "Category",
-                                                      "Date Joined", "Date Left", "Is Current Chair"])
+                rows.append(
+                    (
+                        world.name,
+                        str(f["factory_id"]),
+                        title,
+                        first,
+                        f"{LAST_NAMES[int(rng.integers(0, 10))]}-{f['factory_id']}-{side[0]}{j}",
+                        str(rng.choice(POSITIONS_W if side == "Workers" else POSITIONS_M)),
+                        side,
+                        joined.strftime("%d/%m/%Y"),
+                        left.strftime("%d/%m/%Y") if left else "",
+                        "Yes" if (side == "Management" and j == 0) else "No",
+                    )
+                )
+    frame = pl.DataFrame(
+        rows,
+        orient="row",
+        schema=[
+            "Country",
+            "Factory ID",
+            "Title",
+            "First Name",
+            "Last Name",
+            "Position",
+            "Category",
+            "Date Joined",
+            "Date Left",
+            "Is Current Chair",
+        ],
+    )
     plants = [(1, "Title", "Dr.", "unknown title"), (3, "Date Left", "01/01/2001", "left before joining")]
     _write_planted(w, frame, country, "picc_members", "picc_members", plants if bad and frame.height > 4 else [])
 
 
-def _survey(w, rng, country, world, active: pl.DataFrame, s: dict, periods: list[str], bad: bool) -> None:
+def _survey(w, rng, country, active: pl.DataFrame, s: dict, periods: list[str], bad: bool) -> None:
     parts = []
     end = _month_end(periods[-1])
     for fi, f in enumerate(active.iter_rows(named=True)):
@@ -638,32 +1011,44 @@ def _survey(w, rng, country, world, active: pl.DataFrame, s: dict, periods: list
             pick = rng.choice(in_factory, n, replace=in_factory.size < n)
             female = s["female"][pick]
             date = end - dt.timedelta(days=int(rng.integers(0, 330 if rnd == 1 else 120)))
-            def flag(p):
+
+            def flag(p, n=n):
                 v = (rng.random(n) < p).astype(int)
                 return np.where(rng.random(n) < 0.03, rng.choice([-98, -99], n), v)
+
             has_picc = rng.random() < 0.8  # elsewhere workers answer 6 = "this factory has no PICC"
-            def likert():
+
+            def likert(n=n):
                 v = rng.choice([1, 2, 3, 4, 5], n, p=[0.3, 0.3, 0.2, 0.1, 0.1])
                 return np.where(rng.random(n) < 0.03, -98, v)
-            parts.append(pl.DataFrame({
-                "respondent_id": [f"R{f['factory_id']}-{rnd}-{i:03d}" for i in range(n)],
-                "factory_id": np.full(n, f["factory_id"]),
-                "survey_date": [date.strftime("%d/%m/%Y") if country == "VNM" else date.isoformat()] * n,
-                "round": np.full(n, rnd),
-                "sex": np.where(female, "2", "1") if country in SURVEY_SEX_12 else np.where(female, "F", "M"),
-                "age_band": rng.choice(["<18", "18-20", "21-25", "26-30", "31-35", "36-40", "40+"], n, p=[0.01, 0.1, 0.3, 0.25, 0.17, 0.1, 0.07]),
-                "migrant": flag(0.2 if country == "JOR" else 0.05),
-                "union_member": flag(0.25),
-                "picc_exists": np.where(has_picc, flag(0.8), 0),
-                "concern_sexual_harassment": flag(np.where(female, 0.22, 0.08)),
-                "concern_verbal_abuse": flag(0.3),
-                "concern_dangerous_equipment": flag(0.18),
-                "concern_accidents": flag(0.2),
-                "concern_late_pay": flag(0.12),
-                "comfort_supervisor": likert(),
-                "comfort_union": likert(),
-                "comfort_picc": likert() if has_picc else np.full(n, 6),
-            }))
+
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "respondent_id": [f"R{f['factory_id']}-{rnd}-{i:03d}" for i in range(n)],
+                        "factory_id": np.full(n, f["factory_id"]),
+                        "survey_date": [date.strftime("%d/%m/%Y") if country == "VNM" else date.isoformat()] * n,
+                        "round": np.full(n, rnd),
+                        "sex": np.where(female, "2", "1") if country in SURVEY_SEX_12 else np.where(female, "F", "M"),
+                        "age_band": rng.choice(
+                            ["<18", "18-20", "21-25", "26-30", "31-35", "36-40", "40+"],
+                            n,
+                            p=[0.01, 0.1, 0.3, 0.25, 0.17, 0.1, 0.07],
+                        ),
+                        "migrant": flag(0.2 if country == "JOR" else 0.05),
+                        "union_member": flag(0.25),
+                        "picc_exists": np.where(has_picc, flag(0.8), 0),
+                        "concern_sexual_harassment": flag(np.where(female, 0.22, 0.08)),
+                        "concern_verbal_abuse": flag(0.3),
+                        "concern_dangerous_equipment": flag(0.18),
+                        "concern_accidents": flag(0.2),
+                        "concern_late_pay": flag(0.12),
+                        "comfort_supervisor": likert(),
+                        "comfort_union": likert(),
+                        "comfort_picc": likert() if has_picc else np.full(n, 6),
+                    }
+                )
+            )
     if not parts:
         return
     frame = pl.concat(parts).with_columns(pl.all().cast(pl.String))

@@ -57,7 +57,8 @@ class Paths:
 
     @property
     def build_state(self) -> Path:
-        """What the warehouse's tables were last built from (assets/dbt_models.py); written after a successful dbt build."""
+        """What the warehouse's tables were last built from (assets/dbt_models.py); written after a successful
+        dbt build."""
         return self.root / "warehouse.build-state.json"
 
     @property
@@ -129,7 +130,8 @@ class Paths:
         return self.root / "paused.json"
 
     def ingestion_record(self, source: str, country: str) -> Path:
-        """What the last complete load of one source and country read (assets/ingestion/ingest.py: `unchanged_since_staged`)."""
+        """What the last complete load of one source and country read (assets/ingestion/ingest.py:
+        `unchanged_since_staged`)."""
         return self.quarantine / source / f"country={country}" / "ingested.json"
 
 
@@ -182,7 +184,8 @@ def export_environment() -> Paths:
 
 
 def pseudonym_key_setting() -> str:
-    """DECENTWORK_PSEUDONYM_KEY as set ('' when unset); assets/ingestion/pseudonyms.py decides whether it may be used."""
+    """DECENTWORK_PSEUDONYM_KEY as set ('' when unset); assets/ingestion/pseudonyms.py decides whether it may be
+    used."""
     return os.environ.get("DECENTWORK_PSEUDONYM_KEY", "")
 
 

@@ -68,11 +68,16 @@ def covers(tags: dict[str, str], country: str, countries: list[str]) -> bool:
     return False
 
 
-def refresh_tags(fingerprints: dict[str, str], countries: list[str], trigger: str, requested_for: list[str]) -> dict[str, str]:
+def refresh_tags(
+    fingerprints: dict[str, str], countries: list[str], trigger: str, requested_for: list[str]
+) -> dict[str, str]:
     """A refresh of every country (a partition range), with the deliveries it was requested for."""
     return {
-        RANGE_START: countries[0], RANGE_END: countries[-1], TRIGGER_TAG: trigger,
-        REQUESTED_FOR_TAG: ",".join(requested_for), DELIVERIES_TAG: json.dumps(fingerprints, sort_keys=True, separators=(",", ":")),
+        RANGE_START: countries[0],
+        RANGE_END: countries[-1],
+        TRIGGER_TAG: trigger,
+        REQUESTED_FOR_TAG: ",".join(requested_for),
+        DELIVERIES_TAG: json.dumps(fingerprints, sort_keys=True, separators=(",", ":")),
     }
 
 
@@ -89,12 +94,21 @@ class Decision:
     reason: str
 
 
-def refresh_decision(instance: dg.DagsterInstance, job_name: str, country: str, countries: list[str],
-                     fingerprints: dict[str, str], paused: dict[str, dict]) -> Decision:
+def refresh_decision(
+    instance: dg.DagsterInstance,
+    job_name: str,
+    country: str,
+    countries: list[str],
+    fingerprints: dict[str, str],
+    paused: dict[str, dict],
+) -> Decision:
     """Whether `country` needs a refresh now, and why not (module docstring)."""
     if country in paused:
-        return Decision(False, f"{country} is paused since {paused[country]['since']} ({paused[country]['reason']}); "
-                               f"`decentwork resume {country}` resumes it")
+        return Decision(
+            False,
+            f"{country} is paused since {paused[country]['since']} ({paused[country]['reason']}); "
+            f"`decentwork resume {country}` resumes it",
+        )
     now = fingerprints.get(country)
     if now is None:
         return Decision(False, f"{country} has no deliveries under raw/<source>/{country}/")
@@ -104,12 +118,18 @@ def refresh_decision(instance: dg.DagsterInstance, job_name: str, country: str, 
             continue
         status = run.status.value
         if status in WAITING:
-            return Decision(False, f"{country} joins the queued refresh {run.run_id[:8]}, which reads every changed delivery when it starts")
+            return Decision(
+                False,
+                f"{country} joins the queued refresh {run.run_id[:8]}, "
+                "which reads every changed delivery when it starts",
+            )
         if status in IN_PROGRESS and _delivered_then(run.tags, country) == now:
             return Decision(False, f"{country} is being refreshed by run {run.run_id[:8]}, with these deliveries")
         if status == "SUCCESS":
             if _delivered_then(run.tags, country) == now:
-                return Decision(False, f"{country}: deliveries unchanged since its last successful refresh ({run.run_id[:8]})")
+                return Decision(
+                    False, f"{country}: deliveries unchanged since its last successful refresh ({run.run_id[:8]})"
+                )
             return Decision(True, f"{country}: deliveries changed since its last successful refresh ({run.run_id[:8]})")
     return Decision(True, f"{country}: no successful refresh with these deliveries yet")
 
@@ -119,11 +139,7 @@ def refresh_decision(instance: dg.DagsterInstance, job_name: str, country: str, 
 
 def refresh_cron(country: str) -> str:
     """The cron of one country's refresh: its own variable, else the common one, else monthly."""
-    return (
-        os.environ.get(f"{CRON_ENV}_{country}")
-        or os.environ.get(CRON_ENV)
-        or DEFAULT_REFRESH_CRON
-    ).strip()
+    return (os.environ.get(f"{CRON_ENV}_{country}") or os.environ.get(CRON_ENV) or DEFAULT_REFRESH_CRON).strip()
 
 
 def refresh_timezone() -> str:
@@ -143,7 +159,9 @@ def _country_schedule(job, country: str, timezone: str) -> dg.ScheduleDefinition
             if os.environ.get("DECENTWORK_SCHEDULES", "on").strip().lower() in {"off", "0", "false", "no"}
             else dg.DefaultScheduleStatus.RUNNING
         ),
-        description=f"Periodic refresh of {country} when its deliveries changed (cron from {CRON_ENV}_{country} or {CRON_ENV}).",
+        description=(
+            f"Periodic refresh of {country} when its deliveries changed (cron from {CRON_ENV}_{country} or {CRON_ENV})."
+        ),
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         p = paths()
@@ -189,7 +207,9 @@ def raw_delivery_sensor(job, name: str = "raw_delivery_sensor") -> dg.SensorDefi
         job=job,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Refresh when files appear, change or disappear under raw/<source>/<ISO3>/ (not on its first look).",
+        description=(
+            "Refresh when files appear, change or disappear under raw/<source>/<ISO3>/ (not on its first look)."
+        ),
     )
     def _sensor(context: dg.SensorEvaluationContext):
         p = paths()
@@ -204,8 +224,10 @@ def raw_delivery_sensor(job, name: str = "raw_delivery_sensor") -> dg.SensorDefi
         cursor = json.dumps({"countries": now, "ignored": ignored}, sort_keys=True)
         if state is None:
             return dg.SensorResult(
-                skip_reason=f"First look: recorded the deliveries of {len(now)} countries ({', '.join(now) or 'none'}); "
-                            "a change from now on requests a refresh (the schedules refresh what was delivered before)",
+                skip_reason=(
+                    f"First look: recorded the deliveries of {len(now)} countries ({', '.join(now) or 'none'}); "
+                    "a change from now on requests a refresh (the schedules refresh what was delivered before)"
+                ),
                 cursor=cursor,
             )
         seen = state[0]
@@ -215,7 +237,7 @@ def raw_delivery_sensor(job, name: str = "raw_delivery_sensor") -> dg.SensorDefi
         paused = paused_countries(p)
         decisions = {c: refresh_decision(context.instance, job.name, c, countries, now, paused) for c in changed}
         due = [c for c, d in decisions.items() if d.needed]
-        for country, decision in decisions.items():
+        for decision in decisions.values():
             context.log.info(decision.reason)
         if not due:
             return dg.SensorResult(skip_reason="; ".join(d.reason for d in decisions.values()), cursor=cursor)

@@ -16,11 +16,11 @@ import socket
 
 import dagster as dg
 
-from assets.disclosure.asset import controlled_cells
-from assets.publish import published_marts
-from assets.ingestion.asset import ingestion_assets
 from assets.dbt_models import mart_models, warehouse_models
+from assets.disclosure.asset import controlled_cells
+from assets.ingestion.asset import ingestion_assets
 from assets.partitions import country_partitions
+from assets.publish import published_marts
 from decentwork.settings import export_environment
 from pipelines.automation import country_schedules, raw_delivery_sensor
 from pipelines.resources import dbt_resource

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import dagster as dg
 
@@ -16,9 +16,19 @@ from pipelines.automation import delivery_fingerprints, refresh_tags
 from pipelines.definitions import defs
 from pipelines.runs import DELIVERIES_TAG, failure_record, launcher_tags, record_failure, recover_interrupted_runs
 
-DISK_FULL = ("No space left on device", "[Errno 28]", "database or disk is full", "disk I/O error", "not enough space on the disk")
-LATER_STEPS = {"warehouse_models": "dbt", "disclosure__controlled_cells": "disclosure control", "mart_models": "dbt marts",
-               "published_marts": "publication"}
+DISK_FULL = (
+    "No space left on device",
+    "[Errno 28]",
+    "database or disk is full",
+    "disk I/O error",
+    "not enough space on the disk",
+)
+LATER_STEPS = {
+    "warehouse_models": "dbt",
+    "disclosure__controlled_cells": "disclosure control",
+    "mart_models": "dbt marts",
+    "published_marts": "publication",
+}
 
 
 @dataclass
@@ -48,7 +58,9 @@ def _exception_texts(exc: BaseException) -> list[str]:
     return out
 
 
-def refresh(p: Paths, known: set[str], country: str | None, reingest: bool, say: Callable[[str], None] = print) -> Refresh:
+def refresh(
+    p: Paths, known: set[str], country: str | None, reingest: bool, say: Callable[[str], None] = print
+) -> Refresh:
     """Run the refresh job for one country (or all) in this process, on the instance the daemon uses."""
     fingerprints = delivery_fingerprints(p, known)
     if country:
@@ -96,7 +108,10 @@ def stage_seconds(instance: dg.DagsterInstance, run_id: str) -> str:
         elif key in start:
             seconds[key] = entry.timestamp - start[key]
     ingestion = {k: v for k, v in seconds.items() if k not in LATER_STEPS}
-    parts = [f"ingestion {sum(ingestion.values()):.1f}s ("
-             + ", ".join(f"{k.removeprefix('staging__')} {v:.1f}s" for k, v in sorted(ingestion.items())) + ")"]
+    parts = [
+        f"ingestion {sum(ingestion.values()):.1f}s ("
+        + ", ".join(f"{k.removeprefix('staging__')} {v:.1f}s" for k, v in sorted(ingestion.items()))
+        + ")"
+    ]
     parts += [f"{label} {seconds[k]:.1f}s" for k, label in LATER_STEPS.items() if k in seconds]
     return ", ".join(parts)

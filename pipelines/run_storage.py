@@ -63,8 +63,13 @@ class RunStorageView:
                 connection = psycopg2.connect(url)
             else:
                 db = {k: _resolve(v) for k, v in self.postgres.get("postgres_db", {}).items()}
-                connection = psycopg2.connect(host=db.get("hostname"), port=db.get("port", 5432), dbname=db.get("db_name"),
-                                              user=db.get("username"), password=db.get("password"))
+                connection = psycopg2.connect(
+                    host=db.get("hostname"),
+                    port=db.get("port", 5432),
+                    dbname=db.get("db_name"),
+                    user=db.get("username"),
+                    password=db.get("password"),
+                )
             try:
                 yield connection, "%s"
             finally:
@@ -95,20 +100,29 @@ class RunStorageView:
 
     def runs(self, statuses: tuple[str, ...] = (), limit: int = 20) -> list[RunRow]:
         where = f"WHERE status IN ({','.join('?' * len(statuses))})" if statuses else ""
-        rows = self._query(f"SELECT run_id, pipeline_name, status, start_time, end_time FROM runs {where} ORDER BY id DESC LIMIT {int(limit)}",
-                           tuple(statuses))
+        rows = self._query(
+            "SELECT run_id, pipeline_name, status, start_time, end_time "
+            f"FROM runs {where} ORDER BY id DESC LIMIT {int(limit)}",
+            tuple(statuses),
+        )
         if not rows:
             return []
         ids = [r[0] for r in rows]
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        for run_id, key, value in self._query(f"SELECT run_id, key, value FROM run_tags WHERE run_id IN ({','.join('?' * len(ids))})", tuple(ids)):
+        for run_id, key, value in self._query(
+            f"SELECT run_id, key, value FROM run_tags WHERE run_id IN ({','.join('?' * len(ids))})", tuple(ids)
+        ):
             tags[run_id][key] = value
         return [RunRow(r[0], r[1], r[2], tags[r[0]], r[3], r[4]) for r in rows]
 
     def engine_messages(self, run_id: str) -> list[str]:
         db = "runs" if self.postgres is not None else run_id
-        rows = self._query("SELECT event FROM event_logs WHERE run_id = ? AND dagster_event_type = 'ENGINE_EVENT' ORDER BY id LIMIT 20",
-                           (run_id,), db=db)
+        rows = self._query(
+            "SELECT event FROM event_logs WHERE run_id = ? AND "
+            "dagster_event_type = 'ENGINE_EVENT' ORDER BY id LIMIT 20",
+            (run_id,),
+            db=db,
+        )
         return [r[0] for r in rows]
 
     def failing_checks(self) -> list[str]:
@@ -117,13 +131,16 @@ class RunStorageView:
         rows = self._query(
             "SELECT a.asset_key, a.check_name, a.evaluation_event FROM asset_check_executions a "
             "WHERE a.execution_status = 'FAILED' AND a.id = (SELECT MAX(b.id) FROM asset_check_executions b "
-            "WHERE b.asset_key = a.asset_key AND b.check_name = a.check_name AND b.execution_status IN ('SUCCEEDED', 'FAILED'))",
+            "WHERE b.asset_key = a.asset_key AND b.check_name = "
+            "a.check_name AND b.execution_status IN ('SUCCEEDED', 'FAILED'))",
             db=db,
         )
         out = []
         for asset_key, check, event in sorted(rows, key=lambda r: (r[0], r[1])):
             severity = re.search(r"AssetCheckSeverity\.(\w+)", event or "")
-            out.append(f"{'/'.join(json.loads(asset_key))}:{check} ({(severity.group(1) if severity else 'error').lower()})")
+            out.append(
+                f"{'/'.join(json.loads(asset_key))}:{check} ({(severity.group(1) if severity else 'error').lower()})"
+            )
         return out
 
     def daemon_heartbeat(self) -> float | None:
@@ -135,5 +152,5 @@ class RunStorageView:
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
         if isinstance(value, dt.datetime):  # stored in UTC, without a zone
-            return value.replace(tzinfo=dt.timezone.utc).timestamp()
+            return value.replace(tzinfo=dt.UTC).timestamp()
         return float(value)

@@ -51,7 +51,10 @@ def process_start(pid: int) -> str | None:
 
 def launcher_tags() -> dict[str, str]:
     """Tags of a run this process executes itself (`decentwork run`)."""
-    return {PROCESS_TAG: f"{socket.gethostname()}/{os.getpid()}/{process_start(os.getpid()) or ''}", HOST_TAG: socket.gethostname()}
+    return {
+        PROCESS_TAG: f"{socket.gethostname()}/{os.getpid()}/{process_start(os.getpid()) or ''}",
+        HOST_TAG: socket.gethostname(),
+    }
 
 
 def _alive(pid: int, started: str = "") -> bool:
@@ -75,7 +78,7 @@ def started_pid(engine_events: list[str]) -> int | None:
     return None
 
 
-def process_gone(tags: dict[str, str], engine_events: list[str], status: str) -> bool:
+def process_gone(tags: dict[str, str], engine_events: list[str]) -> bool:
     """True when the run's process ran on this host and no longer exists. Unknown means alive."""
     host, _, rest = tags.get(PROCESS_TAG, "").partition("/")
     if host:
@@ -102,8 +105,11 @@ def interrupted_runs(instance) -> list:
     import dagster as dg
 
     statuses = [dg.DagsterRunStatus[s] for s in UNFINISHED]
-    return [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses))
-            if process_gone(run.tags, _engine_messages(instance, run.run_id), run.status.value)]
+    return [
+        run
+        for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses))
+        if process_gone(run.tags, _engine_messages(instance, run.run_id))
+    ]
 
 
 def recover_interrupted_runs(instance, say=print) -> list[str]:
@@ -155,7 +161,7 @@ def failure_record(run, step_failures: list, fallback: str) -> dict:
 def record_failure(paths: Paths, record: dict) -> list[str]:
     """Append a failure to failures.jsonl and pass it on to the command and webhook set in the environment.
     Returns what could not be done (a command or webhook that failed), never raises for those."""
-    record = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **record}
+    record = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **record}
     target = failures_file(paths)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("a", encoding="utf-8") as fh:
@@ -172,11 +178,13 @@ def record_failure(paths: Paths, record: dict) -> list[str]:
             problems.append(f"{FAILURE_COMMAND_ENV} failed: {type(exc).__name__}")
     webhook = os.environ.get(FAILURE_WEBHOOK_ENV, "").strip()
     if webhook:
-        request = urllib.request.Request(webhook, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            webhook, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=30):
                 pass
-        except Exception as exc:  # noqa: BLE001 - a webhook down must not hide the failure it reports
+        except Exception as exc:
             problems.append(f"{FAILURE_WEBHOOK_ENV} failed: {type(exc).__name__}")
     return problems
 

@@ -187,7 +187,14 @@ EXTRACTS: dict[str, Extract] = {
 # Codes the contract fixes for text columns (after normalisation).
 SEX_CODES = ("F", "M")
 OCCUPATIONS = (
-    "sewing_operator", "helper", "cutter", "quality_control", "mechanic", "supervisor", "manager", "other",
+    "sewing_operator",
+    "helper",
+    "cutter",
+    "quality_control",
+    "mechanic",
+    "supervisor",
+    "manager",
+    "other",
 )
 CONTRACT_TYPES = ("fixed_term", "open_ended", "casual", "probation")
 PAY_BASES = ("monthly", "daily", "piece")

@@ -20,8 +20,14 @@ from decentwork.settings import SEEDS_DIR
 
 COLUMNS = ["dimension", "code", "label", "definition"]
 # dimension (SDMX component) -> column of the long indicators table
-DIMENSION_COLUMNS = {"REF_AREA": "ref_area", "INDICATOR": "indicator", "SEX": "sex", "CLASSIF1": "classif1",
-                     "OBS_STATUS": "obs_status", "UNIT_MEASURE": "unit"}
+DIMENSION_COLUMNS = {
+    "REF_AREA": "ref_area",
+    "INDICATOR": "indicator",
+    "SEX": "sex",
+    "CLASSIF1": "classif1",
+    "OBS_STATUS": "obs_status",
+    "UNIT_MEASURE": "unit",
+}
 
 
 def _seed(name: str, seeds: Path) -> pl.DataFrame:
@@ -32,27 +38,61 @@ def _seed(name: str, seeds: Path) -> pl.DataFrame:
 def code_table(seeds: Path = SEEDS_DIR) -> pl.DataFrame:
     """(dimension, code, label, definition), one row per code, sorted."""
     countries = _seed("ref_countries", seeds).select(
-        pl.lit("REF_AREA").alias("dimension"), pl.col("iso3").alias("code"), pl.col("name").alias("label"),
-        (pl.lit("Better Work country programme: ") + pl.col("name") + pl.lit(" (ISO 3166-1 alpha-3 ") + pl.col("iso3")
-         + pl.lit("; local currency ") + pl.col("currency") + pl.lit(")")).alias("definition"),
+        pl.lit("REF_AREA").alias("dimension"),
+        pl.col("iso3").alias("code"),
+        pl.col("name").alias("label"),
+        (
+            pl.lit("Better Work country programme: ")
+            + pl.col("name")
+            + pl.lit(" (ISO 3166-1 alpha-3 ")
+            + pl.col("iso3")
+            + pl.lit("; local currency ")
+            + pl.col("currency")
+            + pl.lit(")")
+        ).alias("definition"),
     )
     indicators = _seed("ref_indicators", seeds).select(
-        pl.lit("INDICATOR").alias("dimension"), pl.col("code"), pl.col("definition").alias("label"),
-        (pl.col("formula") + pl.lit(". Unit: ") + pl.col("unit")
-         + pl.when(pl.col("breakdowns").is_not_null()).then(pl.lit(". Breakdowns: ") + pl.col("breakdowns")).otherwise(pl.lit(""))
-         ).alias("definition"),
+        pl.lit("INDICATOR").alias("dimension"),
+        pl.col("code"),
+        pl.col("definition").alias("label"),
+        (
+            pl.col("formula")
+            + pl.lit(". Unit: ")
+            + pl.col("unit")
+            + pl.when(pl.col("breakdowns").is_not_null())
+            .then(pl.lit(". Breakdowns: ") + pl.col("breakdowns"))
+            .otherwise(pl.lit(""))
+        ).alias("definition"),
     )
     # the clusters list maps every label an export uses onto a code; the first label of a code names it
-    clusters = _seed("ref_clusters", seeds).filter(pl.col("cluster_code").is_not_null()).unique("cluster_code", keep="first", maintain_order=True).select(
-        pl.lit("CLASSIF1").alias("dimension"), pl.col("cluster_code").alias("code"),
-        (pl.lit("Compliance cluster: ") + pl.col("cluster_label")).alias("label"),
-        (pl.lit("Better Work Compliance Assessment Tool cluster '") + pl.col("cluster_label") + pl.lit("'")).alias("definition"),
+    clusters = (
+        _seed("ref_clusters", seeds)
+        .filter(pl.col("cluster_code").is_not_null())
+        .unique("cluster_code", keep="first", maintain_order=True)
+        .select(
+            pl.lit("CLASSIF1").alias("dimension"),
+            pl.col("cluster_code").alias("code"),
+            (pl.lit("Compliance cluster: ") + pl.col("cluster_label")).alias("label"),
+            (pl.lit("Better Work Compliance Assessment Tool cluster '") + pl.col("cluster_label") + pl.lit("'")).alias(
+                "definition"
+            ),
+        )
     )
-    points = _seed("ref_compliance_points", seeds).filter(pl.col("cp_code").is_not_null()).unique("cp_code", keep="first", maintain_order=True).select(
-        pl.lit("CLASSIF1").alias("dimension"), pl.col("cp_code").alias("code"),
-        (pl.lit("Compliance point: ") + pl.col("cp_label")).alias("label"),
-        (pl.lit("Better Work Compliance Assessment Tool compliance point '") + pl.col("cp_label")
-         + pl.lit("' of cluster ") + pl.col("cluster_code")).alias("definition"),
+    points = (
+        _seed("ref_compliance_points", seeds)
+        .filter(pl.col("cp_code").is_not_null())
+        .unique("cp_code", keep="first", maintain_order=True)
+        .select(
+            pl.lit("CLASSIF1").alias("dimension"),
+            pl.col("cp_code").alias("code"),
+            (pl.lit("Compliance point: ") + pl.col("cp_label")).alias("label"),
+            (
+                pl.lit("Better Work Compliance Assessment Tool compliance point '")
+                + pl.col("cp_label")
+                + pl.lit("' of cluster ")
+                + pl.col("cluster_code")
+            ).alias("definition"),
+        )
     )
     table = pl.concat([_seed("ref_codes", seeds).select(COLUMNS), countries, indicators, clusters, points])
     duplicated = table.filter(pl.struct("dimension", "code").is_duplicated())
@@ -93,10 +133,13 @@ def value_ranges(seeds: Path = SEEDS_DIR) -> tuple[ValueRange, ...]:
     """dbt_project/seeds/ref_value_ranges.csv: the one definition of value ranges (tests and disclosure control)."""
     rows = _seed("ref_value_ranges", seeds).iter_rows(named=True)
     return tuple(
-        ValueRange(r["unit"], r["indicator_prefix"] or "",
-                   -math.inf if r["min_value"] is None else float(r["min_value"]),
-                   math.inf if r["max_value"] is None else float(r["max_value"]),
-                   r["max_a_priori"] == "true")
+        ValueRange(
+            r["unit"],
+            r["indicator_prefix"] or "",
+            -math.inf if r["min_value"] is None else float(r["min_value"]),
+            math.inf if r["max_value"] is None else float(r["max_value"]),
+            r["max_a_priori"] == "true",
+        )
         for r in rows
     )
 

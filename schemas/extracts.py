@@ -12,18 +12,34 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.canonical import (
-    AGE_BANDS, CONTRACT_TYPES, EXTRACTS, FACTORY_STATUSES, OCCUPATIONS, PAY_BASES, PAYMENT_METHODS,
-    PICC_CATEGORIES, PICC_TITLES, QUESTION_TYPES, SEX_CODES,
+    AGE_BANDS,
+    CONTRACT_TYPES,
+    EXTRACTS,
+    FACTORY_STATUSES,
+    OCCUPATIONS,
+    PAY_BASES,
+    PAYMENT_METHODS,
+    PICC_CATEGORIES,
+    PICC_TITLES,
+    QUESTION_TYPES,
+    SEX_CODES,
 )
 
 DTYPES = {
-    "int": pl.Int64, "float": pl.Float64, "text": pl.String, "date": pl.Date,
-    "period": pl.String, "flag": pl.Int64, "likert": pl.Int64,
+    "int": pl.Int64,
+    "float": pl.Float64,
+    "text": pl.String,
+    "date": pl.Date,
+    "period": pl.String,
+    "flag": pl.Int64,
+    "likert": pl.Int64,
 }
 
 ge0 = pa.Check.ge(0)
 # A sex code that is not F or M after the mapping: the usual fix is a `values.sex` entry, so say so.
-sex_code = pa.Check.isin(SEX_CODES, error="is not a sex code F or M (declare other codes under values.sex in schemas/mappings/<ISO3>.yaml)")
+sex_code = pa.Check.isin(
+    SEX_CODES, error="is not a sex code F or M (declare other codes under values.sex in schemas/mappings/<ISO3>.yaml)"
+)
 # A month has at most 31 x 24 = 744 hours; beyond these a value is a keying error, not a long month.
 MAX_REGULAR_HOURS, MAX_OVERTIME_HOURS = 310, 200
 EARLIEST_DATE = dt.date(1940, 1, 1)
@@ -33,7 +49,9 @@ VALUE_RULES: dict[str, dict[str, list[pa.Check]]] = {
         "factory_id": [pa.Check.gt(0)],
         "status": [pa.Check.isin(FACTORY_STATUSES)],
         "country_code_iso2": [pa.Check.str_matches(r"^[A-Z]{2}$")],
-        "total_workers": [ge0], "female_workers": [ge0], "male_workers": [ge0],
+        "total_workers": [ge0],
+        "female_workers": [ge0],
+        "male_workers": [ge0],
     },
     "assessments": {
         "cycle": [pa.Check.ge(1)],
@@ -56,7 +74,10 @@ VALUE_RULES: dict[str, dict[str, list[pa.Check]]] = {
         "days_worked": [pa.Check.in_range(0, 31)],
         "regular_hours": [pa.Check.in_range(0, MAX_REGULAR_HOURS)],
         "overtime_hours": [pa.Check.in_range(0, MAX_OVERTIME_HOURS)],
-        **{c: [ge0] for c in ("basic_pay", "overtime_pay", "allowances", "bonuses", "deductions", "social_security_employee")},
+        **{
+            c: [ge0]
+            for c in ("basic_pay", "overtime_pay", "allowances", "bonuses", "deductions", "social_security_employee")
+        },
     },
     "social_security": {
         **{c: [ge0] for c in ("insurable_wage", "employer_contribution", "employee_contribution")},
@@ -112,8 +133,11 @@ SCHEMAS = {source: staged_schema(source) for source in EXTRACTS}
 # Lineage every staged row carries: its file, its row as a spreadsheet shows it, the file's hash and the times.
 ROW = "_source_row"
 LINEAGE = {
-    "_source_file": pl.String, ROW: pl.Int64, "_file_sha256": pl.String,
-    "_delivered_at": pl.Datetime("us", "UTC"), "_loaded_at": pl.Datetime("us", "UTC"),
+    "_source_file": pl.String,
+    ROW: pl.Int64,
+    "_file_sha256": pl.String,
+    "_delivered_at": pl.Datetime("us", "UTC"),
+    "_loaded_at": pl.Datetime("us", "UTC"),
 }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -24,7 +24,14 @@ from schemas.canonical import EXTRACTS
 
 CANONICAL = "canonical"
 READ_DEFAULTS = {"separator": ",", "decimal_comma": False, "encoding": "utf8", "skip_rows": 0, "sheet": None}
-ENCODINGS = {"utf8": "utf-8-sig", "utf-8": "utf-8-sig", "cp1252": "cp1252", "utf16": "utf-16", "utf-16": "utf-16", "latin1": "latin-1"}
+ENCODINGS = {
+    "utf8": "utf-8-sig",
+    "utf-8": "utf-8-sig",
+    "cp1252": "cp1252",
+    "utf16": "utf-16",
+    "utf-16": "utf-16",
+    "latin1": "latin-1",
+}
 # Understood in every delivery (compared folded: case, spaces and non-breaking spaces ignored).
 COMMON_VALUES = {"sex": {"f": "F", "m": "M", "female": "F", "male": "M"}}
 # Dates the canonical layout also accepts: what spreadsheets turn ISO dates into (day first, as outside the US)
@@ -100,15 +107,20 @@ def delivery(country: str, source: str) -> Delivery:
     return layouts(country, source)[0]
 
 
-@lru_cache(maxsize=None)
-def _load_yaml(path: Path, mtime: float) -> dict:
+@cache
+def _load_yaml(path: Path, _mtime: float) -> dict:
+    """The file's mapping, cached; `_mtime` is unused but part of the cache key, so an edited file is read again."""
     with path.open(encoding="utf-8") as fh:
         doc = yaml.safe_load(fh) or {}
     if not isinstance(doc, dict):
-        raise MappingError(f"{path}: expected a mapping with keys country (or countries) and layouts (or defaults, sources)")
+        raise MappingError(
+            f"{path}: expected a mapping with keys country (or countries) and layouts (or defaults, sources)"
+        )
     unknown = set(doc) - {"country", "countries", "layouts", "defaults", "sources"}
     if unknown:
-        raise MappingError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: country, countries, layouts, defaults, sources")
+        raise MappingError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; allowed: country, countries, layouts, defaults, sources"
+        )
     if "layouts" in doc and ({"defaults", "sources"} & set(doc)):
         raise MappingError(f"{path}: put defaults and sources inside a named layout under `layouts`, not beside them")
     return doc
@@ -154,7 +166,9 @@ def _delivery(country: str, source: str, name: str, body: dict, path: Path) -> D
     columns = {str(k).strip(): str(v) for k, v in (block.get("columns") or {}).items()}
     bad = sorted(v for v in columns.values() if v not in known)
     if bad:
-        raise MappingError(f"{path}: layout {name!r}: sources.{source}.columns maps onto unknown canonical columns {bad}")
+        raise MappingError(
+            f"{path}: layout {name!r}: sources.{source}.columns maps onto unknown canonical columns {bad}"
+        )
     formats = block.get("date_formats") or extract.date_formats
     return Delivery(
         country=country,

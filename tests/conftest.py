@@ -14,7 +14,9 @@ PAYROLL_HEADER = (
     "days_worked,regular_hours,overtime_hours,basic_pay,overtime_pay,allowances,bonuses,deductions,"
     "social_security_employee,net_pay,currency,payment_method"
 )
-REGISTER_HEADER = "ID,Name,Country Code,State,Enrolment Date,Status,Total Workers,Female Workers,Male Workers,First Product"
+REGISTER_HEADER = (
+    "ID,Name,Country Code,State,Enrolment Date,Status,Total Workers,Female Workers,Male Workers,First Product"
+)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
 
 import pytest
@@ -22,7 +22,10 @@ POSTGRES_URL_ENV = "DECENTWORK_TEST_POSTGRES_URL"
 def _postgres_server() -> str:
     url = os.environ.get(POSTGRES_URL_ENV, "")
     if not url:
-        message = f"{POSTGRES_URL_ENV} is not set: no PostgreSQL server for the instance tests (`bash .ci/postgres` starts one)"
+        message = (
+            f"{POSTGRES_URL_ENV} is not set: no PostgreSQL server "
+            "for the instance tests (`bash .ci/postgres` starts one)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -47,8 +50,11 @@ def instance_home(backend: str, folder: Path) -> Iterator[dict[str, str]]:
     shutil.copy(REPO / "docs" / "dagster.postgres.yaml", folder / "dagster.yaml")
     try:
         yield {
-            "DAGSTER_HOME": str(folder), "DAGSTER_PG_HOST": server.hostname or "127.0.0.1", "DAGSTER_PG_DB": database,
-            "DAGSTER_PG_USER": server.username or "", "DAGSTER_PG_PASSWORD": server.password or "",
+            "DAGSTER_HOME": str(folder),
+            "DAGSTER_PG_HOST": server.hostname or "127.0.0.1",
+            "DAGSTER_PG_DB": database,
+            "DAGSTER_PG_USER": server.username or "",
+            "DAGSTER_PG_PASSWORD": server.password or "",
         }
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

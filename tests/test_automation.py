@@ -45,7 +45,9 @@ def instance():
 def tick(cursor: str | None = None, instance: dg.DagsterInstance | None = None):
     """One evaluation: (requested runs, new cursor, skip reason). The first look of a sensor records only, so a
     test that wants a request starts from the cursor of an evaluation of the empty raw folder (FIRST_LOOK)."""
-    context = dg.build_sensor_context(cursor=cursor, definitions=DEFS, instance=instance or dg.DagsterInstance.ephemeral())
+    context = dg.build_sensor_context(
+        cursor=cursor, definitions=DEFS, instance=instance or dg.DagsterInstance.ephemeral()
+    )
     result = SENSOR.evaluate_tick(context)
     return result.run_requests or [], result.cursor, result.skip_message
 
@@ -146,10 +148,14 @@ def schedule_tick(country: str, instance: dg.DagsterInstance):
 def add_run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, tags: dict[str, str]) -> dg.DagsterRun:
     """A refresh run in `status` (a queued one is added as not started, then enqueued, as the queue would)."""
     origin = RemoteJobOrigin(  # a queued run must say where its code is; this one is never launched
-        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.definitions")), "__repository__"),
+        RemoteRepositoryOrigin(
+            InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.definitions")), "__repository__"
+        ),
         "refresh",
     )
-    run = dg.DagsterRun(job_name="refresh", run_id=make_new_run_id(), status=status, tags=tags, remote_job_origin=origin)
+    run = dg.DagsterRun(
+        job_name="refresh", run_id=make_new_run_id(), status=status, tags=tags, remote_job_origin=origin
+    )
     instance.add_run(run)
     assert instance.get_run_by_id(run.run_id).status == status
     return run
@@ -209,7 +215,11 @@ def test_a_national_run_counts_for_its_country_only(data_root, instance):
     deliver(data_root, "payroll", "VNM", "payroll.csv", "a\n1\n")
     (request,), _ = schedule_tick("KHM", instance)
     fingerprints = json.loads(request.tags[DELIVERIES_TAG])
-    add_run(instance, dg.DagsterRunStatus.SUCCESS, {"dagster/partition": "KHM", DELIVERIES_TAG: json.dumps({"KHM": fingerprints["KHM"]})})
+    add_run(
+        instance,
+        dg.DagsterRunStatus.SUCCESS,
+        {"dagster/partition": "KHM", DELIVERIES_TAG: json.dumps({"KHM": fingerprints["KHM"]})},
+    )
     assert schedule_tick("KHM", instance)[0] == []
     assert len(schedule_tick("VNM", instance)[0]) == 1
 
@@ -226,7 +236,6 @@ def test_one_running_monthly_schedule_per_country(monkeypatch):
         assert schedule.execution_timezone == "UTC"
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
         assert schedule.job_name == "refresh"
-
 
 
 def test_schedules_can_start_stopped(monkeypatch):

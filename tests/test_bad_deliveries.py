@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 import yaml
 
+from assets.deliveries import scan_deliveries
 from assets.ingestion.ingest import ingest
 from assets.publish import export_candidate
-from assets.deliveries import scan_deliveries
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths
 from schemas import mapping
 
@@ -89,7 +89,7 @@ def test_corpus_file(khm: Paths, name: str):
         assert any(line.startswith(f"REJECTED payroll/KHM/{name}: ") and "Fix: " in line for line in log), log
         assert staged.height == 0 and quarantine.height == 0 and outcome.rows_loaded == 0
         return
-    reasons = dict(zip(quarantine["_source_row"].to_list(), quarantine["reason"].to_list()))
+    reasons = dict(zip(quarantine["_source_row"].to_list(), quarantine["reason"].to_list(), strict=True))
     assert _rows_of(staged, name) == expected["staged"]
     assert set(reasons) == set(expected.get("quarantined", {}))
     for row, text in expected.get("quarantined", {}).items():
@@ -97,7 +97,9 @@ def test_corpus_file(khm: Paths, name: str):
     # nothing lost: every data row is staged or quarantined, once
     assert sorted(_rows_of(staged, name) + list(reasons)) == list(range(2, 2 + expected["rows"]))
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == (
-        expected["rows"], len(expected["staged"]), len(expected.get("quarantined", {})),
+        expected["rows"],
+        len(expected["staged"]),
+        len(expected.get("quarantined", {})),
     )
 
 
@@ -124,7 +126,10 @@ def test_files_report_on_disk_lists_every_file_with_its_message(khm: Paths):
     by_file = {r["file"]: r for r in files.iter_rows(named=True)}
     assert by_file["payroll/KHM/empty.csv"]["status"] == "rejected"
     assert "read: {sheet: Payroll}" in by_file["payroll/KHM/excel_several_sheets.xlsx"]["message"]
-    assert (by_file["payroll/KHM/hours_and_pay.csv"]["rows_loaded"], by_file["payroll/KHM/hours_and_pay.csv"]["rows_quarantined"]) == (2, 8)
+    assert (
+        by_file["payroll/KHM/hours_and_pay.csv"]["rows_loaded"],
+        by_file["payroll/KHM/hours_and_pay.csv"]["rows_quarantined"],
+    ) == (2, 8)
 
 
 def _declared_fix(message: str) -> dict:
@@ -143,14 +148,18 @@ def test_the_fix_a_rejection_names_makes_the_file_load(khm: Paths, name: str, st
     _deliver(khm, name)
     (outcome,) = _load(khm)[0].files
     fix = _declared_fix(outcome.message)
-    (mapping.MAPPINGS_DIR / "KHM.yaml").write_text(yaml.safe_dump({"country": "KHM", "sources": {"payroll": fix}}), encoding="utf-8")
+    (mapping.MAPPINGS_DIR / "KHM.yaml").write_text(
+        yaml.safe_dump({"country": "KHM", "sources": {"payroll": fix}}), encoding="utf-8"
+    )
     report, staged, quarantine = _load(khm)
     assert report.files[0].status == "loaded" and quarantine.height == 0
     assert _rows_of(staged, name) == staged_rows  # the rows a spreadsheet shows
 
 
 def test_cp1252_loads_once_its_encoding_is_declared(khm: Paths):
-    (mapping.MAPPINGS_DIR / "KHM.yaml").write_text("country: KHM\ndefaults:\n  read: {encoding: cp1252}\n", encoding="utf-8")
+    (mapping.MAPPINGS_DIR / "KHM.yaml").write_text(
+        "country: KHM\ndefaults:\n  read: {encoding: cp1252}\n", encoding="utf-8"
+    )
     _deliver(khm, "encoding_cp1252.csv")
     report, staged, _ = _load(khm)
     assert report.files[0].status == "loaded" and _rows_of(staged, "encoding_cp1252.csv") == [2, 3, 4]
@@ -183,7 +192,11 @@ def test_no_personal_value_in_staging_quarantine_or_messages(khm: Paths):
 
 @pytest.mark.parametrize(
     "head, named",
-    [(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "old-format Excel (.xls)"), (b"PAR1" + bytes(64), "a Parquet file"), (b"%PDF-1.7\n" + bytes(64), "a PDF")],
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "old-format Excel (.xls)"),
+        (b"PAR1" + bytes(64), "a Parquet file"),
+        (b"%PDF-1.7\n" + bytes(64), "a PDF"),
+    ],
     ids=["xls", "parquet", "pdf"],
 )
 def test_other_binary_formats_named_csv_are_named(khm: Paths, head: bytes, named: str):
@@ -195,8 +208,14 @@ def test_other_binary_formats_named_csv_are_named(khm: Paths, head: bytes, named
 
 
 def test_absurd_social_security_amounts_are_quarantined(khm: Paths):
-    header = "factory_id,period,national_id,registration_date,insurable_wage,employer_contribution,employee_contribution,paid_date,scheme"
-    rows = ["101,2025-01,KH-001,2020-01-01,208,11.2,4.2,2025-02-10,NSSF", "101,2025-01,KH-002,2020-01-01,2080000,11.2,4.2,2025-02-10,NSSF"]
+    header = (
+        "factory_id,period,national_id,registration_date,insurable_wage,employer_contribution,"
+        "employee_contribution,paid_date,scheme"
+    )
+    rows = [
+        "101,2025-01,KH-001,2020-01-01,208,11.2,4.2,2025-02-10,NSSF",
+        "101,2025-01,KH-002,2020-01-01,2080000,11.2,4.2,2025-02-10,NSSF",
+    ]
     target = khm.raw_dir("social_security", "KHM") / "nssf.csv"
     target.parent.mkdir(parents=True)
     target.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
@@ -204,13 +223,22 @@ def test_absurd_social_security_amounts_are_quarantined(khm: Paths):
     staged = pl.read_parquet(khm.staged_file("social_security", "KHM"))
     quarantine = pl.read_parquet(khm.quarantine_file("social_security", "KHM"))
     assert staged["_source_row"].to_list() == [2]
-    assert quarantine["reason"].to_list() == ["insurable_wage: 2080000.0 is over 100 times the highest monthly minimum wage of KHM (210 USD): a keying error?"]
+    assert quarantine["reason"].to_list() == [
+        "insurable_wage: 2080000.0 is over 100 times the highest monthly minimum wage of KHM (210 USD): a keying error?"
+    ]
 
 
 def test_formula_like_names_are_staged_as_delivered(khm: Paths):
-    """Staging keeps text exactly as delivered (Parquet is typed, nothing evaluates it); escaping belongs to CSV export."""
+    """Staging keeps text exactly as delivered (Parquet is typed, nothing evaluates it); escaping belongs to
+    CSV export."""
     names = pl.read_parquet(khm.staged_file("factories", "KHM")).sort("factory_id")["factory_name"].to_list()
-    assert names == ["Alpha Garment", '=HYPERLINK("http://example.org/x","click")', "+Plus Apparel", "-Minus Textile", "@SUM(A1) Shoes"]
+    assert names == [
+        "Alpha Garment",
+        '=HYPERLINK("http://example.org/x","click")',
+        "+Plus Apparel",
+        "-Minus Textile",
+        "@SUM(A1) Shoes",
+    ]
 
 
 @pytest.mark.parametrize("link", ["file", "folder", "chain"])
@@ -259,7 +287,9 @@ def test_published_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path: Path):
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema marts")
         con.execute("create table marts.factory_compliance (id integer, factory_name varchar, delta double)")
-        con.executemany("insert into marts.factory_compliance values (?, ?, ?)", [(i, v, -1.5) for i, v in enumerate(values)])
+        con.executemany(
+            "insert into marts.factory_compliance values (?, ?, ?)", [(i, v, -1.5) for i, v in enumerate(values)]
+        )
     export_candidate(warehouse, tmp_path / "out")
     with (tmp_path / "out" / "factory_compliance.csv").open(encoding="utf-8", newline="") as fh:
         rows = {int(r["id"]): r for r in csv.DictReader(fh)}
@@ -270,7 +300,9 @@ def test_published_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path: Path):
     parquet = pl.read_parquet(tmp_path / "out" / "factory_compliance.parquet").sort("id")
     assert parquet["factory_name"].to_list() == values
     with duckdb.connect(str(tmp_path / "out" / "marts.duckdb"), read_only=True) as con:
-        assert [r[0] for r in con.execute("select factory_name from factory_compliance order by id").fetchall()] == values
+        assert [
+            r[0] for r in con.execute("select factory_name from factory_compliance order by id").fetchall()
+        ] == values
 
 
 # ---------------------------------------------------------------- through `decentwork run`
@@ -278,7 +310,9 @@ def test_published_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path: Path):
 
 def _decentwork(root: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "decentwork"), "run", *args]
-    return subprocess.run(command, env={**env, "DECENTWORK_DATA_DIR": str(root)}, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        command, env={**env, "DECENTWORK_DATA_DIR": str(root)}, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +327,11 @@ def production_without_key(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_production_run_without_key_fails_naming_the_variable(production_without_key: dict):
-    done, output, root = production_without_key["done"], production_without_key["output"], production_without_key["root"]
+    done, output, root = (
+        production_without_key["done"],
+        production_without_key["output"],
+        production_without_key["root"],
+    )
     assert done.returncode != 0
     assert "DECENTWORK_PSEUDONYM_KEY is not set" in output
     assert DEV_PSEUDONYM_KEY not in output  # the public development key is not used, nor shown
@@ -341,13 +379,21 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     root = tmp_path_factory.mktemp("formula") / "data"
     generate(root / "raw", factories=8, workers=400, months=2, countries=("KHM",))
-    assessments = pl.concat([pl.read_csv(p, infer_schema=False) for p in (root / "raw" / "assessments" / "KHM").glob("*.csv")])
+    assessments = pl.concat(
+        [pl.read_csv(p, infer_schema=False) for p in (root / "raw" / "assessments" / "KHM").glob("*.csv")]
+    )
     public = assessments.filter(pl.col("Tags").str.contains("Public Disclosure"), pl.col("Question type") == "NCQ")
-    repeat = assessments.group_by("Factory Assessed ID").agg(pl.col("Quest ID").n_unique().alias("n")).filter(pl.col("n") >= 2)
+    repeat = (
+        assessments.group_by("Factory Assessed ID")
+        .agg(pl.col("Quest ID").n_unique().alias("n"))
+        .filter(pl.col("n") >= 2)
+    )
     factory = sorted(set(repeat["Factory Assessed ID"]) & set(public["Factory Assessed ID"]))[0]
     (register_path,) = (root / "raw" / "factories" / "KHM").glob("*.csv")
     register = pl.read_csv(register_path, infer_schema=False)
-    register = register.with_columns(pl.when(pl.col("ID") == factory).then(pl.lit(FORMULA_NAME)).otherwise(pl.col("Name")).alias("Name"))
+    register = register.with_columns(
+        pl.when(pl.col("ID") == factory).then(pl.lit(FORMULA_NAME)).otherwise(pl.col("Name")).alias("Name")
+    )
     register.write_csv(register_path)
     stray = root / "raw" / "payroll" / "Cambodia"
     stray.mkdir(parents=True)
@@ -383,8 +429,13 @@ def _number(text: str) -> bool:
 def test_a_folder_that_is_no_country_code_is_named_and_not_loaded(published: dict):
     done, root = published["done"], published["root"]
     assert done.returncode == 1  # the run completes, and says it ignored a folder
-    assert "ERROR raw/payroll/Cambodia: not a programme country code, nothing in it is loaded. Fix: rename the folder" in done.stdout
-    staged = pl.concat([pl.read_parquet(p, columns=["_source_file"]) for p in (root / "staging").glob("*/country=*/*.parquet")])
+    assert (
+        "ERROR raw/payroll/Cambodia: not a programme country code, nothing in it is loaded. Fix: rename the folder"
+        in done.stdout
+    )
+    staged = pl.concat(
+        [pl.read_parquet(p, columns=["_source_file"]) for p in (root / "staging").glob("*/country=*/*.parquet")]
+    )
     assert not staged.filter(pl.col("_source_file").str.contains("Cambodia")).height
     assert not list((root / "staging").glob("*/country=Cambodia"))
 

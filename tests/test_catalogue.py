@@ -22,7 +22,9 @@ def test_generated_page_and_dbt_docs_are_up_to_date():
 def test_catalogue_seed_holds_every_spec_code_once():
     codes = [entry["code"] for entry in catalogue.load()]
     assert len(codes) == len(set(codes)) and set(codes) == set(CATALOGUE)
-    assert all(entry["definition"] and entry["formula"] and entry["unit"] and entry["extracts"] for entry in catalogue.load())
+    assert all(
+        entry["definition"] and entry["formula"] and entry["unit"] and entry["extracts"] for entry in catalogue.load()
+    )
 
 
 def test_every_wide_mart_column_names_a_catalogue_code():

@@ -42,8 +42,13 @@ def run_env(root: Path) -> dict:
 
 def decentwork_run(root: Path, *args: str, timeout: float = 600) -> str:
     """`decentwork run` to completion in a child process; its output."""
-    done = subprocess.run([str(Path(sys.executable).parent / "decentwork"), "run", *args], env=run_env(root),
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), "run", *args],
+        env=run_env(root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -55,7 +60,9 @@ def publication_digest(marts: Path) -> dict[str, str]:
         if f.is_file() and f.suffix in {".parquet", ".csv"}:
             digest[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
         elif f.is_file() and f.suffix == ".xml":  # the SDMX structure: all but the time it was prepared
-            digest[f.name] = hashlib.sha256(re.sub(rb"<mes:Prepared>[^<]*</mes:Prepared>", b"", f.read_bytes())).hexdigest()
+            digest[f.name] = hashlib.sha256(
+                re.sub(rb"<mes:Prepared>[^<]*</mes:Prepared>", b"", f.read_bytes())
+            ).hexdigest()
     with duckdb.connect(str(marts / "marts.duckdb"), read_only=True) as con:
         for (table,) in con.execute("select table_name from information_schema.tables order by 1").fetchall():
             rows = con.execute(f"select * from {table} order by all").fetchall()
@@ -77,8 +84,14 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         (base / "done").touch()
     else:
         manifest = json.loads((base / "raw" / MANIFEST).read_text(encoding="utf-8"))
-    return {"base": base, "raw": base / "raw", "root": a, "manifest": manifest,
-            "digest": publication_digest(a / "marts"), "seconds": float((base / "seconds").read_text())}
+    return {
+        "base": base,
+        "raw": base / "raw",
+        "root": a,
+        "manifest": manifest,
+        "digest": publication_digest(a / "marts"),
+        "seconds": float((base / "seconds").read_text()),
+    }
 
 
 def fresh_root(reference: dict, name: str) -> Path:
@@ -148,7 +161,9 @@ STEPS = ["export", "gates", "exchange", "rename-1", "rename-2"]
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames-fallback"])
 @pytest.mark.parametrize("step", STEPS)
-def test_publish_killed_at_any_step_leaves_one_whole_publication(reference, earlier, tmp_path, monkeypatch, step, exchange):
+def test_publish_killed_at_any_step_leaves_one_whole_publication(
+    reference, earlier, tmp_path, monkeypatch, step, exchange
+):
     new_warehouse = reference["root"] / "warehouse.duckdb"
     out = tmp_path / "data" / "marts"
     shutil.copytree(earlier["marts"], out)
@@ -169,6 +184,7 @@ def test_publish_killed_at_any_step_leaves_one_whole_publication(reference, earl
             if step == name:
                 raise Killed
             return real(*args)
+
         return wrapped
 
     monkeypatch.setattr(pub, "_rename", rename)
@@ -193,7 +209,9 @@ def test_publish_killed_at_any_step_leaves_one_whole_publication(reference, earl
     monkeypatch.setattr(pub, "_exchange", real_exchange if exchange else (lambda a, b: False))
     pub.publish(new_warehouse, out)
     assert publication_digest(out) == reference["digest"]
-    assert sorted(p.name for p in out.parent.iterdir()) == sorted(["marts", pub.PREVIOUS]), "a killed run's leftovers survived"
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(["marts", pub.PREVIOUS]), (
+        "a killed run's leftovers survived"
+    )
 
 
 # ------------------------------------------------------------- `decentwork run` killed by SIGKILL
@@ -202,8 +220,14 @@ def test_publish_killed_at_any_step_leaves_one_whole_publication(reference, earl
 def _kill_when(root: Path, marker: str, then: float = 0.0, candidate: bool = False) -> str:
     """Start `decentwork run`; once a line containing `marker` is printed (and, with `candidate`, once the
     export folder exists) wait `then` seconds and SIGKILL the whole process group. Returns the output seen."""
-    process = subprocess.Popen([str(Path(sys.executable).parent / "decentwork"), "run"], env=run_env(root),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "decentwork"), "run"],
+        env=run_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     seen = []
     try:
         for line in process.stdout:
@@ -228,7 +252,12 @@ def _kill_when(root: Path, marker: str, then: float = 0.0, candidate: bool = Fal
 def _claimed_warehouse_slots(root: Path) -> list[str]:
     """Runs holding a slot of the "warehouse" pool, read from the SQLite instance (faster than importing Dagster)."""
     with sqlite3.connect(root / "dagster" / "history" / "runs" / "index.db") as con:
-        return [r[0] for r in con.execute("select run_id from concurrency_slots where concurrency_key = 'warehouse' and run_id is not null")]
+        return [
+            r[0]
+            for r in con.execute(
+                "select run_id from concurrency_slots where concurrency_key = 'warehouse' and run_id is not null"
+            )
+        ]
 
 
 RECOVERED = "was interrupted (its process is gone): marked failed, its warehouse slot freed"
@@ -266,8 +295,9 @@ def test_random_kill_loop_converges_to_the_clean_run(reference, earlier):
     command = [str(Path(sys.executable).parent / "decentwork"), "run"]
     for n in range(12):
         delay = rng.uniform(1.0, reference["seconds"] * 1.1)
-        process = subprocess.Popen(command, env=run_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, env=run_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:

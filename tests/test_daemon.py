@@ -9,6 +9,7 @@ extracts. The daemon's process tree is stopped by its process ids at the end. Be
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -35,8 +36,15 @@ COUNTRIES_WITH_DELIVERIES = ["BGD", "IDN", "JOR", "KHM", "VNM"]
 
 
 def _decentwork(env: dict[str, str], *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=REPO, **kwargs)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        **kwargs,
+    )
 
 
 def _stop_tree(process: subprocess.Popen) -> list[int]:
@@ -47,10 +55,8 @@ def _stop_tree(process: subprocess.Popen) -> list[int]:
     except psutil.NoSuchProcess:
         return []
     for proc in tree:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended by itself meanwhile
             proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(tree, timeout=20)
     for proc in alive:
         proc.kill()
@@ -72,12 +78,14 @@ def _publication(marts: Path) -> dict[str, pl.DataFrame]:
 
 def _next_due_minute() -> dt.datetime:
     """A minute far enough ahead for the daemon to start (about 15 s here) before it comes."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (now + dt.timedelta(seconds=45)).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_country_due_at_once_is_refreshed_exactly_once(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_every_country_due_at_once_is_refreshed_exactly_once(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     root = tmp_path / "data"
     generate(root / "raw", factories=20, workers=2000, months=2)
     reference = tmp_path / "reference"
@@ -85,13 +93,28 @@ def test_every_country_due_at_once_is_refreshed_exactly_once(backend: str, tmp_p
 
     with instance_home(backend, tmp_path / "home") as instance_env:
         due = _next_due_minute()
-        env = {**os.environ, **instance_env, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY,
-               "DECENTWORK_DAGSTER_STORAGE": str(root / "dagster"), "DECENTWORK_REFRESH_CRON": f"{due.minute} {due.hour} * * *"}
+        env = {
+            **os.environ,
+            **instance_env,
+            "DECENTWORK_DATA_DIR": str(root),
+            "DECENTWORK_PSEUDONYM_KEY": KEY,
+            "DECENTWORK_DAGSTER_STORAGE": str(root / "dagster"),
+            "DECENTWORK_REFRESH_CRON": f"{due.minute} {due.hour} * * *",
+        }
         env.pop("DECENTWORK_SCHEDULES", None)
         log = (tmp_path / "daemon.log").open("w")
-        daemon = subprocess.Popen([str(Path(sys.executable).parent / "decentwork"), "daemon"], env=env, cwd=REPO,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        for name, value in instance_env.items() | {("DECENTWORK_DATA_DIR", str(root)), ("DECENTWORK_DAGSTER_STORAGE", str(root / "dagster"))}:
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "decentwork"), "daemon"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for name, value in instance_env.items() | {
+            ("DECENTWORK_DATA_DIR", str(root)),
+            ("DECENTWORK_DAGSTER_STORAGE", str(root / "dagster")),
+        }:
             monkeypatch.setenv(name, value)
         peak, stopped = 0, []
         try:
@@ -113,32 +136,49 @@ def test_every_country_due_at_once_is_refreshed_exactly_once(backend: str, tmp_p
             stopped = _stop_tree(daemon)
             log.close()
         daemon_log = (tmp_path / "daemon.log").read_text()
-        assert stopped and not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in stopped)
+        assert stopped and not any(
+            psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in stopped
+        )
 
-        assert finished_at is not None, f"not finished {DEADLINE + 60} s after the due minute: runs {[(r.run_id[:8], r.status.value) for r in runs]}, " \
-                                        f"{len(ticks)} schedule ticks\n{daemon_log[-3000:]}"
+        assert finished_at is not None, (
+            f"not finished {DEADLINE + 60} s after the due minute: "
+            f"runs {[(r.run_id[:8], r.status.value) for r in runs]}, "
+            f"{len(ticks)} schedule ticks\n{daemon_log[-3000:]}"
+        )
         assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS], [(r.run_id[:8], r.status.value) for r in runs]
         elapsed = finished_at - due.timestamp()
-        print(f"{backend}: every country refreshed {elapsed:.0f} s after the due minute; daemon tree peak RSS {peak / 2**20:.0f} MB")
+        print(
+            f"{backend}: every country refreshed {elapsed:.0f} s after "
+            f"the due minute; daemon tree peak RSS {peak / 2**20:.0f} MB"
+        )
         assert elapsed < DEADLINE
 
         # one schedule requested the refresh, every other country's tick says why it did not
         requested = [c for c, t in ticks.items() if t.status == TickStatus.SUCCESS]
-        assert len(requested) == 1 and requested[0] in COUNTRIES_WITH_DELIVERIES, {c: (t.status, t.skip_reason) for c, t in ticks.items()}
+        assert len(requested) == 1 and requested[0] in COUNTRIES_WITH_DELIVERIES, {
+            c: (t.status, t.skip_reason) for c, t in ticks.items()
+        }
         for country, tick in ticks.items():
             if country == requested[0]:
                 continue
             assert tick.status == TickStatus.SKIPPED, (country, tick.status)
             if country in COUNTRIES_WITH_DELIVERIES:
-                assert "joins the queued refresh" in tick.skip_reason or "being refreshed by run" in tick.skip_reason, (country, tick.skip_reason)
+                assert "joins the queued refresh" in tick.skip_reason or "being refreshed by run" in tick.skip_reason, (
+                    country,
+                    tick.skip_reason,
+                )
             else:
                 assert f"{country} has no deliveries" in tick.skip_reason, (country, tick.skip_reason)
-        assert sensor_ticks and "First look" in (sensor_ticks[0].skip_reason or ""), [t.skip_reason for t in sensor_ticks]
+        assert sensor_ticks and "First look" in (sensor_ticks[0].skip_reason or ""), [
+            t.skip_reason for t in sensor_ticks
+        ]
         assert not any(t.status == TickStatus.SUCCESS for t in sensor_ticks), "the sensor launched a run"
 
     # the publication is that of `decentwork run` on the same extracts
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DECENTWORK_"))}
-    reference_run = _decentwork({**cli_env, "DECENTWORK_DATA_DIR": str(reference), "DECENTWORK_PSEUDONYM_KEY": KEY}, "run")
+    reference_run = _decentwork(
+        {**cli_env, "DECENTWORK_DATA_DIR": str(reference), "DECENTWORK_PSEUDONYM_KEY": KEY}, "run"
+    )
     assert reference_run.returncode == 0, reference_run.stdout[-3000:] + reference_run.stderr[-3000:]
     daemon_published, cli_published = _publication(Paths(root).marts), _publication(Paths(reference).marts)
     assert daemon_published.keys() == cli_published.keys() and daemon_published

@@ -43,8 +43,9 @@ def test_every_catalogue_code_is_checked_by_a_unit_test():
     """Each code in the unit tests of the topic model that computes it (int_cells_<topic>, the topic of
     seeds/ref_indicators.csv), and int_indicator_cells unions every topic model."""
     topics = {row["code"]: row["topic"] for row in csv.DictReader(SEED.open(encoding="utf-8"))}
-    checked = {(row["indicator"], test["model"])
-               for test in unit_tests() for row in expected_rows(test) if "indicator" in row}
+    checked = {
+        (row["indicator"], test["model"]) for test in unit_tests() for row in expected_rows(test) if "indicator" in row
+    }
     codes = {code for code, model in checked if model == f"int_cells_{topics.get(code)}"}
     assert codes == set(CATALOGUE), sorted(set(CATALOGUE) ^ codes)
     union = (MODELS / "intermediate" / "int_indicator_cells.sql").read_text(encoding="utf-8")
@@ -55,10 +56,15 @@ def test_every_catalogue_code_is_checked_by_a_unit_test():
 def test_row_level_formulas_have_unit_tests():
     """(Disclosure control is Python now: tests/test_disclosure.py.)"""
     checked = {(test["model"], column) for test in unit_tests() for row in expected_rows(test) for column in row}
-    for model, column in [("stg_payroll", "earnings"), ("stg_payroll", "hourly_earnings"),
-                          ("int_worker_months", "minimum_wage_due"), ("int_worker_months", "years_in_programme"),
-                          ("int_worker_months", "is_registered"), ("int_worker_months", "contribution_due"),
-                          ("int_month_references", "minimum_wage_monthly")]:
+    for model, column in [
+        ("stg_payroll", "earnings"),
+        ("stg_payroll", "hourly_earnings"),
+        ("int_worker_months", "minimum_wage_due"),
+        ("int_worker_months", "years_in_programme"),
+        ("int_worker_months", "is_registered"),
+        ("int_worker_months", "contribution_due"),
+        ("int_month_references", "minimum_wage_monthly"),
+    ]:
         assert (model, column) in checked, (model, column)
 
 
@@ -66,9 +72,21 @@ def run_dbt_unit_tests(data_root: Path, work: Path, target: str = "duckdb") -> s
     """`dbt test --select test_type:unit` on the warehouse under `data_root` (its own target and log folders)."""
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(data_root), "DECENTWORK_DBT_TARGET": target}
     return subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "test", "--select", "test_type:unit",
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1200,
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
 
 
@@ -77,7 +95,11 @@ def assert_every_unit_test_passed(done: subprocess.CompletedProcess, work: Path)
     matching nothing would succeed too)."""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
-    passed = sorted(r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("unit_test.") and r["status"] == "pass")
+    passed = sorted(
+        r["unique_id"].split(".")[-1]
+        for r in results
+        if r["unique_id"].startswith("unit_test.") and r["status"] == "pass"
+    )
     assert passed == sorted(test["name"] for test in unit_tests())
 
 

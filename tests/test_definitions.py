@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from pipelines.definitions import defs
 from decentwork.settings import SOURCES
+from pipelines.definitions import defs
 
 
 def asset_graph():
@@ -50,7 +50,11 @@ def test_disclosure_control_stands_between_the_cells_and_the_marts():
     controlled = dg.AssetKey(["disclosure", "controlled_cells"])
     node = graph.get(controlled)
     assert node.group_name == "disclosure"
-    assert {k.path[-1] for k in node.parent_keys} == {"int_coverage", "int_indicator_cells", "int_factory_contributions"}
+    assert {k.path[-1] for k in node.parent_keys} == {
+        "int_coverage",
+        "int_indicator_cells",
+        "int_factory_contributions",
+    }
     indicators = graph.get(dg.AssetKey(["marts", "indicators"]))
     assert indicators.parent_keys == {controlled}
     cells = next(k for k in node.parent_keys if k.path[-1] == "int_indicator_cells")
@@ -63,8 +67,8 @@ def test_the_dbt_resource_skips_dbt_version_and_the_in_process_adapter(monkeypat
     import inspect
     import re
 
-    import dbt.version
     import dagster_dbt.core.resource as dagster_dbt_resource
+    import dbt.version
     from dagster_dbt import DbtCliResource
 
     from pipelines.resources import dbt_resource

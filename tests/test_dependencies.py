@@ -67,8 +67,11 @@ def test_heavy_and_tool_only_packages_stay_out_of_the_runtime():
 
 def test_the_lock_pins_every_declared_requirement_at_its_version():
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    lock = dict(line.split("==") for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line
-                and not line.startswith((" ", "#")))
+    lock = dict(
+        line.split("==")
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    )
     lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
     requirements = project["dependencies"] + [r for reqs in project["optional-dependencies"].values() for r in reqs]
     for requirement in requirements:

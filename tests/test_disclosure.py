@@ -29,10 +29,19 @@ def test_the_p_percent_rule():
     assert not rules.dominated(0, 0, 0)
 
 
-@pytest.mark.parametrize(("value", "unit", "published"), [
-    (42.857142857142855, "PCT", 42.9), (3.14159, "HOURS", 3.1), (1.125, "RATIO", 1.12), (1.1251, "RATIO", 1.13),
-    (1234.5678, "LCU", 1235.0), (26003.34, "LCU", 26000.0), (0.678213, "USD", 0.6782), (-12.34, "PCT", -12.3),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "published"),
+    [
+        (42.857142857142855, "PCT", 42.9),
+        (3.14159, "HOURS", 3.1),
+        (1.125, "RATIO", 1.12),
+        (1.1251, "RATIO", 1.13),
+        (1234.5678, "LCU", 1235.0),
+        (26003.34, "LCU", 26000.0),
+        (0.678213, "USD", 0.6782),
+        (-12.34, "PCT", -12.3),
+    ],
+)
 def test_values_are_rounded_to_their_published_precision(value, unit, published):
     out = pl.select(rules.rounded(pl.lit(value), pl.lit(unit))).item()
     assert out == pytest.approx(published, abs=1e-12)
@@ -52,9 +61,17 @@ def _cell(key, leaves, protected=False, coefficient=1):
 
 def test_a_two_by_two_table_needs_four_suppressions():
     """Rows a, b; columns x, y; margins. Suppressing (a, x) alone lets the margins give it back."""
-    cells = [_cell("ax", ["ax"], protected=True), _cell("ay", ["ay"]), _cell("bx", ["bx"]), _cell("by", ["by"]),
-             _cell("a", ["ax", "ay"]), _cell("b", ["bx", "by"]), _cell("x", ["ax", "bx"]), _cell("y", ["ay", "by"]),
-             _cell("total", ["ax", "ay", "bx", "by"])]
+    cells = [
+        _cell("ax", ["ax"], protected=True),
+        _cell("ay", ["ay"]),
+        _cell("bx", ["bx"]),
+        _cell("by", ["by"]),
+        _cell("a", ["ax", "ay"]),
+        _cell("b", ["bx", "by"]),
+        _cell("x", ["ax", "bx"]),
+        _cell("y", ["ay", "by"]),
+        _cell("total", ["ax", "ay", "bx", "by"]),
+    ]
     order = ["total", "a", "b", "x", "y", "by", "bx", "ay", "ax"]
     out = gauss.secondary_suppression(cells, order, {"ax"})
     assert out == {"ax", "ay", "bx", "by"}  # the inner cells go; every margin and the total stay published
@@ -76,8 +93,10 @@ def test_two_currencies_of_a_pooled_cell_are_two_equations():
     countries are two unknowns in two equations. One of them has to go too."""
     rates_usd, rates_ppp = {"A": 1, "B": 4000, "S": 25000, "C": 1}, {"A": 2, "B": 1500, "S": 9000, "C": 3}
     cells = [_cell(c, [c], protected=(c == "S")) for c in rates_usd]
-    cells += [gauss.Cell("X_USD", [{c: Fraction(1, r) for c, r in rates_usd.items()}]),
-              gauss.Cell("X_PPP", [{c: Fraction(1, r) for c, r in rates_ppp.items()}])]
+    cells += [
+        gauss.Cell("X_USD", [{c: Fraction(1, r) for c, r in rates_usd.items()}]),
+        gauss.Cell("X_PPP", [{c: Fraction(1, r) for c, r in rates_ppp.items()}]),
+    ]
     out = gauss.secondary_suppression(cells, ["X_USD", "X_PPP", "A", "B", "C", "S"], {"S"})
     published = {c.key for c in cells} - out
     assert not gauss.derivable(cells, published, "S")
@@ -86,14 +105,22 @@ def test_two_currencies_of_a_pooled_cell_are_two_equations():
 
 def test_a_share_reveals_its_numerator():
     """A share of women publishes the count of women: suppressing the women's cell must suppress the share."""
-    cells = [_cell("F", ["F"], protected=True), _cell("M", ["M"]), _cell("T", ["F", "M"]),
-             gauss.Cell("share", [{"F": Fraction(1)}, {"F": Fraction(1), "M": Fraction(1)}])]
+    cells = [
+        _cell("F", ["F"], protected=True),
+        _cell("M", ["M"]),
+        _cell("T", ["F", "M"]),
+        gauss.Cell("share", [{"F": Fraction(1)}, {"F": Fraction(1), "M": Fraction(1)}]),
+    ]
     out = gauss.secondary_suppression(cells, ["T", "share", "M", "F"], {"F"})
     assert {"F", "share"} <= out and ("M" in out)
 
 
 # ------------------------------------------------------------------------------------------- a small country
-RATES = {"A": (1.0, 1.0, 2.0), "B": (1.0, 4100.0, 1500.0), "S": (1.0, 0.71, 0.29)}  # LCU per LCU, per USD, per PPP dollar
+RATES = {
+    "A": (1.0, 1.0, 2.0),
+    "B": (1.0, 4100.0, 1500.0),
+    "S": (1.0, 0.71, 0.29),
+}  # LCU per LCU, per USD, per PPP dollar
 OCCUPATIONS = ("SEWING_OPERATOR", "SUPERVISOR", "MECHANIC")
 
 
@@ -102,12 +129,30 @@ def _inner() -> pl.DataFrame:
     earnings (in local currency) and of 'overtime beyond the limit' (0/1)."""
     rows = []
     plan = {  # country: {(sex, occupation): (workers, factories)}
-        "A": {("F", "SEWING_OPERATOR"): (900, 30), ("M", "SEWING_OPERATOR"): (300, 25), ("F", "SUPERVISOR"): (60, 20),
-              ("M", "SUPERVISOR"): (50, 18), ("F", "MECHANIC"): (8, 5), ("M", "MECHANIC"): (90, 25)},
-        "B": {("F", "SEWING_OPERATOR"): (700, 22), ("M", "SEWING_OPERATOR"): (200, 20), ("F", "SUPERVISOR"): (40, 15),
-              ("M", "SUPERVISOR"): (45, 15), ("F", "MECHANIC"): (12, 6), ("M", "MECHANIC"): (70, 20)},
-        "S": {("F", "SEWING_OPERATOR"): (40, 3), ("M", "SEWING_OPERATOR"): (3, 2), ("F", "SUPERVISOR"): (4, 3),
-              ("M", "SUPERVISOR"): (2, 2), ("F", "MECHANIC"): (1, 1), ("M", "MECHANIC"): (1, 1)},
+        "A": {
+            ("F", "SEWING_OPERATOR"): (900, 30),
+            ("M", "SEWING_OPERATOR"): (300, 25),
+            ("F", "SUPERVISOR"): (60, 20),
+            ("M", "SUPERVISOR"): (50, 18),
+            ("F", "MECHANIC"): (8, 5),
+            ("M", "MECHANIC"): (90, 25),
+        },
+        "B": {
+            ("F", "SEWING_OPERATOR"): (700, 22),
+            ("M", "SEWING_OPERATOR"): (200, 20),
+            ("F", "SUPERVISOR"): (40, 15),
+            ("M", "SUPERVISOR"): (45, 15),
+            ("F", "MECHANIC"): (12, 6),
+            ("M", "MECHANIC"): (70, 20),
+        },
+        "S": {
+            ("F", "SEWING_OPERATOR"): (40, 3),
+            ("M", "SEWING_OPERATOR"): (3, 2),
+            ("F", "SUPERVISOR"): (4, 3),
+            ("M", "SUPERVISOR"): (2, 2),
+            ("F", "MECHANIC"): (1, 1),
+            ("M", "MECHANIC"): (1, 1),
+        },
     }
     wage = {"SEWING_OPERATOR": 1.0, "SUPERVISOR": 1.6, "MECHANIC": 1.3}
     for country, cells in plan.items():
@@ -115,8 +160,18 @@ def _inner() -> pl.DataFrame:
             months = 3 * workers
             hourly = wage[occupation] * (0.9 if sex == "F" else 1.0) * RATES[country][2]  # a PPP dollar or so, in LCU
             excess = 0 if country == "S" else round(0.2 * months)
-            rows.append({"country": country, "sex": sex, "occupation": occupation, "months": months, "workers": workers,
-                         "factories": factories, "hourly_sum": hourly * months, "excess": excess * 100.0})
+            rows.append(
+                {
+                    "country": country,
+                    "sex": sex,
+                    "occupation": occupation,
+                    "months": months,
+                    "workers": workers,
+                    "factories": factories,
+                    "hourly_sum": hourly * months,
+                    "excess": excess * 100.0,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -125,26 +180,56 @@ def _cells() -> pl.DataFrame:
     out = []
 
     def add(area, indicator, sex, classif1, unit, part, numerator, denominator, currency=0):
-        rate = (lambda c: RATES[c][currency])
+        def rate(c):
+            return RATES[c][currency]
+
         num = sum(r[numerator] / rate(r["country"]) for r in part.iter_rows(named=True))
         den = sum(r[denominator] for r in part.iter_rows(named=True))
-        out.append({"ref_area": area, "indicator": indicator, "sex": sex, "classif1": classif1, "time": 2025,
-                    "obs_value": num / den, "unit": unit, "n_workers": int(part["workers"].sum()),
-                    "n_factories": int(part["factories"].sum()), "basis": "workers", "n_workers_f": None, "n_workers_m": None,
-                    "n_factories_f": None, "n_factories_m": None, "numerator": num, "denominator": float(den)})
+        out.append(
+            {
+                "ref_area": area,
+                "indicator": indicator,
+                "sex": sex,
+                "classif1": classif1,
+                "time": 2025,
+                "obs_value": num / den,
+                "unit": unit,
+                "n_workers": int(part["workers"].sum()),
+                "n_factories": int(part["factories"].sum()),
+                "basis": "workers",
+                "n_workers_f": None,
+                "n_workers_m": None,
+                "n_factories_f": None,
+                "n_factories_m": None,
+                "numerator": num,
+                "denominator": float(den),
+            }
+        )
 
     for area in ("A", "B", "S", "X_BW"):
         scope = inner if area == "X_BW" else inner.filter(pl.col("country") == area)
         for sex in ("SEX_T", "SEX_F", "SEX_M"):
             part = scope if sex == "SEX_T" else scope.filter(pl.col("sex") == sex[-1])
-            for currency, classif1, unit in ((0, "CUR_TYPE_LCU", "LCU"), (1, "CUR_TYPE_USD", "USD"), (2, "CUR_TYPE_PPP", "PPP_USD")):
+            for currency, classif1, unit in (
+                (0, "CUR_TYPE_LCU", "LCU"),
+                (1, "CUR_TYPE_USD", "USD"),
+                (2, "CUR_TYPE_PPP", "PPP_USD"),
+            ):
                 if not (area == "X_BW" and currency == 0):
                     add(area, "EAR_MEAN_HOURLY", sex, classif1, unit, part, "hourly_sum", "months", currency)
             add(area, "HOW_OT_EXCESS_RT", sex, "_Z", "PCT", part, "excess", "months")
             if area != "X_BW" and sex != "SEX_T":
                 for occupation in OCCUPATIONS:
-                    add(area, "EAR_MEAN_HOURLY", sex, f"OCU_{occupation}", "LCU", part.filter(pl.col("occupation") == occupation),
-                        "hourly_sum", "months")
+                    add(
+                        area,
+                        "EAR_MEAN_HOURLY",
+                        sex,
+                        f"OCU_{occupation}",
+                        "LCU",
+                        part.filter(pl.col("occupation") == occupation),
+                        "hourly_sum",
+                        "months",
+                    )
     return pl.DataFrame(out)
 
 
@@ -155,8 +240,17 @@ def _contributions() -> pl.DataFrame:
         for f in range(r["factories"]):
             share = r["workers"] // r["factories"] + (1 if f < r["workers"] % r["factories"] else 0)
             for breakdown in ("_Z", f"OCU_{r['occupation']}"):
-                rows.append({"population": "payroll", "country": r["country"], "year": 2025, "sex": r["sex"],
-                             "breakdown": breakdown, "factory_key": f"{r['country']}:{f}", "n": share})
+                rows.append(
+                    {
+                        "population": "payroll",
+                        "country": r["country"],
+                        "year": 2025,
+                        "sex": r["sex"],
+                        "breakdown": breakdown,
+                        "factory_key": f"{r['country']}:{f}",
+                        "n": share,
+                    }
+                )
     frame = pl.DataFrame(rows)
     return frame.group_by("population", "country", "year", "sex", "breakdown", "factory_key").agg(pl.col("n").sum())
 
@@ -173,14 +267,21 @@ def controlled(cells):
 
 def _primary_only(cells: pl.DataFrame) -> pl.DataFrame:
     status = rules.threshold_status(pl.col("n_workers"), pl.col("n_factories"))
-    return cells.with_columns(pl.when(status == "C").then(pl.lit("C")).otherwise(None).alias("obs_status")).with_columns(
-        pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("obs_value")).alias("obs_value"))
+    return cells.with_columns(
+        pl.when(status == "C").then(pl.lit("C")).otherwise(None).alias("obs_status")
+    ).with_columns(pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("obs_value")).alias("obs_value"))
 
 
 def test_the_fixture_leaks_under_primary_suppression_alone(cells):
     primary = _primary_only(cells)
     kinds = {f["attack"] for f in differencing(primary)}
-    assert {"occupation margin", "sex differencing", "pooled differencing", "range edge", "exact denominator"} <= kinds, kinds
+    assert {
+        "occupation margin",
+        "sex differencing",
+        "pooled differencing",
+        "range edge",
+        "exact denominator",
+    } <= kinds, kinds
     assert derivable_cells(primary)
 
 
@@ -203,7 +304,9 @@ def test_the_audit_passes_and_the_pooled_cells_stay(controlled):
 
 def test_the_range_edge_is_suppressed(controlled):
     """S has no overtime beyond the limit: its total is 0 % while its men are suppressed."""
-    row = controlled.frame.filter(pl.col("ref_area") == "S", pl.col("indicator") == "HOW_OT_EXCESS_RT", pl.col("sex") == "SEX_T")
+    row = controlled.frame.filter(
+        pl.col("ref_area") == "S", pl.col("indicator") == "HOW_OT_EXCESS_RT", pl.col("sex") == "SEX_T"
+    )
     assert row["obs_status"].item() == "C"
     assert controlled.report["range_edges"] >= 1
 
@@ -211,7 +314,10 @@ def test_the_range_edge_is_suppressed(controlled):
 def test_the_audit_catches_what_primary_suppression_leaves(cells):
     """The auditor, given the primary-only publication, finds cells an attacker pins down."""
     primary = _primary_only(cells)
-    shown = {tuple(r[:5]): (None if r[5] == "C" else r[6]) for r in primary.select(*KEY, "obs_status", "obs_value").iter_rows()}
+    shown = {
+        tuple(r[:5]): (None if r[5] == "C" else r[6])
+        for r in primary.select(*KEY, "obs_status", "obs_value").iter_rows()
+    }
     result = audit(Model(rows_from(cells.to_dicts())), shown, {k for k, v in shown.items() if v is None})
     assert result.findings, "primary suppression alone must fail the audit"
     narrowed = {f.key[0] for f in result.findings}
@@ -220,7 +326,10 @@ def test_the_audit_catches_what_primary_suppression_leaves(cells):
 
 def test_the_audit_bounds_contain_the_truth(cells, controlled):
     """The attacker's interval of every suppressed cell contains its true value: the model is the data's."""
-    shown = {tuple(r[:5]): (None if r[5] == "C" else r[6]) for r in controlled.frame.select(*KEY, "obs_status", "obs_value").iter_rows()}
+    shown = {
+        tuple(r[:5]): (None if r[5] == "C" else r[6])
+        for r in controlled.frame.select(*KEY, "obs_status", "obs_value").iter_rows()
+    }
     truth = {tuple(r[:5]): r[5] for r in cells.select(*KEY, "obs_value").iter_rows()}
     intervals = bounds(Model(rows_from(cells.to_dicts())), shown)
     assert len(intervals) >= 10 and all(i is not None for i in intervals.values())
@@ -231,19 +340,33 @@ def test_the_audit_bounds_contain_the_truth(cells, controlled):
 def test_suppressed_cells_show_no_counts_and_values_are_rounded(controlled):
     frame = controlled.frame
     suppressed = frame.filter(pl.col("obs_status") == "C")
-    assert suppressed["obs_value"].is_null().all() and suppressed["n_workers"].is_null().all() and suppressed["n_factories"].is_null().all()
+    assert (
+        suppressed["obs_value"].is_null().all()
+        and suppressed["n_workers"].is_null().all()
+        and suppressed["n_factories"].is_null().all()
+    )
     shown = frame.filter(pl.col("obs_value").is_not_null())
     assert (shown["obs_value"] == shown.select(rules.rounded(pl.col("obs_value"), pl.col("unit"))).to_series()).all()
 
 
 def test_one_dominant_factory_makes_a_cell_sensitive(cells, controlled):
-    """A's male sewing operators, published above, but one factory employs 290 of the 300: the p% rule suppresses them."""
+    """A's male sewing operators, published above, but one factory employs 290 of the 300: the p% rule
+    suppresses them."""
     key = {"ref_area": "A", "sex": "SEX_M", "classif1": "OCU_SEWING_OPERATOR"}
     assert controlled.frame.filter(**key)["obs_status"].item() is None
     contributions = _contributions()
     part = (pl.col("country") == "A") & (pl.col("sex") == "M") & (pl.col("breakdown") == "OCU_SEWING_OPERATOR")
-    heavy = pl.DataFrame({"population": "payroll", "country": "A", "year": 2025, "sex": "M", "breakdown": "OCU_SEWING_OPERATOR",
-                          "factory_key": ["A:0", "A:1", "A:2"], "n": [290, 6, 4]}).cast(contributions.schema)
+    heavy = pl.DataFrame(
+        {
+            "population": "payroll",
+            "country": "A",
+            "year": 2025,
+            "sex": "M",
+            "breakdown": "OCU_SEWING_OPERATOR",
+            "factory_key": ["A:0", "A:1", "A:2"],
+            "n": [290, 6, 4],
+        }
+    ).cast(contributions.schema)
     out = control(cells, pl.concat([contributions.filter(~part), heavy]))
     assert out.frame.filter(**key)["obs_status"].item() == "C" and out.report["primary_by_dominance"] >= 1
     assert out.audit.passed and differencing(out.frame) == []
@@ -255,12 +378,28 @@ def test_a_pooled_gap_follows_a_country_whose_part_has_one_sex_only():
     from assets.disclosure.control import _apply_follows, follows
 
     def row(area, indicator, sex, n, basis="workers"):
-        return {"ref_area": area, "indicator": indicator, "sex": sex, "classif1": "OCU_MECHANIC", "time": 2025, "unit": "LCU",
-                "basis": basis, "n_workers": n, "n_factories": 3, "obs_value": 1.0, "numerator": float(n), "denominator": float(n)}
+        return {
+            "ref_area": area,
+            "indicator": indicator,
+            "sex": sex,
+            "classif1": "OCU_MECHANIC",
+            "time": 2025,
+            "unit": "LCU",
+            "basis": basis,
+            "n_workers": n,
+            "n_factories": 3,
+            "obs_value": 1.0,
+            "numerator": float(n),
+            "denominator": float(n),
+        }
 
     rows = [row("A", "EAR_MEAN_HOURLY", "SEX_F", 5)]
     for area in ("B", "C"):
-        rows += [row(area, "EAR_MEAN_HOURLY", "SEX_F", 50), row(area, "EAR_MEAN_HOURLY", "SEX_M", 50), row(area, "GPG_MEAN_HOURLY", "SEX_T", 100, "gap")]
+        rows += [
+            row(area, "EAR_MEAN_HOURLY", "SEX_F", 50),
+            row(area, "EAR_MEAN_HOURLY", "SEX_M", 50),
+            row(area, "GPG_MEAN_HOURLY", "SEX_T", 100, "gap"),
+        ]
     rows.append(row("X_BW", "GPG_MEAN_HOURLY", "SEX_T", 205, "gap"))
     for r in rows:
         if r["basis"] == "gap":
@@ -291,13 +430,29 @@ def test_a_pooled_gap_is_the_employment_weighted_average_of_the_published_nation
         ("X_BW", "GPG_MEDIAN_HOURLY", "SEX_T", "_Z", 2025, None, "C", "PCT", None, None, 12, "pools"),
         ("X_BW", "EAR_MEAN_HOURLY", "SEX_F", "CUR_TYPE_PPP", 2025, 2.5, None, "PPP_USD", 700, 9, 12, "pools"),
     ]
-    frame = pl.DataFrame(rows, schema=dict(zip(PUBLISHED_COLUMNS, [pl.String] * 4 + [pl.Int32, pl.Float64, pl.String, pl.String,
-                                                                      pl.Int64, pl.Int64, pl.Int64, pl.String])), orient="row")
+    frame = pl.DataFrame(
+        rows,
+        schema=dict(
+            zip(
+                PUBLISHED_COLUMNS,
+                [pl.String] * 4 + [pl.Int32, pl.Float64, pl.String, pl.String, pl.Int64, pl.Int64, pl.Int64, pl.String],
+                strict=True,
+            )
+        ),
+        orient="row",
+    )
     out, lost = pooled_gaps(frame, unpooled=frozenset({("BGD", 2025)}))
     by_key = {(r["ref_area"], r["indicator"], r["classif1"]): r for r in out.iter_rows(named=True)}
     pooled = by_key[("X_BW", "GPG_MEAN_HOURLY", "_Z")]
-    assert (pooled["obs_value"], pooled["obs_status"], pooled["n_workers"], pooled["n_factories"]) == (17.5, None, 400, 5)
-    assert pooled["coverage"] == "employment-weighted average of the national gaps of KHM (100 workers), VNM (300 workers)"
+    assert (pooled["obs_value"], pooled["obs_status"], pooled["n_workers"], pooled["n_factories"]) == (
+        17.5,
+        None,
+        400,
+        5,
+    )
+    assert (
+        pooled["coverage"] == "employment-weighted average of the national gaps of KHM (100 workers), VNM (300 workers)"
+    )
     cutters = by_key[("X_BW", "GPG_MEAN_HOURLY", "OCU_CUTTER")]
     assert (cutters["obs_value"], cutters["obs_status"], cutters["n_workers"]) == (None, "C", None)
     assert lost == {("X_BW", "GPG_MEAN_HOURLY", "SEX_T", "OCU_CUTTER", 2025)}

@@ -53,7 +53,10 @@ def test_every_planted_bad_row_is_quarantined_never_staged(run):
     missing = [b for b in manifest["bad_rows"] if (b["file"], b["row"]) not in quarantined]
     assert not missing, missing
     staged = pl.concat(
-        [pl.read_parquet(f, columns=["_source_file", "_source_row"]) for f in (root / "staging").glob("*/country=*/*.parquet")]
+        [
+            pl.read_parquet(f, columns=["_source_file", "_source_row"])
+            for f in (root / "staging").glob("*/country=*/*.parquet")
+        ]
     )
     bad = pl.DataFrame([{"_source_file": b["file"], "_source_row": b["row"]} for b in manifest["bad_rows"]])
     assert staged.join(bad, on=["_source_file", "_source_row"]).height == 0
@@ -72,7 +75,9 @@ def test_corrections_supersede_and_duplicate_files_load_nothing(run):
 
 def _raw_payroll(root: Path, manifest: dict, country: str) -> pl.DataFrame:
     """Payroll rows as delivered, minus the rows the manifest says must not load (read independently of ingestion)."""
-    excluded = {(b["file"], b["row"]) for b in manifest["bad_rows"]} | {(s["file"], s["row"]) for s in manifest["superseded_rows"]}
+    excluded = {(b["file"], b["row"]) for b in manifest["bad_rows"]} | {
+        (s["file"], s["row"]) for s in manifest["superseded_rows"]
+    }
     frames = []
     for path in sorted((root / "raw" / "payroll" / country).glob("*.csv")):
         rel = f"payroll/{country}/{path.name}"
@@ -84,8 +89,10 @@ def _raw_payroll(root: Path, manifest: dict, country: str) -> pl.DataFrame:
     raw = pl.concat(frames)
     money = ["basic_pay", "overtime_pay", "allowances", "bonuses", "regular_hours", "overtime_hours"]
     return raw.with_columns(pl.col(money).cast(pl.Float64)).with_columns(
-        ((pl.col("basic_pay") + pl.col("overtime_pay") + pl.col("allowances") + pl.col("bonuses"))
-         / (pl.col("regular_hours") + pl.col("overtime_hours"))).alias("hourly"),
+        (
+            (pl.col("basic_pay") + pl.col("overtime_pay") + pl.col("allowances") + pl.col("bonuses"))
+            / (pl.col("regular_hours") + pl.col("overtime_hours"))
+        ).alias("hourly"),
         pl.col("period").str.slice(0, 4).cast(pl.Int32).alias("time"),
     )
 
@@ -94,8 +101,14 @@ def _raw_payroll(root: Path, manifest: dict, country: str) -> pl.DataFrame:
 def test_mean_hourly_earnings_and_gap_agree_with_an_independent_computation(run, country):
     raw = _raw_payroll(run["root"], run["manifest"], country)
     ind = _indicators(run).filter(pl.col("ref_area") == country, pl.col("obs_value").is_not_null())
-    by_sex = {(r["time"], f"SEX_{r['sex']}"): r["hourly"] for r in raw.group_by("time", "sex").agg(pl.col("hourly").mean()).iter_rows(named=True)}
-    by_sex |= {(r["time"], "SEX_T"): r["hourly"] for r in raw.group_by("time").agg(pl.col("hourly").mean()).iter_rows(named=True)}
+    by_sex = {
+        (r["time"], f"SEX_{r['sex']}"): r["hourly"]
+        for r in raw.group_by("time", "sex").agg(pl.col("hourly").mean()).iter_rows(named=True)
+    }
+    by_sex |= {
+        (r["time"], "SEX_T"): r["hourly"]
+        for r in raw.group_by("time").agg(pl.col("hourly").mean()).iter_rows(named=True)
+    }
     published = ind.filter(pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("classif1") == "CUR_TYPE_LCU")
     assert published.height == 3
     for r in published.iter_rows(named=True):
@@ -110,7 +123,11 @@ def test_mean_hourly_earnings_and_gap_agree_with_an_independent_computation(run,
 def test_planted_structure_is_found(run):
     """The generator plants a gap that narrows with years in the programme; the marts must show it."""
     ind = _indicators(run).filter(pl.col("indicator") == "GPG_MEAN_HOURLY", pl.col("obs_value").is_not_null())
-    yip = ind.filter(pl.col("classif1").is_in(["YIP_0", "YIP_4PLUS"])).group_by("classif1").agg(pl.col("obs_value").mean())
+    yip = (
+        ind.filter(pl.col("classif1").is_in(["YIP_0", "YIP_4PLUS"]))
+        .group_by("classif1")
+        .agg(pl.col("obs_value").mean())
+    )
     values = dict(yip.iter_rows())
     assert values["YIP_0"] > values["YIP_4PLUS"]
 
@@ -122,7 +139,9 @@ def test_manifest_written_beside_the_extracts(run):
 
 def _cli(run: dict, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(run["root"])}
-    return subprocess.run([str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_indicators_command_filters_the_published_table(run):
@@ -164,8 +183,13 @@ def test_published_sdmx_csv_reads_back_through_sdmx1_into_pandas_as_the_publishe
 
     marts = run["root"] / "marts"
     dataflow = sdmx.read_sdmx(marts / "indicators.sdmx-structure.xml").dataflow[DATAFLOW]
-    table = sdmx.to_pandas(sdmx.read_sdmx(marts / "indicators.sdmx.csv", structure=dataflow), attributes="o").reset_index()
-    got = {(r["REF_AREA"], r["INDICATOR"], r["SEX"], r["CLASSIF1"], int(r["TIME_PERIOD"])): r for r in table.to_dict("records")}
+    table = sdmx.to_pandas(
+        sdmx.read_sdmx(marts / "indicators.sdmx.csv", structure=dataflow), attributes="o"
+    ).reset_index()
+    got = {
+        (r["REF_AREA"], r["INDICATOR"], r["SEX"], r["CLASSIF1"], int(r["TIME_PERIOD"])): r
+        for r in table.to_dict("records")
+    }
     ind = _indicators(run)
     assert len(got) == len(table) == ind.height
     for row in ind.iter_rows(named=True):
@@ -210,11 +234,19 @@ def test_no_identifier_reaches_a_published_file_or_the_run_log(run):
     root = run["root"]
     raw = pl.read_csv(next((root / "raw" / "payroll" / "KHM").glob("*.csv")), infer_schema=False)
     ids = set(raw["national_id"].to_list()[:300])
-    names = {n for n in raw["worker_name"].to_list()[:300]}
-    pids = set(pl.read_parquet(next((root / "staging" / "payroll").glob("country=KHM/*.parquet")), columns=["worker_pid"])["worker_pid"].head(300).to_list())
+    names = set(raw["worker_name"].to_list()[:300])
+    pids = set(
+        pl.read_parquet(next((root / "staging" / "payroll").glob("country=KHM/*.parquet")), columns=["worker_pid"])[
+            "worker_pid"
+        ]
+        .head(300)
+        .to_list()
+    )
     published = [f for f in (root / "marts").rglob("*") if f.is_file()]
     assert published
-    texts = [f.read_bytes().decode("utf-8", errors="ignore") for f in published] + [run["done"].stdout + run["done"].stderr]
+    texts = [f.read_bytes().decode("utf-8", errors="ignore") for f in published] + [
+        run["done"].stdout + run["done"].stderr
+    ]
     for text in texts:
         assert not any(i in text for i in ids)
         assert not any(n in text for n in names)
@@ -233,8 +265,12 @@ def test_no_worker_trace_in_the_data_root_outside_ingestion(run):
     import re
 
     root = run["root"]
-    quarantine = pl.concat([pl.read_parquet(f).select("reason") for f in (root / "quarantine").rglob("quarantine.parquet")])
-    assert quarantine.filter(pl.col("reason").str.starts_with("duplicate key")).height > 0, "the sample must plant a duplicate key"
+    quarantine = pl.concat(
+        [pl.read_parquet(f).select("reason") for f in (root / "quarantine").rglob("quarantine.parquet")]
+    )
+    assert quarantine.filter(pl.col("reason").str.starts_with("duplicate key")).height > 0, (
+        "the sample must plant a duplicate key"
+    )
     pseudonyms: set[str] = set()
     for f in list((root / "staging").rglob("*.parquet")) + list((root / "quarantine").rglob("quarantine.parquet")):
         for column in (c for c in pl.read_parquet_schema(f) if c.endswith("_pid")):
@@ -245,7 +281,9 @@ def test_no_worker_trace_in_the_data_root_outside_ingestion(run):
         raw = pl.read_csv(f, infer_schema=False, truncate_ragged_lines=True, ignore_errors=True)
         for column in ("national_id", "worker_name", "employee_no", "respondent_id", "First Name", "Last Name"):
             if column in raw.columns:
-                personal |= {v for v in raw[column].drop_nulls().to_list() if len(v) >= 6}  # short values occur by chance
+                personal |= {
+                    v for v in raw[column].drop_nulls().to_list() if len(v) >= 6
+                }  # short values occur by chance
     assert len(personal) > 1000
     targets = {v.encode() for v in pseudonyms | personal}
     token = re.compile(rb"[A-Za-z0-9'.-]+")
@@ -253,7 +291,7 @@ def test_no_worker_trace_in_the_data_root_outside_ingestion(run):
     def traces(data: bytes) -> set[str]:
         """Targets in `data`: every token and every run of two or three tokens (names), compared as a set."""
         tokens = token.findall(data)
-        runs = set(tokens) | {b" ".join(tokens[i:i + k]) for k in (2, 3) for i in range(len(tokens) - k + 1)}
+        runs = set(tokens) | {b" ".join(tokens[i : i + k]) for k in (2, 3) for i in range(len(tokens) - k + 1)}
         return {v.decode() for v in runs & targets}
 
     scanned, leaks = 0, []
@@ -272,14 +310,22 @@ def test_no_worker_trace_in_the_data_root_outside_ingestion(run):
 
 def _published(run, country, indicator, classif1="_Z"):
     ind = _indicators(run).filter(
-        pl.col("ref_area") == country, pl.col("indicator") == indicator, pl.col("classif1") == classif1, pl.col("obs_value").is_not_null()
+        pl.col("ref_area") == country,
+        pl.col("indicator") == indicator,
+        pl.col("classif1") == classif1,
+        pl.col("obs_value").is_not_null(),
     )
     return {(r["time"], r["sex"]): r["obs_value"] for r in ind.iter_rows(named=True)}
 
 
 def _by_sex(frame: pl.DataFrame, value: pl.Expr) -> dict:
-    out = {(r["time"], f"SEX_{r['sex']}"): r["v"] for r in frame.group_by("time", "sex").agg(value.alias("v")).iter_rows(named=True)}
-    return out | {(r["time"], "SEX_T"): r["v"] for r in frame.group_by("time").agg(value.alias("v")).iter_rows(named=True)}
+    out = {
+        (r["time"], f"SEX_{r['sex']}"): r["v"]
+        for r in frame.group_by("time", "sex").agg(value.alias("v")).iter_rows(named=True)
+    }
+    return out | {
+        (r["time"], "SEX_T"): r["v"] for r in frame.group_by("time").agg(value.alias("v")).iter_rows(named=True)
+    }
 
 
 def _agree(published: dict, expected: dict, unit: str) -> None:
@@ -292,9 +338,15 @@ def _agree(published: dict, expected: dict, unit: str) -> None:
 @pytest.mark.parametrize("country", CANONICAL_COUNTRIES)
 def test_more_wage_indicators_agree_with_an_independent_computation(run, country):
     raw = _raw_payroll(run["root"], run["manifest"], country)
-    _agree(_published(run, country, "EAR_MEDIAN_HOURLY", "CUR_TYPE_LCU"), _by_sex(raw, pl.col("hourly").median()), "LCU")
+    _agree(
+        _published(run, country, "EAR_MEDIAN_HOURLY", "CUR_TYPE_LCU"), _by_sex(raw, pl.col("hourly").median()), "LCU"
+    )
     _agree(_published(run, country, "HOW_OT_MEAN"), _by_sex(raw, pl.col("overtime_hours").mean()), "HOURS")
-    _agree(_published(run, country, "EAR_DIGITAL_RT"), _by_sex(raw, pl.col("payment_method").is_in(["bank", "mobile"]).mean() * 100), "PCT")
+    _agree(
+        _published(run, country, "EAR_DIGITAL_RT"),
+        _by_sex(raw, pl.col("payment_method").is_in(["bank", "mobile"]).mean() * 100),
+        "PCT",
+    )
     workers = raw.select("time", "national_id", "sex").unique()
     share = workers.group_by("time").agg((pl.col("sex") == "F").mean() * 100)
     _agree(_published(run, country, "FEMALE_SHARE_WORKFORCE"), {(t, "SEX_T"): v for t, v in share.iter_rows()}, "PCT")
@@ -320,8 +372,12 @@ def test_survey_and_compliance_indicators_agree_with_an_independent_computation(
     latest = findings.group_by("Factory Assessed ID", "time").agg(pl.col("Quest ID").max())
     osh = (
         findings.join(latest, on=["Factory Assessed ID", "time", "Quest ID"])
-        .filter(pl.col("Question type") == "NCQ", pl.col("Cluster").is_in(["Occupational Safety and Health", "Systems"]))
-        .group_by("Factory Assessed ID", "time").agg((pl.col("Finding") == "1").any().alias("nc"))
-        .group_by("time").agg(pl.col("nc").mean() * 100)
+        .filter(
+            pl.col("Question type") == "NCQ", pl.col("Cluster").is_in(["Occupational Safety and Health", "Systems"])
+        )
+        .group_by("Factory Assessed ID", "time")
+        .agg((pl.col("Finding") == "1").any().alias("nc"))
+        .group_by("time")
+        .agg(pl.col("nc").mean() * 100)
     )
     _agree(_published(run, country, "NC_CLUSTER_RT", "CLU_OSH"), {(t, "SEX_T"): v for t, v in osh.iter_rows()}, "PCT")

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow  # several full runs: run by CI after `make test` 
 
 def _run(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}
-    return subprocess.run([str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def _sample(root: Path) -> None:
@@ -37,7 +39,9 @@ def small_disk(tmp_path: Path):
     """A 200 MB tmpfs for the data root (mounting needs root, which CI has)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200M", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200M", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     yield mount

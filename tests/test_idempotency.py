@@ -27,7 +27,9 @@ def _staged(root, source: str) -> pl.DataFrame:
 
 
 def _quarantined(root, source: str) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(f) for f in sorted((root / "quarantine" / source).glob("country=*/quarantine.parquet"))])
+    return pl.concat(
+        [pl.read_parquet(f) for f in sorted((root / "quarantine" / source).glob("country=*/quarantine.parquet"))]
+    )
 
 
 def test_loading_the_same_deliveries_again_publishes_identical_marts(reference):
@@ -54,7 +56,9 @@ def test_a_correction_delivered_later_replaces_the_rows_it_corrects_and_they_sta
 
     decentwork_run(root)  # the partner's first delivery only
     before = publication_digest(root / "marts")
-    keys = pl.DataFrame({"_source_file": [r["file"] for r in superseded], "_source_row": [r["row"] for r in superseded]})
+    keys = pl.DataFrame(
+        {"_source_file": [r["file"] for r in superseded], "_source_row": [r["row"] for r in superseded]}
+    )
     staged = _staged(root, "payroll")
     assert staged.join(keys, on=["_source_file", "_source_row"]).height == len(superseded)
     first_pay = staged.join(keys, on=["_source_file", "_source_row"]).sort("_source_row")["basic_pay"]

@@ -16,7 +16,9 @@ from tests.conftest import PAYROLL_HEADER, REGISTER_HEADER, deliver
 from tests.test_ingest import REGISTER, payroll_row
 
 KEY = b"layouts-test-key"
-ROWS = [payroll_row(nid=f"KH-{i:03d}", sex="F" if i % 2 else "M", basic=f"{200 + i}.5", emp=f"E{i}") for i in range(1, 6)]
+ROWS = [
+    payroll_row(nid=f"KH-{i:03d}", sex="F" if i % 2 else "M", basic=f"{200 + i}.5", emp=f"E{i}") for i in range(1, 6)
+]
 LINEAGE = ["_source_file", "_source_row", "_file_sha256", "_delivered_at", "_loaded_at"]
 TITLE_LAYOUT = """
 country: KHM
@@ -31,7 +33,13 @@ layouts:
     sources:
       payroll:
         read: {separator: ";", decimal_comma: true}
-        columns: {"Factory": factory_id, "Month": period, "Staff no": employee_no, "ID card": national_id, "Name": worker_name, "Gender": sex}
+        columns:
+          "Factory": factory_id
+          "Month": period
+          "Staff no": employee_no
+          "ID card": national_id
+          "Name": worker_name
+          "Gender": sex
         values:
           sex: {"Srey": F, "Pros": M}
 """
@@ -80,8 +88,11 @@ def _semicolon_decimal_comma() -> bytes:
 VARIANTS = {
     "UTF-8 with a BOM and CRLF": lambda: ("\ufeff" + _csv(HEADER, CELLS, line_end="\r\n")).encode("utf-8"),
     "headers in capitals, spaces, non-breaking spaces": lambda: _csv(
-        [f" {h.upper()}\u00a0" if i % 2 else f"{h}  " for i, h in enumerate(HEADER)], CELLS).encode("utf-8"),
-    "every cell quoted": lambda: _csv([f'"{h}"' for h in HEADER], [[f'"{c}"' for c in r] for r in CELLS]).encode("utf-8"),
+        [f" {h.upper()}\u00a0" if i % 2 else f"{h}  " for i, h in enumerate(HEADER)], CELLS
+    ).encode("utf-8"),
+    "every cell quoted": lambda: _csv([f'"{h}"' for h in HEADER], [[f'"{c}"' for c in r] for r in CELLS]).encode(
+        "utf-8"
+    ),
     "semicolons and decimal commas (European Excel)": _semicolon_decimal_comma,
     "tab-separated UTF-16 (Excel's Unicode text)": lambda: _csv(HEADER, CELLS, "\t", "\r\n").encode("utf-16"),
     "semicolons with decimal points (pandas' to_csv(sep=';'))": lambda: _csv(HEADER, CELLS, ";").encode("utf-8"),
@@ -89,7 +100,8 @@ VARIANTS = {
     "a trailing separator on every line": lambda: _csv([*HEADER, ""], [[*r, ""] for r in CELLS]).encode("utf-8"),
     "blank lines at the end": lambda: (_csv(HEADER, CELLS) + "\n\n,,,\n").encode("utf-8"),
     "sex codes in other case and spacing": lambda: _csv(
-        HEADER, [[("female\u00a0" if c == "F" else " MALE") if i == 5 else c for i, c in enumerate(r)] for r in CELLS]).encode("utf-8"),
+        HEADER, [[("female\u00a0" if c == "F" else " MALE") if i == 5 else c for i, c in enumerate(r)] for r in CELLS]
+    ).encode("utf-8"),
 }
 
 
@@ -116,9 +128,11 @@ def test_an_excel_workbook_and_parquet_in_canonical_form_load_too(khm):
             sheet.write_row(i, 0, row)
     (khm.raw_dir("payroll", "KHM") / "export.xlsx").write_bytes(book.getvalue())
     report, staged, _ = _load(khm)
-    assert [f.status for f in report.files] == ["loaded"] and staged.drop(LINEAGE).equals(plain)  # no decimal comma in a workbook
+    # no decimal comma in a workbook
+    assert [f.status for f in report.files] == ["loaded"] and staged.drop(LINEAGE).equals(plain)
     (khm.raw_dir("payroll", "KHM") / "export.xlsx").unlink()
-    pl.DataFrame([dict(zip(HEADER, r)) for r in CELLS]).write_parquet(khm.raw_dir("payroll", "KHM") / "export.parquet")
+    parquet = khm.raw_dir("payroll", "KHM") / "export.parquet"
+    pl.DataFrame([dict(zip(HEADER, r, strict=True)) for r in CELLS]).write_parquet(parquet)
     report, staged, _ = _load(khm)
     assert [f.status for f in report.files] == ["loaded"] and staged.drop(LINEAGE).equals(plain)
 
@@ -133,16 +147,27 @@ def test_each_file_is_read_with_its_own_layout(khm):
     with xlsxwriter.Workbook(book) as wb:
         sheet = wb.add_worksheet("Sheet1")
         sheet.write_row(0, 0, ["Payroll of the ministry, January"])
-        for i, row in enumerate([HEADER, *[[("2" if c == "F" else "1") if j == 5 else c for j, c in enumerate(r)] for r in CELLS[2:4]]]):
+        for i, row in enumerate(
+            [HEADER, *[[("2" if c == "F" else "1") if j == 5 else c for j, c in enumerate(r)] for r in CELLS[2:4]]]
+        ):
             sheet.write_row(i + 2, 0, row)
     (folder / "b_ministry.xlsx").write_bytes(book.getvalue())
     local = ["Factory", "Month", "Staff no", "ID card", "Name", "Gender", *HEADER[6:]]
-    rows = [[("Srey" if c == "F" else "Pros") if j == 5 else (c.replace(".", ",") if j in (14, 15) else c) for j, c in enumerate(r)] for r in CELLS[4:]]
+    rows = [
+        [
+            ("Srey" if c == "F" else "Pros") if j == 5 else (c.replace(".", ",") if j in (14, 15) else c)
+            for j, c in enumerate(r)
+        ]
+        for r in CELLS[4:]
+    ]
     (folder / "c_local.csv").write_text(_csv(local, rows, ";"), encoding="utf-8")
     report, staged, quarantine = _load(khm)
     layouts = {f.file.rsplit("/", 1)[1]: (f.status, f.layout) for f in report.files}
-    assert layouts == {"a_canonical.csv": ("loaded", "canonical"), "b_ministry.xlsx": ("loaded", "ministry_workbook"),
-                       "c_local.csv": ("loaded", "local_headers")}
+    assert layouts == {
+        "a_canonical.csv": ("loaded", "canonical"),
+        "b_ministry.xlsx": ("loaded", "ministry_workbook"),
+        "c_local.csv": ("loaded", "local_headers"),
+    }
     assert quarantine.height == 0
     assert staged.drop(LINEAGE).sort("worker_pid").equals(plain.sort("worker_pid"))
     files = pl.read_parquet(khm.file_report("payroll", "KHM"))
@@ -150,7 +175,15 @@ def test_each_file_is_read_with_its_own_layout(khm):
 
 
 def test_a_file_that_fits_no_layout_is_rejected_naming_the_nearest(khm):
-    header = ["Factory", "Month", "Staff no", "ID card", "Name", "Genre", *HEADER[6:]]  # "Genre": a header no layout knows
+    header = [
+        "Factory",
+        "Month",
+        "Staff no",
+        "ID card",
+        "Name",
+        "Genre",
+        *HEADER[6:],
+    ]  # "Genre": a header no layout knows
     deliver(khm, "payroll", "KHM", "odd.csv", _csv(header, CELLS, ";"))
     (outcome,) = _load(khm)[0].files
     assert outcome.status == "rejected"
@@ -169,7 +202,9 @@ def test_a_headerless_file_is_rejected_without_quoting_its_first_row(khm):
 def test_a_layout_shared_by_several_countries(data_root, tmp_path, monkeypatch):
     folder = tmp_path / "mappings"
     folder.mkdir()
-    (folder / "ministry.yaml").write_text(TITLE_LAYOUT.replace("country: KHM", "countries: [KHM, VNM]"), encoding="utf-8")
+    (folder / "ministry.yaml").write_text(
+        TITLE_LAYOUT.replace("country: KHM", "countries: [KHM, VNM]"), encoding="utf-8"
+    )
     monkeypatch.setattr(mapping, "MAPPINGS_DIR", folder)
     for country in ("KHM", "VNM", "BGD"):
         names = [d.layout for d in mapping.layouts(country, "payroll")]
@@ -194,14 +229,24 @@ def test_among_layouts_reading_the_contracts_headers_the_one_whose_codes_parse_w
     reads it; the canonical form alone would quarantine every row."""
     folder = tmp_path / "mappings"
     folder.mkdir()
-    (folder / "KHM.yaml").write_text("country: KHM\nlayouts:\n  survey_codes:\n    sources:\n      payroll:\n"
-                                     "        values:\n          sex: {'1': M, '2': F}\n", encoding="utf-8")
+    (folder / "KHM.yaml").write_text(
+        "country: KHM\nlayouts:\n  survey_codes:\n    sources:\n      payroll:\n"
+        "        values:\n          sex: {'1': M, '2': F}\n",
+        encoding="utf-8",
+    )
     monkeypatch.setattr(mapping, "MAPPINGS_DIR", folder)
     deliver(data_root, "factories", "KHM", "register.csv", REGISTER)
     ingest("factories", "KHM", data_root, KEY, log=lambda m: None)
     coded = [[("2" if c == "F" else "1") if j == 5 else c for j, c in enumerate(r)] for r in CELLS]
     deliver(data_root, "payroll", "KHM", "coded.csv", _csv(HEADER, coded))
-    deliver(data_root, "payroll", "KHM", "plain.csv", _csv(HEADER, [[*r[:2], "E9", "KH-999", *r[4:]] for r in CELLS[:1]]), mtime=1)
+    deliver(
+        data_root,
+        "payroll",
+        "KHM",
+        "plain.csv",
+        _csv(HEADER, [[*r[:2], "E9", "KH-999", *r[4:]] for r in CELLS[:1]]),
+        mtime=1,
+    )
     report, staged, quarantine = _load(data_root)
     layouts = {f.file.rsplit("/", 1)[1]: f.layout for f in report.files}
     assert layouts == {"coded.csv": "survey_codes", "plain.csv": "survey_codes"}  # both fit it; F/M stay understood
@@ -226,7 +271,10 @@ def test_the_check_command_tells_a_partner_what_a_run_would_do(khm, tmp_path):
     before = sorted(p.relative_to(khm.root) for p in khm.root.rglob("*"))
     clean, bad, title = tmp_path / "clean.csv", tmp_path / "bad.csv", tmp_path / "title.csv"
     clean.write_text(_csv(HEADER, CELLS), encoding="utf-8")
-    bad.write_text(_csv(HEADER, [CELLS[0], [*CELLS[1][:5], "X", *CELLS[1][6:]], CELLS[0], [*CELLS[2][:12], "-8", *CELLS[2][13:]]]), encoding="utf-8")
+    bad.write_text(
+        _csv(HEADER, [CELLS[0], [*CELLS[1][:5], "X", *CELLS[1][6:]], CELLS[0], [*CELLS[2][:12], "-8", *CELLS[2][13:]]]),
+        encoding="utf-8",
+    )
     title.write_text("Payroll January\n\n" + _csv(HEADER, CELLS), encoding="utf-8")
     ok = check(clean, "--source", "payroll", "--country", "khm")
     assert ok.returncode == 0 and "layout 'canonical'; 5 rows, 5 would load, 0 would be quarantined" in ok.stdout

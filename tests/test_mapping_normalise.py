@@ -8,9 +8,9 @@ import pytest
 from assets.ingestion.parse import type_columns
 from assets.ingestion.read import RejectedFile, canonical_headers, read_delivery
 from assets.ingestion.reasons import PROBLEM, REASONS
-from schemas.extracts import ROW
 from schemas import mapping
 from schemas.canonical import EXTRACTS
+from schemas.extracts import ROW
 
 VNM_YAML = """
 country: VNM
@@ -36,7 +36,12 @@ def mappings(tmp_path, monkeypatch) -> Path:
 
 def test_country_without_mapping_is_canonical(mappings):
     d = mapping.delivery("KHM", "payroll")
-    assert (d.layout, d.separator, d.decimal_comma, d.columns) == ("canonical", None, False, {})  # separator sniffed per file
+    assert (d.layout, d.separator, d.decimal_comma, d.columns) == (
+        "canonical",
+        None,
+        False,
+        {},
+    )  # separator sniffed per file
     assert set(EXTRACTS["payroll"].date_formats) <= set(d.date_formats)
     assert [x.layout for x in mapping.layouts("VNM", "payroll")] == ["VNM", "canonical"]
 
@@ -70,7 +75,11 @@ def _typed(source: str, rows: dict, country: str = "KHM") -> pl.DataFrame:
 
 
 def test_decimal_comma_and_local_codes(mappings):
-    out = _typed("payroll", {"Mã nhà máy": ["7"], "Kỳ lương": ["2025-03"], "Giới tính": ["Nữ"], "Giờ làm thêm": ["1.234,5"]}, "VNM")
+    out = _typed(
+        "payroll",
+        {"Mã nhà máy": ["7"], "Kỳ lương": ["2025-03"], "Giới tính": ["Nữ"], "Giờ làm thêm": ["1.234,5"]},
+        "VNM",
+    )
     row = out.row(0, named=True)
     assert (row["factory_id"], row["sex"], row["overtime_hours"]) == (7, "F", 1234.5)
 
@@ -92,7 +101,9 @@ def test_impossible_dates_are_reasons_not_silent_nulls(mappings):
 
 
 def test_survey_missing_codes_become_null_not_values(mappings):
-    out = _typed("worker_survey", {"union_member": ["1", "-98", "-99", "0", "7"], "comfort_picc": ["6", "-99", "3", "", "0"]})
+    out = _typed(
+        "worker_survey", {"union_member": ["1", "-98", "-99", "0", "7"], "comfort_picc": ["6", "-99", "3", "", "0"]}
+    )
     assert out["union_member"].to_list() == [1, None, None, 0, 7]  # 7 parses; pandera rejects it as not 0/1
     assert out["comfort_picc"].to_list() == [6, None, 3, None, 0]
     assert all(len(r) == 0 for r in out[REASONS].to_list())
@@ -109,7 +120,11 @@ def test_missing_required_column_rejects_the_file_with_a_fix(tmp_path, mappings)
 
 def test_headers_match_ignoring_case_and_spacing_and_extras_are_reported(tmp_path, mappings):
     path = tmp_path / "f.csv"
-    path.write_text("id ,NAME,country  code,Enrolment Date,Status,State,Total Workers,Female Workers,Male Workers,Remarks\n1,A,KH,01/01/2020,Active,,1,1,0,x\n", encoding="utf-8")
+    path.write_text(
+        "id ,NAME,country  code,Enrolment Date,Status,State,Total Workers,Female "
+        "Workers,Male Workers,Remarks\n1,A,KH,01/01/2020,Active,,1,1,0,x\n",
+        encoding="utf-8",
+    )
     frame = read_delivery(path, mapping.delivery("KHM", "factories"))
     out, extras = canonical_headers(frame, EXTRACTS["factories"], mapping.delivery("KHM", "factories"), path)
     assert extras == ["Remarks"] and out["ID"][0] == "1" and out[ROW][0] == 2
@@ -117,7 +132,11 @@ def test_headers_match_ignoring_case_and_spacing_and_extras_are_reported(tmp_pat
 
 @pytest.mark.parametrize(
     "country, content, problem",
-    [("KHM", b"", "empty"), ("KHM", b"\x00\x01\x02binary\x00", "binary"), ("VNM", "a;b\n1;\xe9\n".encode("cp1252"), "not valid utf8")],
+    [
+        ("KHM", b"", "empty"),
+        ("KHM", b"\x00\x01\x02binary\x00", "binary"),
+        ("VNM", "a;b\n1;\xe9\n".encode("cp1252"), "not valid utf8"),
+    ],
 )
 def test_unreadable_files_are_rejected_with_the_problem(tmp_path, mappings, country, content, problem):
     path = tmp_path / "bad.csv"
@@ -139,11 +158,15 @@ def test_a_title_row_above_mapped_headers_is_found_and_the_fix_named(tmp_path, m
     local = {v: k for k, v in d.columns.items()}
     header = [local.get(c.header, c.header) for c in EXTRACTS["payroll"].columns]
     path = tmp_path / "luong.csv"
-    path.write_text("Bảng lương tháng 1\n" + ";".join(header) + "\n" + ";".join(["1"] * len(header)) + "\n", encoding="utf-8")
+    path.write_text(
+        "Bảng lương tháng 1\n" + ";".join(header) + "\n" + ";".join(["1"] * len(header)) + "\n", encoding="utf-8"
+    )
     with pytest.raises(RejectedFile) as err:
         canonical_headers(read_delivery(path, d), EXTRACTS["payroll"], d, path)
     assert err.value.problem == "the header row is row 2, but row 1 was read as the header (VNM layout)"
-    assert err.value.fix == "declare a layout with read: {skip_rows: 1} under sources.payroll in schemas/mappings/VNM.yaml"
+    assert (
+        err.value.fix == "declare a layout with read: {skip_rows: 1} under sources.payroll in schemas/mappings/VNM.yaml"
+    )
 
 
 def test_a_cut_last_line_is_marked_but_a_missing_final_line_break_alone_is_not(tmp_path, mappings):
@@ -151,5 +174,8 @@ def test_a_cut_last_line_is_marked_but_a_missing_final_line_break_alone_is_not(t
     cut, whole = tmp_path / "cut.csv", tmp_path / "whole.csv"
     cut.write_text("a,b,c\n1,2,3\n4,5", encoding="utf-8")
     whole.write_text("a,b,c\n1,2,3\n4,5,6", encoding="utf-8")
-    assert read_delivery(cut, d)[PROBLEM].to_list() == [None, "cut short: the last line has 2 of 3 fields and no line break (the file was truncated; re-deliver it whole)"]
+    assert read_delivery(cut, d)[PROBLEM].to_list() == [
+        None,
+        "cut short: the last line has 2 of 3 fields and no line break (the file was truncated; re-deliver it whole)",
+    ]
     assert read_delivery(whole, d)[PROBLEM].to_list() == [None, None]

@@ -27,7 +27,11 @@ COUNTRY_COLUMNS = ("ref_area", "country")
 
 
 def _decentwork(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": "operations-test-key-of-32-characters"}
+    env = {
+        **os.environ,
+        "DECENTWORK_DATA_DIR": str(root),
+        "DECENTWORK_PSEUDONYM_KEY": "operations-test-key-of-32-characters",
+    }
     return subprocess.run(
         [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=900
     )
@@ -35,7 +39,9 @@ def _decentwork(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def _file_digests(folder: Path, pattern: str) -> dict[str, str]:
     return {
-        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.glob(pattern)) if f.is_file()
+        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(folder.glob(pattern))
+        if f.is_file()
     }
 
 
@@ -98,9 +104,7 @@ def test_national_refresh_rereads_only_that_country(refresh):
     changed = {name for name in after if after[name] != before["staging"][name]}
     assert f"payroll/country={REFRESHED}/part-0.parquet" in changed
     assert all(f"/country={REFRESHED}/" in name for name in changed), changed
-    rewritten = {
-        name for name, mtime in before["staging_mtimes"].items() if Path(name).stat().st_mtime_ns != mtime
-    }
+    rewritten = {name for name, mtime in before["staging_mtimes"].items() if Path(name).stat().st_mtime_ns != mtime}
     assert rewritten and all(f"country={REFRESHED}" in name for name in rewritten), rewritten
 
 
@@ -155,9 +159,21 @@ def test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild(r
     project = Path(__file__).resolve().parents[1] / "dbt_project"
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(paths.root)}
     rebuild = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "run", "--full-refresh", "--project-dir", str(project),
-         "--profiles-dir", str(project), "--target-path", str(tmp_path / "target")],
-        env=env, capture_output=True, text=True, timeout=900,
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "run",
+            "--full-refresh",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(tmp_path / "target"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert rebuild.returncode == 0, rebuild.stdout[-3000:]
     full = _warehouse_tables(paths.warehouse)

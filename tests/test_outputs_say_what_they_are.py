@@ -30,20 +30,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def cli(run: dict, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(run["root"])}
-    return subprocess.run([str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
-# --------------------------------------------------------------------------- every command refuses what it cannot answer
+# -------------------------------------------------------------------------- every command refuses what it cannot answer
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--country", "KHX"], "KHX"),
-    (["--country", "KHM", "XYZ"], "XYZ"),
-    (["--indicator", "GPG_MEAN"], "GPG_MEAN"),
-    (["--sex", "SEX_X"], "SEX_X"),
-    (["--sex", "F"], "F"),
-    (["--country", ""], "--country"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--country", "KHX"], "KHX"),
+        (["--country", "KHM", "XYZ"], "XYZ"),
+        (["--indicator", "GPG_MEAN"], "GPG_MEAN"),
+        (["--sex", "SEX_X"], "SEX_X"),
+        (["--sex", "F"], "F"),
+        (["--country", ""], "--country"),
+    ],
+)
 def test_an_unknown_code_is_an_error_that_lists_the_valid_ones(run, args, named):
     done = cli(run, "indicators", *args)
     assert done.returncode == 2, (args, done.stdout[-300:], done.stderr)
@@ -51,11 +56,14 @@ def test_an_unknown_code_is_an_error_that_lists_the_valid_ones(run, args, named)
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args, said", [
-    (["--year", "1999"], "the publication holds"),
-    (["--country", "EGY"], "nothing published for ref_area EGY"),  # a programme country without deliveries
-    (["--country", "KHM", "--year", "2025", "2031"], "2031"),
-])
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--year", "1999"], "the publication holds"),
+        (["--country", "EGY"], "nothing published for ref_area EGY"),  # a programme country without deliveries
+        (["--country", "KHM", "--year", "2025", "2031"], "2031"),
+    ],
+)
 def test_a_valid_question_the_publication_cannot_answer_is_an_error_not_an_empty_file(run, args, said):
     done = cli(run, "indicators", *args)
     assert done.returncode == 2 and said in done.stderr and done.stdout == "", (args, done.stderr)
@@ -75,7 +83,9 @@ def test_codes_are_case_insensitive_everywhere(run):
 def test_an_output_that_cannot_be_written_is_a_one_line_error(run, tmp_path, out):
     fmt = "parquet" if out.endswith(".parquet") else "csv"
     done = cli(run, "indicators", "--country", "KHM", "--format", fmt, "--out", str(tmp_path / out))
-    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, (
+        done.stderr
+    )
     assert "cannot write" in done.stderr
 
 
@@ -106,7 +116,10 @@ def test_every_published_code_has_a_label_and_a_definition(run):
     for prefix in ("OCU_", "CLU_", "CP_", "YIP_", "CUR_TYPE_"):
         assert published.filter(pl.col("code").str.starts_with(prefix)).height > 0, prefix
     yip = published.filter(pl.col("code") == "YIP_4PLUS").row(0, named=True)
-    assert "years in the programme" in yip["label"].lower() and "enrolment" in published.filter(pl.col("code") == "YIP_0")["definition"].item()
+    assert (
+        "years in the programme" in yip["label"].lower()
+        and "enrolment" in published.filter(pl.col("code") == "YIP_0")["definition"].item()
+    )
     status = dict(published.filter(pl.col("dimension") == "OBS_STATUS").select("code", "definition").iter_rows())
     assert "exists but is not published" in status["C"]
 
@@ -115,8 +128,12 @@ def test_every_column_has_its_description_in_marts_duckdb_and_the_parquet_files(
     marts = run["root"] / "marts"
     with duckdb.connect(str(marts / "marts.duckdb"), read_only=True) as con:
         tables = [r[0] for r in con.execute("select table_name from duckdb_tables() where not internal").fetchall()]
-        columns = con.execute("select table_name, column_name, comment from duckdb_columns() where not internal").fetchall()
-        table_comments = dict(con.execute("select table_name, comment from duckdb_tables() where not internal").fetchall())
+        columns = con.execute(
+            "select table_name, column_name, comment from duckdb_columns() where not internal"
+        ).fetchall()
+        table_comments = dict(
+            con.execute("select table_name, comment from duckdb_tables() where not internal").fetchall()
+        )
     assert "codes" in tables and len(tables) >= 13
     undocumented = [(t, c) for t, c, comment in columns if not comment]
     assert not undocumented, undocumented[:10]
@@ -136,7 +153,9 @@ def test_wide_marts_keep_each_values_status(run):
         values = [c for c in wide.columns if c not in ("ref_area", "time", "sex") and not c.endswith("_status")]
         assert values and all(f"{c}_status" in wide.columns for c in values), path.name
     gaps = pl.read_parquet(marts / "cross_country_gender_gaps.parquet")
-    confidential = long.filter(pl.col("indicator") == "GPG_MEAN_HOURLY", pl.col("classif1") == "_Z", pl.col("obs_status") == "C")
+    confidential = long.filter(
+        pl.col("indicator") == "GPG_MEAN_HOURLY", pl.col("classif1") == "_Z", pl.col("obs_status") == "C"
+    )
     for area, year in confidential.select("ref_area", "time").iter_rows():
         row = gaps.filter(pl.col("ref_area") == area, pl.col("time") == year)
         assert row["gpg_mean_hourly"].item() is None and row["gpg_mean_hourly_status"].item() == "C"
@@ -151,14 +170,20 @@ def test_pooled_gaps_lie_between_the_national_gaps_they_average(run):
     """Every published X_BW raw gap (overall, by occupation, by years in the programme) and median gap is the
     employment-weighted average of the published national gaps, so it lies between the smallest and the largest."""
     long = pl.read_parquet(run["root"] / "marts" / "indicators.parquet")
-    gaps = long.filter(pl.col("indicator").is_in(["GPG_MEAN_HOURLY", "GPG_MEDIAN_HOURLY"]), pl.col("obs_value").is_not_null())
+    gaps = long.filter(
+        pl.col("indicator").is_in(["GPG_MEAN_HOURLY", "GPG_MEDIAN_HOURLY"]), pl.col("obs_value").is_not_null()
+    )
     pooled = gaps.filter(pl.col("ref_area") == "X_BW")
     assert pooled.height >= 5
     for row in pooled.iter_rows(named=True):
-        national = gaps.filter(pl.col("ref_area") != "X_BW", pl.col("indicator") == row["indicator"], pl.col("classif1") == row["classif1"],
-                               pl.col("time") == row["time"])
+        national = gaps.filter(
+            pl.col("ref_area") != "X_BW",
+            pl.col("indicator") == row["indicator"],
+            pl.col("classif1") == row["classif1"],
+            pl.col("time") == row["time"],
+        )
         weights, values = national["n_workers"].to_list(), national["obs_value"].to_list()
-        expected = sum(w * v for w, v in zip(weights, values)) / sum(weights)
+        expected = sum(w * v for w, v in zip(weights, values, strict=True)) / sum(weights)
         assert min(values) - 0.05 <= row["obs_value"] <= max(values) + 0.05, row
         assert abs(row["obs_value"] - expected) <= 0.05 + 1e-9 and row["n_workers"] == sum(weights), (row, expected)
         assert all(area in row["coverage"] for area in national["ref_area"]), row["coverage"]
@@ -175,7 +200,9 @@ def test_the_run_summary_says_what_this_delivery_did(run):
 def test_partners_get_their_reports_as_csv_without_personal_values(run):
     root = run["root"]
     reasons = sorted((root / "quarantine").glob("*/country=*/quarantine_reasons.csv"))
-    assert reasons and all((r.parent / "files.csv").exists() and (r.parent / "quarantine_summary.csv").exists() for r in reasons)
+    assert reasons and all(
+        (r.parent / "files.csv").exists() and (r.parent / "quarantine_summary.csv").exists() for r in reasons
+    )
     staged_ids = set()
     for path in (root / "staging" / "payroll").glob("country=*/*.parquet"):
         staged_ids |= set(pl.read_parquet(path, columns=["worker_pid"])["worker_pid"].cast(pl.String).to_list())
@@ -188,6 +215,8 @@ def test_dbt_docs_generate_documents_the_published_columns(run, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     catalog = json.loads((run["root"] / "dbt" / "docs" / "catalog.json").read_text(encoding="utf-8"))
     manifest = json.loads((run["root"] / "dbt" / "docs" / "manifest.json").read_text(encoding="utf-8"))
-    indicators = next(n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["name"] == "indicators")
+    indicators = next(
+        n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["name"] == "indicators"
+    )
     assert indicators["columns"]["coverage"]["description"] and indicators["columns"]["months_covered"]["description"]
     assert any(key.endswith(".indicators") for key in catalog["nodes"])

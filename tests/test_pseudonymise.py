@@ -2,17 +2,25 @@
 
 import hashlib
 import hmac
+import shutil
 
 import polars as pl
 import pytest
 
-import shutil
-
-from assets.ingestion.pseudonyms import SAMPLE_MANIFEST, KeyRefused, hmac_hex, key_fingerprint, normalise_id, pseudonym_key, pseudonymise, record_key
+from assets.ingestion.pseudonyms import (
+    SAMPLE_MANIFEST,
+    KeyRefused,
+    hmac_hex,
+    key_fingerprint,
+    normalise_id,
+    pseudonym_key,
+    pseudonymise,
+    record_key,
+)
 from decentwork.sample import generate
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths
-from tests.conftest import PAYROLL_HEADER
 from schemas.canonical import EXTRACTS
+from tests.conftest import PAYROLL_HEADER
 
 
 def test_hmac_matches_rfc4231_test_case_2():
@@ -35,7 +43,15 @@ def test_another_key_gives_unlinkable_pseudonyms():
 
 
 def test_personal_columns_are_dropped_and_raw_ids_never_kept():
-    frame = pl.DataFrame({"factory_id": [1], "national_id": ["ID-9"], "employee_no": ["E1"], "worker_name": ["Nguyen Van A"], "sex": ["F"]})
+    frame = pl.DataFrame(
+        {
+            "factory_id": [1],
+            "national_id": ["ID-9"],
+            "employee_no": ["E1"],
+            "worker_name": ["Nguyen Van A"],
+            "sex": ["F"],
+        }
+    )
     out = pseudonymise(frame, EXTRACTS["payroll"], b"k")
     assert {"national_id", "employee_no", "worker_name"}.isdisjoint(out.columns)
     assert out["worker_pid"][0] == hmac.new(b"k", b"ID9", hashlib.sha256).hexdigest()
@@ -75,7 +91,9 @@ def test_a_delivery_the_generator_did_not_write_refuses_the_development_key(gene
         pseudonym_key(generated)
 
 
-@pytest.mark.parametrize("change", ["appended", "replaced", "renamed", "another folder", "no manifest", "broken manifest"])
+@pytest.mark.parametrize(
+    "change", ["appended", "replaced", "renamed", "another folder", "no manifest", "broken manifest"]
+)
 def test_any_change_to_a_generated_root_refuses_the_development_key(generated, monkeypatch, change):
     _no_key(monkeypatch)
     payroll = sorted(generated.raw_dir("payroll", "KHM").glob("*.csv"))[0]
@@ -141,7 +159,7 @@ def test_staged_data_refuses_a_second_key(generated, monkeypatch):
     recorded = (generated.staging / ".pseudonym-key").read_text()
     assert GOOD_KEY not in recorded and recorded.strip() == key_fingerprint(GOOD_KEY.encode())
     monkeypatch.setenv("DECENTWORK_PSEUDONYM_KEY", "z" * 40)
-    with pytest.raises(KeyRefused, match="another key .* rotate the key"):
+    with pytest.raises(KeyRefused, match=r"another key .* rotate the key"):
         pseudonym_key(generated)
     _no_key(monkeypatch)  # the development key is another key too
     with pytest.raises(KeyRefused, match="another key"):

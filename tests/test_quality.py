@@ -21,10 +21,20 @@ from decentwork.settings import DBT_PROJECT_DIR
 from schemas.codes import value_range
 
 
-def _row(ref_area, indicator, sex, value, *, classif1="_Z", time=2023, unit="PCT", status=None, workers=120, factories=8):
+def _row(
+    ref_area, indicator, sex, value, *, classif1="_Z", time=2023, unit="PCT", status=None, workers=120, factories=8
+):
     return {
-        "ref_area": ref_area, "indicator": indicator, "sex": sex, "classif1": classif1, "time": time,
-        "obs_value": value, "obs_status": status, "unit": unit, "n_workers": workers, "n_factories": factories,
+        "ref_area": ref_area,
+        "indicator": indicator,
+        "sex": sex,
+        "classif1": classif1,
+        "time": time,
+        "obs_value": value,
+        "obs_status": status,
+        "unit": unit,
+        "n_workers": workers,
+        "n_factories": factories,
     }
 
 
@@ -32,8 +42,12 @@ def clean_indicators() -> pd.DataFrame:
     rows = []
     for area, base in [("KHM", 1.0), ("BGD", 0.8)]:
         for sex, factor in [("SEX_T", 1.0), ("SEX_F", 0.95), ("SEX_M", 1.1)]:
-            rows.append(_row(area, "EAR_MEAN_HOURLY", sex, round(base * factor, 3), classif1="CUR_TYPE_USD", unit="USD"))
-            rows.append(_row(area, "EAR_MEAN_HOURLY", sex, round(base * factor * 4000, 1), classif1="CUR_TYPE_LCU", unit="LCU"))
+            rows.append(
+                _row(area, "EAR_MEAN_HOURLY", sex, round(base * factor, 3), classif1="CUR_TYPE_USD", unit="USD")
+            )
+            rows.append(
+                _row(area, "EAR_MEAN_HOURLY", sex, round(base * factor * 4000, 1), classif1="CUR_TYPE_LCU", unit="LCU")
+            )
             rows.append(_row(area, "MINW_BELOW_RT", sex, 12.5 * factor))
         rows.append(_row(area, "GPG_MEAN_HOURLY", "SEX_T", -13.6))  # a negative gap is legitimate
         rows.append(_row(area, "FEMALE_SHARE_WORKFORCE", "SEX_T", 78.0))
@@ -115,11 +129,18 @@ def test_gap_may_be_negative_but_not_beyond_minus_100(tmp_path: Path) -> None:
 
 
 def test_ranges_by_unit_and_indicator_prefix(tmp_path: Path) -> None:
-    df = pd.concat([clean_indicators(), pd.DataFrame([
-        _row("KHM", "SS_CONTRIB_GAP_RT", "SEX_T", -12.0),  # more paid than due: no floor (ref_value_ranges)
-        _row("KHM", "HOW_OT_MEAN", "SEX_T", 800.0, unit="HOURS"),  # beyond 744 hours in a month
-        _row("BGD", "EAR_MEAN_HOURLY", "SEX_T", -1.0, classif1="CUR_TYPE_PPP", unit="PPP_USD"),
-    ])]).astype({"n_workers": "Int64"})
+    df = pd.concat(
+        [
+            clean_indicators(),
+            pd.DataFrame(
+                [
+                    _row("KHM", "SS_CONTRIB_GAP_RT", "SEX_T", -12.0),  # more paid than due: no floor (ref_value_ranges)
+                    _row("KHM", "HOW_OT_MEAN", "SEX_T", 800.0, unit="HOURS"),  # beyond 744 hours in a month
+                    _row("BGD", "EAR_MEAN_HOURLY", "SEX_T", -1.0, classif1="CUR_TYPE_PPP", unit="PPP_USD"),
+                ]
+            ),
+        ]
+    ).astype({"n_workers": "Int64"})
     report = run(tmp_path, df)
     [error] = report.errors
     assert "2 rows" in error and "800.0" in error and "-1.0" in error and "SS_CONTRIB_GAP_RT" not in error
@@ -205,17 +226,21 @@ def test_gx_suites_repeat_no_dbt_test_of_the_same_column() -> None:
             assert not repeated, f"{name}: {kind}({column}) repeats dbt's {repeated}"
 
 
-@pytest.mark.parametrize(("indicator", "unit", "tested", "a_priori"), [
-    ("MINW_BELOW_RT", "PCT", (0, 100), (0, 100)),
-    ("GPG_MEAN_HOURLY", "PCT", (-100, 100), (-100, 100)),
-    ("SS_CONTRIB_GAP_RT", "PCT", (-math.inf, 100), (-math.inf, 100)),  # more paid than due: negative
-    ("EAR_MEAN_HOURLY", "LCU", (0, 1e12), (0, math.inf)),  # a plausibility cap only: no attacker knows it
-    ("EAR_MEAN_HOURLY", "USD", (0, 1e9), (0, math.inf)),
-    ("HOW_OT_MEAN", "HOURS", (0, 744), (0, math.inf)),
-    ("EAR_TO_MINW_RATIO", "RATIO", (0, 1000), (0, math.inf)),
-])
+@pytest.mark.parametrize(
+    ("indicator", "unit", "tested", "a_priori"),
+    [
+        ("MINW_BELOW_RT", "PCT", (0, 100), (0, 100)),
+        ("GPG_MEAN_HOURLY", "PCT", (-100, 100), (-100, 100)),
+        ("SS_CONTRIB_GAP_RT", "PCT", (-math.inf, 100), (-math.inf, 100)),  # more paid than due: negative
+        ("EAR_MEAN_HOURLY", "LCU", (0, 1e12), (0, math.inf)),  # a plausibility cap only: no attacker knows it
+        ("EAR_MEAN_HOURLY", "USD", (0, 1e9), (0, math.inf)),
+        ("HOW_OT_MEAN", "HOURS", (0, 744), (0, math.inf)),
+        ("EAR_TO_MINW_RATIO", "RATIO", (0, 1000), (0, math.inf)),
+    ],
+)
 def test_one_table_of_ranges_for_the_tests_and_disclosure_control(indicator, unit, tested, a_priori) -> None:
-    """seeds/ref_value_ranges.csv is the only definition: dbt's tests, the catalogue's and disclosure control read it."""
+    """seeds/ref_value_ranges.csv is the only definition: dbt's tests, the catalogue's and disclosure control
+    read it."""
     found = value_range(indicator, unit)
     assert (found.min_value, found.max_value) == tested
     assert rules.value_range(indicator, unit) == a_priori
@@ -271,7 +296,13 @@ def test_one_sex_missing_for_a_staged_country_is_an_error(tmp_path: Path) -> Non
     staging = tmp_path / "staging"
     _stage_payroll(staging, "BGD", ["2023-03"])
     indicators = clean_indicators()
-    no_men = indicators[~((indicators["ref_area"] == "BGD") & (indicators["indicator"] == "EAR_MEAN_HOURLY") & (indicators["sex"] == "SEX_M"))]
+    no_men = indicators[
+        ~(
+            (indicators["ref_area"] == "BGD")
+            & (indicators["indicator"] == "EAR_MEAN_HOURLY")
+            & (indicators["sex"] == "SEX_M")
+        )
+    ]
     report = validate_publication(publish(tmp_path / "candidate", no_men), None, tmp_path / "docs", staging_dir=staging)
     assert not report.success
     assert any("SEX_M" in e for e in report.errors), report.errors
@@ -287,11 +318,24 @@ def test_a_value_out_of_its_units_range_fails_dbts_test_on_the_indicators_mart(t
     (tmp_path / "disclosure").mkdir()
     cells.to_parquet(tmp_path / "disclosure" / "controlled_cells.parquet", index=False)
     done = subprocess.run(
-        [dbt_executable(), "build", "--select", "ref_value_ranges", "indicators", "--exclude-resource-type",
-         "unit_test", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        [
+            dbt_executable(),
+            "build",
+            "--select",
+            "ref_value_ranges",
+            "indicators",
+            "--exclude-resource-type",
+            "unit_test",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "DECENTWORK_DATA_DIR": str(tmp_path), "DECENTWORK_DBT_TARGET": "duckdb"},
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 1, done.stdout[-3000:]
     assert "FAIL 2 within_unit_range_indicators_obs_value" in done.stdout  # KHM's and BGD's SEX_F rows

@@ -39,7 +39,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         con.execute(f"create table intermediate.int_worker_months as select '{PSEUDONYM}' as worker_pid")
     (root / "marts").mkdir()
     with duckdb.connect(str(root / "marts" / "marts.duckdb")) as con:
-        con.execute("create table indicators as select 'KHM' as ref_area, 'EAR_MEAN_HOURLY' as indicator, 1.5 as obs_value")
+        con.execute(
+            "create table indicators as select 'KHM' as ref_area, 'EAR_MEAN_HOURLY' as indicator, 1.5 as obs_value"
+        )
         con.execute("create table country_wages as select 'KHM' as ref_area, 2025 as time, 1.5 as ear_mean_hourly_lcu")
     return root
 
@@ -88,8 +90,14 @@ def test_every_escape_from_the_marts_is_refused(root, attempt):
 
 
 def test_file_and_setting_escapes_say_why(root):
-    for sql in (ESCAPES["read a raw delivery"], ESCAPES["attach the warehouse"], ESCAPES["copy out"], ESCAPES["install an extension"],
-                ESCAPES["re-enable external access"], ESCAPES["write a table"]):
+    for sql in (
+        ESCAPES["read a raw delivery"],
+        ESCAPES["attach the warehouse"],
+        ESCAPES["copy out"],
+        ESCAPES["install an extension"],
+        ESCAPES["re-enable external access"],
+        ESCAPES["write a table"],
+    ):
         with pytest.raises(QueryRefused, match="published marts"):
             query_published_marts(root / "marts" / "marts.duckdb", sql.format(root=root))
 
@@ -97,7 +105,9 @@ def test_file_and_setting_escapes_say_why(root):
 def test_ordinary_queries_still_work(root):
     marts = root / "marts" / "marts.duckdb"
     assert query_published_marts(marts, "select count(*) as n from indicators")["n"].item() == 1
-    joined = query_published_marts(marts, "select i.ref_area, w.time from indicators i join country_wages w using (ref_area)")
+    joined = query_published_marts(
+        marts, "select i.ref_area, w.time from indicators i join country_wages w using (ref_area)"
+    )
     assert joined.rows() == [("KHM", 2025)]
     tables = set(query_published_marts(marts, "select table_name from information_schema.tables")["table_name"])
     assert tables == {"indicators", "country_wages"}
@@ -106,9 +116,17 @@ def test_ordinary_queries_still_work(root):
 def test_the_command_refuses_with_one_line_and_exit_1(root):
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": SECRET}
     command = [str(Path(sys.executable).parent / "decentwork"), "query"]
-    done = subprocess.run([*command, ESCAPES["attach then read"].format(root=root)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*command, ESCAPES["attach then read"].format(root=root)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("query refused:") and "Traceback" not in done.stderr
     assert PSEUDONYM not in done.stdout + done.stderr
-    ok = subprocess.run([*command, "select obs_value from indicators", "--format", "csv"], env=env, capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [*command, "select obs_value from indicators", "--format", "csv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0 and ok.stdout.split() == ["obs_value", "1.5"]

@@ -41,9 +41,16 @@ def run(tmp_path_factory) -> dict:
         writer.writerows(rows)
     (raw / "payroll" / "VNM" / "payroll_2025-12.csv").unlink()  # Viet Nam: eleven months of 2025
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}
-    done = subprocess.run([str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return {"root": root, "done": done, "january": rows, "published": pl.read_parquet(root / "marts" / "indicators.parquet")}
+    return {
+        "root": root,
+        "done": done,
+        "january": rows,
+        "published": pl.read_parquet(root / "marts" / "indicators.parquet"),
+    }
 
 
 def cells(run: dict, area: str, year: int) -> pl.DataFrame:
@@ -57,10 +64,16 @@ def test_one_month_of_a_new_year_is_that_months_provisional_figure(run):
     assert set(khm["months_covered"]) == {1}
     assert all("2026-01 (1 month)" in c and "provisional" in c for c in khm["coverage"])
     # the value is January's: the mean monthly earnings of the rows delivered for it
-    earnings = [sum(float(r[c]) for c in ("basic_pay", "overtime_pay", "allowances", "bonuses")) for r in run["january"]]
-    mean = khm.filter(pl.col("indicator") == "EAR_MEAN_MONTHLY", pl.col("sex") == "SEX_T", pl.col("classif1") == "CUR_TYPE_LCU")
+    earnings = [
+        sum(float(r[c]) for c in ("basic_pay", "overtime_pay", "allowances", "bonuses")) for r in run["january"]
+    ]
+    mean = khm.filter(
+        pl.col("indicator") == "EAR_MEAN_MONTHLY", pl.col("sex") == "SEX_T", pl.col("classif1") == "CUR_TYPE_LCU"
+    )
     assert mean["obs_status"].item() == "P"
-    assert abs(mean["obs_value"].item() - sum(earnings) / len(earnings)) <= 0.5 * 10 ** (len(str(int(mean["obs_value"].item()))) - 4)
+    assert abs(mean["obs_value"].item() - sum(earnings) / len(earnings)) <= 0.5 * 10 ** (
+        len(str(int(mean["obs_value"].item()))) - 4
+    )
     complete = cells(run, "KHM", 2025).filter(pl.col("indicator").str.contains(MONTH_BASED))
     assert "P" not in set(complete["obs_status"]) and set(complete["months_covered"]) == {12}
 
@@ -76,11 +89,17 @@ def test_a_country_with_fewer_months_is_provisional_and_left_out_of_x_bw(run):
     assert set(vnm["obs_status"]) <= {"P", "C"} and set(vnm["months_covered"]) == {11}
     assert all("not in X_BW" in c for c in vnm["coverage"])
     pooled = cells(run, "X_BW", 2025)
-    wage = pooled.filter(pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("sex") == "SEX_T", pl.col("classif1") == "CUR_TYPE_PPP")
-    khm = cells(run, "KHM", 2025).filter(pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("sex") == "SEX_T",
-                                        pl.col("classif1") == "CUR_TYPE_PPP")
+    wage = pooled.filter(
+        pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("sex") == "SEX_T", pl.col("classif1") == "CUR_TYPE_PPP"
+    )
+    khm = cells(run, "KHM", 2025).filter(
+        pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("sex") == "SEX_T", pl.col("classif1") == "CUR_TYPE_PPP"
+    )
     assert wage["obs_value"].item() == khm["obs_value"].item() and wage["n_workers"].item() == khm["n_workers"].item()
-    assert wage["coverage"].item().startswith("pools KHM;") and "not pooled (fewer months than the others): VNM" in wage["coverage"].item()
+    assert (
+        wage["coverage"].item().startswith("pools KHM;")
+        and "not pooled (fewer months than the others): VNM" in wage["coverage"].item()
+    )
     # indicators that rest on events of the year pool both countries
     survey = pooled.filter(pl.col("indicator") == "UNION_MEMBER_RT", pl.col("sex") == "SEX_T")
     assert survey["months_covered"].is_null().all() and "survey" in survey["coverage"].item()
@@ -93,5 +112,6 @@ def test_the_pooled_new_year_is_provisional_too(run):
 
 def test_wide_marts_carry_the_provisional_status_beside_the_value(run):
     wages = pl.read_parquet(run["root"] / "marts" / "country_wages.parquet").filter(
-        pl.col("ref_area") == "KHM", pl.col("time") == 2026, pl.col("sex") == "SEX_T")
+        pl.col("ref_area") == "KHM", pl.col("time") == 2026, pl.col("sex") == "SEX_T"
+    )
     assert wages["ear_mean_monthly_lcu_status"].item() == "P" and wages["ear_mean_monthly_lcu"].item() is not None

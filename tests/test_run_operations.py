@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -23,7 +24,6 @@ from dagster._core.utils import make_new_run_id
 from decentwork.settings import PROCESS_TAG
 from pipelines.runs import FAILURE_COMMAND_ENV, FAILURE_WEBHOOK_ENV, HOST_TAG, REQUESTED_FOR_TAG, recent_failures
 from pipelines.sensors import refresh_failure_sensor
-from tests.conftest import deliver
 from tests.instances import BACKENDS, REPO, instance_home
 
 KEY = "operations-test-key-of-32-characters"
@@ -31,8 +31,14 @@ RECOVERED = "was interrupted (its process is gone): marked failed, its warehouse
 
 
 def _decentwork(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=REPO)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
 
 
 def _env(instance_env: dict[str, str], root: Path) -> dict[str, str]:
@@ -84,7 +90,9 @@ def test_a_refresh_then_a_schedule_tick_then_status(on_instance):
     assert run.status == dg.DagsterRunStatus.SUCCESS
 
     def schedule_tick(country: str):
-        result = defs.resolve_schedule_def(f"refresh_{country}_schedule").evaluate_tick(dg.build_schedule_context(instance=instance))
+        result = defs.resolve_schedule_def(f"refresh_{country}_schedule").evaluate_tick(
+            dg.build_schedule_context(instance=instance)
+        )
         return result.run_requests or [], result.skip_message or ""
 
     requests, skip = schedule_tick("KHM")
@@ -113,12 +121,20 @@ def _started_run(instance: dg.DagsterInstance, tags: dict[str, str], pid_event: 
     run_id = make_new_run_id()
     instance.add_run(dg.DagsterRun(job_name="refresh", run_id=run_id, status=dg.DagsterRunStatus.STARTED, tags=tags))
     if pid_event is not None:  # what the default run launcher's process reports when it starts the run
-        instance.report_engine_event(f"Started process for run (pid: {pid_event}).", instance.get_run_by_id(run_id),
-                                     EngineEventData.in_process(pid_event))
+        instance.report_engine_event(
+            f"Started process for run (pid: {pid_event}).",
+            instance.get_run_by_id(run_id),
+            EngineEventData.in_process(pid_event),
+        )
     # killed while a check was planned: the evaluation that never came (status once crashed on it)
     instance.report_dagster_event(
-        DagsterEvent(DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, job_name="refresh",
-                     event_specific_data=AssetCheckEvaluationPlanned(asset_key=dg.AssetKey(["staging", "payroll"]), check_name="quarantine_share")),
+        DagsterEvent(
+            DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value,
+            job_name="refresh",
+            event_specific_data=AssetCheckEvaluationPlanned(
+                asset_key=dg.AssetKey(["staging", "payroll"]), check_name="quarantine_share"
+            ),
+        ),
         run_id=run_id,
     )
     return run_id
@@ -137,16 +153,28 @@ def test_status_marks_runs_whose_process_is_gone_failed_and_never_crashes(on_ins
     (root / "quarantine" / "payroll" / "country=KHM").mkdir(parents=True)
     import polars as pl
 
-    pl.DataFrame({"file": ["payroll/KHM/a.csv"], "status": ["loaded"], "rows_read": [1], "rows_loaded": [1], "rows_quarantined": [0],
-                  "rows_superseded": [0]}).write_parquet(root / "quarantine" / "payroll" / "country=KHM" / "files.parquet")
+    pl.DataFrame(
+        {
+            "file": ["payroll/KHM/a.csv"],
+            "status": ["loaded"],
+            "rows_read": [1],
+            "rows_loaded": [1],
+            "rows_quarantined": [0],
+            "rows_superseded": [0],
+        }
+    ).write_parquet(root / "quarantine" / "payroll" / "country=KHM" / "files.parquet")
 
     status = _decentwork(env, "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count(RECOVERED) == 2, status.stdout
     assert "failing checks: 0" in status.stdout
     states = {run_id: instance.get_run_by_id(run_id).status for run_id in (by_cli, by_daemon, alive, elsewhere)}
-    assert states == {by_cli: dg.DagsterRunStatus.FAILURE, by_daemon: dg.DagsterRunStatus.FAILURE,
-                      alive: dg.DagsterRunStatus.STARTED, elsewhere: dg.DagsterRunStatus.STARTED}
+    assert states == {
+        by_cli: dg.DagsterRunStatus.FAILURE,
+        by_daemon: dg.DagsterRunStatus.FAILURE,
+        alive: dg.DagsterRunStatus.STARTED,
+        elsewhere: dg.DagsterRunStatus.STARTED,
+    }
     again = _decentwork(env, "status")
     assert again.returncode == 0 and RECOVERED not in again.stdout
 
@@ -157,12 +185,29 @@ def test_status_reads_without_importing_dagster(tmp_path: Path):
     (root / "quarantine" / "payroll" / "country=KHM").mkdir(parents=True)
     import polars as pl
 
-    pl.DataFrame({"file": ["payroll/KHM/a.csv"], "status": ["loaded"], "rows_read": [1], "rows_loaded": [1], "rows_quarantined": [0],
-                  "rows_superseded": [0]}).write_parquet(root / "quarantine" / "payroll" / "country=KHM" / "files.parquet")
-    code = ("import sys; from decentwork.cli import main; main(['status']); "
-            "print('IMPORTED:', sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'dagster_dbt', 'polars', 'sqlalchemy')))")
-    done = subprocess.run([sys.executable, "-c", code], env=_env({"DAGSTER_HOME": str(REPO)}, root), capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    pl.DataFrame(
+        {
+            "file": ["payroll/KHM/a.csv"],
+            "status": ["loaded"],
+            "rows_read": [1],
+            "rows_loaded": [1],
+            "rows_quarantined": [0],
+            "rows_superseded": [0],
+        }
+    ).write_parquet(root / "quarantine" / "payroll" / "country=KHM" / "files.parquet")
+    code = (
+        "import sys; from decentwork.cli import main; main(['status']); "
+        "print('IMPORTED:', sorted(m for m in sys.modules if m.split('.')[0] "
+        "in ('dagster', 'dagster_dbt', 'polars', 'sqlalchemy')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env({"DAGSTER_HOME": str(REPO)}, root),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "IMPORTED: []" in done.stdout, done.stdout[-500:]
 
@@ -171,9 +216,9 @@ def test_status_reads_without_importing_dagster(tmp_path: Path):
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(204)
         self.end_headers()
@@ -185,7 +230,9 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 def test_a_failed_run_reaches_status_a_command_and_a_webhook_without_personal_data(data_root, tmp_path, monkeypatch):
     @dg.op
     def staging__payroll():
-        raise ValueError("Conversion Error: Could not convert string 'Chan Dara' to INT64 (id 1234567890, \"NID-88\")\nLINE 2: more")
+        raise ValueError(
+            "Conversion Error: Could not convert string 'Chan Dara' to INT64 (id 1234567890, \"NID-88\")\nLINE 2: more"
+        )
 
     @dg.job(tags={"dagster/partition": "KHM"})
     def refresh():
@@ -200,8 +247,12 @@ def test_a_failed_run_reaches_status_a_command_and_a_webhook_without_personal_da
         with dg.instance_for_test() as instance:
             result = refresh.execute_in_process(instance=instance, raise_on_error=False)
             failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
-            context = dg.build_run_status_sensor_context(sensor_name="refresh_failure_sensor", dagster_event=failure,
-                                                         dagster_instance=instance, dagster_run=result.dagster_run).for_run_failure()
+            context = dg.build_run_status_sensor_context(
+                sensor_name="refresh_failure_sensor",
+                dagster_event=failure,
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+            ).for_run_failure()
             refresh_failure_sensor(context)
     finally:
         server.shutdown()

@@ -46,8 +46,14 @@ CODES = [  # dimension, code, label, definition
     ("UNIT_MEASURE", "HOURS", "Hours", None),
     ("UNIT_MEASURE", "RATIO", "Ratio", None),
 ]
-CODELIST_OF = {"REF_AREA": "CL_AREA", "INDICATOR": "CL_INDICATOR", "SEX": "CL_SEX", "CLASSIF1": "CL_CLASSIF1",
-               "OBS_STATUS": "CL_OBS_STATUS", "UNIT_MEASURE": "CL_UNIT"}
+CODELIST_OF = {
+    "REF_AREA": "CL_AREA",
+    "INDICATOR": "CL_INDICATOR",
+    "SEX": "CL_SEX",
+    "CLASSIF1": "CL_CLASSIF1",
+    "OBS_STATUS": "CL_OBS_STATUS",
+    "UNIT_MEASURE": "CL_UNIT",
+}
 ROWS = [  # ref_area, indicator, sex, classif1, time, obs_value, obs_status, unit, n_workers, n_factories
     ("KHM", "EAR_MEAN_HOURLY", "SEX_F", "CUR_TYPE_USD", 2025, 1.2345678901234567, None, "USD", 812, 14),
     ("KHM", "EAR_MEAN_HOURLY", "SEX_M", "CUR_TYPE_USD", 2025, 1.3, "U", "USD", 25, 9),
@@ -60,7 +66,18 @@ ROWS = [  # ref_area, indicator, sex, classif1, time, obs_value, obs_status, uni
     ("X_BW", "EAR_MEAN_HOURLY", "SEX_F", "OCU_SEWING", 2025, 1e-7, None, "PPP_USD", 40, 3),
     ("X_BW", "PAY_RATIO", "SEX_T", "_Z", 2025, 0.1 + 0.2, None, "RATIO", 12000, 60),
 ]
-COLUMNS = ["ref_area", "indicator", "sex", "classif1", "time", "obs_value", "obs_status", "unit", "n_workers", "n_factories"]
+COLUMNS = [
+    "ref_area",
+    "indicator",
+    "sex",
+    "classif1",
+    "time",
+    "obs_value",
+    "obs_status",
+    "unit",
+    "n_workers",
+    "n_factories",
+]
 NS_MESSAGE_30 = "http://www.sdmx.org/resources/sdmxml/schemas/v3_0/message"
 
 
@@ -69,7 +86,9 @@ def codes(rows=CODES) -> pl.DataFrame:
 
 
 def indicators(rows=ROWS) -> pl.DataFrame:
-    schema = dict(zip(COLUMNS, [pl.String] * 4 + [pl.Int32, pl.Float64, pl.String, pl.String, pl.Int64, pl.Int64]))
+    schema = dict(
+        zip(COLUMNS, [pl.String] * 4 + [pl.Int32, pl.Float64, pl.String, pl.String, pl.Int64, pl.Int64], strict=True)
+    )
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -88,7 +107,9 @@ def test_every_observation_round_trips_through_sdmx1_into_pandas(tmp_path: Path)
     message = sdmx.read_sdmx(data, structure=dataflow)
     table = sdmx.to_pandas(message, attributes="o").reset_index()  # failed before: float('') on suppressed cells
     assert len(table) == len(ROWS)
-    got = {(r["REF_AREA"], r["INDICATOR"], r["SEX"], r["CLASSIF1"], r["TIME_PERIOD"]): r for r in table.to_dict("records")}
+    got = {
+        (r["REF_AREA"], r["INDICATOR"], r["SEX"], r["CLASSIF1"], r["TIME_PERIOD"]): r for r in table.to_dict("records")
+    }
     for area, indicator, sex, classif1, time, value, status, unit, workers, factories in ROWS:
         obs = got[(area, indicator, sex, classif1, str(time))]
         if value is None:
@@ -115,11 +136,24 @@ def test_csv_is_sdmx_csv_2_with_nan_for_missing_values_and_no_status_on_normal_o
     data, _ = export(indicators(), tmp_path)
     with data.open(newline="", encoding="utf-8") as f:
         header, *lines = list(csv.reader(f))
-    assert header == ["STRUCTURE", "STRUCTURE_ID", "ACTION", "REF_AREA", "INDICATOR", "SEX", "CLASSIF1", "TIME_PERIOD",
-                      "OBS_VALUE", "OBS_STATUS", "UNIT_MEASURE", "N_WORKERS", "N_FACTORIES"]
+    assert header == [
+        "STRUCTURE",
+        "STRUCTURE_ID",
+        "ACTION",
+        "REF_AREA",
+        "INDICATOR",
+        "SEX",
+        "CLASSIF1",
+        "TIME_PERIOD",
+        "OBS_VALUE",
+        "OBS_STATUS",
+        "UNIT_MEASURE",
+        "N_WORKERS",
+        "N_FACTORIES",
+    ]
     assert re.fullmatch(r"\d+\.\d+\.\d+", VERSION)
     assert {tuple(line[:3]) for line in lines} == {("dataflow", f"BW:DF_DECENT_WORK({VERSION})", "R")}
-    cells = {(line[3], line[4], line[5], line[6]): dict(zip(header, line)) for line in lines}
+    cells = {(line[3], line[4], line[5], line[6]): dict(zip(header, line, strict=True)) for line in lines}
     for area, indicator, sex, classif1, _, value, status, *_ in ROWS:
         row = cells[(area, indicator, sex, classif1)]
         assert row["OBS_STATUS"] == (status or "")  # a normal observation: the field is empty, no code at all
@@ -139,19 +173,27 @@ def test_structure_is_sdmx_ml_3_read_by_sdmx1_with_named_full_code_lists(tmp_pat
     assert [d.id for d in dsd.dimensions.components] == ["REF_AREA", "INDICATOR", "SEX", "CLASSIF1", "TIME_PERIOD"]
     assert isinstance(dsd.dimensions.get("TIME_PERIOD"), common.TimeDimension)
     assert [m.id for m in dsd.measures.components] == ["OBS_VALUE"]
-    assert dsd.measures.get("OBS_VALUE").local_representation.non_enumerated[0].value_type == common.FacetValueType.double
+    assert (
+        dsd.measures.get("OBS_VALUE").local_representation.non_enumerated[0].value_type == common.FacetValueType.double
+    )
     assert [a.id for a in dsd.attributes.components] == ["OBS_STATUS", "UNIT_MEASURE", "N_WORKERS", "N_FACTORIES"]
     for attribute in dsd.attributes.components:
         assert type(attribute.related_to).__name__ == "ObservationRelationship", attribute.id
     for count in "N_WORKERS", "N_FACTORIES":
-        assert dsd.attributes.get(count).local_representation.non_enumerated[0].value_type == common.FacetValueType.integer
+        assert (
+            dsd.attributes.get(count).local_representation.non_enumerated[0].value_type == common.FacetValueType.integer
+        )
     concepts = message.concept_scheme["CS_DECENT_WORK"]
     assert str(concepts["OBS_STATUS"].name) == "Observation status"
     for component in [*dsd.dimensions.components, *dsd.measures.components, *dsd.attributes.components]:
         assert component.concept_identity.id == component.id and str(component.concept_identity.name) != component.id
     for dimension, codelist_id in CODELIST_OF.items():
         codelist = message.codelist[codelist_id]
-        component = dsd.attributes.get(dimension) if dimension in ("OBS_STATUS", "UNIT_MEASURE") else dsd.dimensions.get(dimension)
+        component = (
+            dsd.attributes.get(dimension)
+            if dimension in ("OBS_STATUS", "UNIT_MEASURE")
+            else dsd.dimensions.get(dimension)
+        )
         enumerated = component.local_representation.enumerated
         assert enumerated is codelist and str(codelist.version) == VERSION
         expected = {code: (label, definition) for d, code, label, definition in CODES if d == dimension}
@@ -187,7 +229,9 @@ def test_codelists_digest_tracks_the_code_lists_only(tmp_path: Path) -> None:
     digest = codelists_digest(codes())
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
     assert codelists_digest(codes(CODES[::-1])) == digest
-    relabelled = [(d, c, "Kingdom of Cambodia" if c == "KHM" else label, definition) for d, c, label, definition in CODES]
+    relabelled = [
+        (d, c, "Kingdom of Cambodia" if c == "KHM" else label, definition) for d, c, label, definition in CODES
+    ]
     assert codelists_digest(codes(relabelled)) != digest
     assert codelists_digest(codes([*CODES, ("SEX", "SEX_O", "Other", None)])) != digest
     write_structure(tmp_path / "structure.xml", codes())
@@ -225,4 +269,5 @@ def test_the_published_code_lists_are_those_the_version_was_released_with() -> N
 
     assert codelists_digest(code_table()) == RELEASED_CODELISTS, (
         f"the code lists changed since version {VERSION}: raise assets/sdmx.py VERSION and set RELEASED_CODELISTS to "
-        f"{codelists_digest(code_table())}")
+        f"{codelists_digest(code_table())}"
+    )

@@ -4,9 +4,9 @@ publishes the indicators the DuckDB build publishes.
 The sample is the small one of test_crash_safety (its clean DuckDB run is the reference, shared within a
 session). Its staged Parquet is built by `dbt build` on the `spark` target (a local Spark session from PyPI's
 pyspark, Java 17+: every model and data test; the unit tests too in the `scale` test below, which runs the
-whole `DECENTWORK_DBT_TARGET=spark decentwork run`, then the unit tests on its warehouse), then published by the same export code from the Parquet
-tables Spark wrote. Every published table must hold the same rows as the DuckDB build's, values equal to
-1e-9 (float sums differ in their last bits between engines).
+whole `DECENTWORK_DBT_TARGET=spark decentwork run`, then the unit tests on its warehouse), then published by
+the same export code from the Parquet tables Spark wrote. Every published table must hold the same rows as the
+DuckDB build's, values equal to 1e-9 (float sums differ in their last bits between engines).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from assets.dbt_models import MARTS
 from assets.disclosure.asset import control_warehouse
 from assets.publish import publish
-from assets.dbt_models import MARTS
 from decentwork.settings import DBT_PROJECT_DIR
 from tests.test_crash_safety import KEY, fresh_root, reference_run
 from tests.test_dbt_unit_coverage import assert_every_unit_test_passed, run_dbt_unit_tests
@@ -77,14 +77,27 @@ def spark_build(reference: dict, tmp_path_factory: pytest.TempPathFactory) -> di
     shutil.copytree(reference["root"] / "staging", root / "staging")
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_DBT_TARGET": "spark"}
     dbt = [str(Path(sys.executable).parent / "dbt"), "build"]
-    done = subprocess.run([*dbt, "--exclude", "test_type:unit", MARTS], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [*dbt, "--exclude", "test_type:unit", MARTS],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DECENTWORK_DBT_TARGET", "spark")
         mp.setenv("DECENTWORK_DATA_DIR", str(root))
         control_warehouse()
-        marts = subprocess.run([*dbt, "--select", MARTS, "--exclude", "test_type:unit"], cwd=DBT_PROJECT_DIR, env=env,
-                               capture_output=True, text=True, timeout=1200)
+        marts = subprocess.run(
+            [*dbt, "--select", MARTS, "--exclude", "test_type:unit"],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert marts.returncode == 0, marts.stdout[-4000:] + marts.stderr[-4000:]
         publish(root / "warehouse.duckdb", root / "marts", root / "staging")
     return {"root": root, "output": done.stdout + marts.stdout}
@@ -121,9 +134,15 @@ def test_decentwork_run_on_spark_end_to_end(reference):
     """The whole Dagster job with the one variable set: ingestion, dbt build, gates, export; then the dbt unit tests."""
     _java()
     root = fresh_root(reference, "spark-run")
-    env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY, "DECENTWORK_DBT_TARGET": "spark"}
-    done = subprocess.run([str(Path(sys.executable).parent / "decentwork"), "run"], env=env,
-                          capture_output=True, text=True, timeout=1800)
+    env = {
+        **os.environ,
+        "DECENTWORK_DATA_DIR": str(root),
+        "DECENTWORK_PSEUDONYM_KEY": KEY,
+        "DECENTWORK_DBT_TARGET": "spark",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=1800
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "--target spark" in done.stdout + done.stderr
     _same_publication(reference["root"] / "marts", root / "marts")

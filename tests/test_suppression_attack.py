@@ -64,7 +64,9 @@ def small_country(tmp_path_factory) -> dict:
         if source.is_dir():
             shutil.copytree(source / "JOR", root / "raw" / source.name / "JOR")
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": SMALL_KEY}
-    done = subprocess.run([str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     published = pl.read_parquet(root / "marts" / "indicators.parquet")
     return {"root": root, "published": published, "truth": recompute(root), "done": done}
@@ -98,35 +100,68 @@ def differencing(table: pl.DataFrame) -> list[dict]:
         if sex in ("SEX_F", "SEX_M"):
             other = shown.get((area, indicator, "SEX_M" if sex == "SEX_F" else "SEX_F", classif1, time))
             total = shown.get((area, indicator, "SEX_T", classif1, time))
-            if other and total and total["n_workers"] and other["n_workers"] is not None and total["n_workers"] > other["n_workers"]:
+            if (
+                other
+                and total
+                and total["n_workers"]
+                and other["n_workers"] is not None
+                and total["n_workers"] > other["n_workers"]
+            ):
                 n_t, n_o = total["n_workers"], other["n_workers"]
                 add(key, "sex differencing", (n_t * total["obs_value"] - n_o * other["obs_value"]) / (n_t - n_o))
         # occupation margins: the sex's total in local currency less its published occupations
         if indicator == "EAR_MEAN_HOURLY" and classif1.startswith("OCU_"):
             total = shown.get((area, indicator, sex, "CUR_TYPE_LCU", time))
-            others = [r for k, r in rows.items() if k[:3] == (area, indicator, sex) and k[3].startswith("OCU_") and k[4] == time and k != key]
+            others = [
+                r
+                for k, r in rows.items()
+                if k[:3] == (area, indicator, sex) and k[3].startswith("OCU_") and k[4] == time and k != key
+            ]
             if total and total["n_workers"] and all(tuple(r[c] for c in KEY) in shown for r in others):
                 rest_n = sum(r["n_workers"] for r in others)
                 if total["n_workers"] > rest_n:
-                    add(key, "occupation margin", (total["n_workers"] * total["obs_value"] - sum(r["n_workers"] * r["obs_value"] for r in others))
-                        / (total["n_workers"] - rest_n))
+                    add(
+                        key,
+                        "occupation margin",
+                        (total["n_workers"] * total["obs_value"] - sum(r["n_workers"] * r["obs_value"] for r in others))
+                        / (total["n_workers"] - rest_n),
+                    )
         # gap inversion: a country's raw gap is in its own currency, the pooled one in PPP dollars
         own_currency = "CUR_TYPE_PPP" if area == POOLED else "CUR_TYPE_LCU"
-        if indicator == "EAR_MEAN_HOURLY" and sex in ("SEX_F", "SEX_M") and not (classif1.startswith("CUR_TYPE_") and classif1 != own_currency):
+        if (
+            indicator == "EAR_MEAN_HOURLY"
+            and sex in ("SEX_F", "SEX_M")
+            and not (classif1.startswith("CUR_TYPE_") and classif1 != own_currency)
+        ):
             gap = shown.get((area, "GPG_MEAN_HOURLY", "SEX_T", "_Z" if classif1 == own_currency else classif1, time))
             other = shown.get((area, indicator, "SEX_M" if sex == "SEX_F" else "SEX_F", classif1, time))
             if gap and other:
                 g = gap["obs_value"] / 100
-                add(key, "gap inversion", other["obs_value"] * (1 - g) if sex == "SEX_F" else other["obs_value"] / (1 - g))
+                add(
+                    key,
+                    "gap inversion",
+                    other["obs_value"] * (1 - g) if sex == "SEX_F" else other["obs_value"] / (1 - g),
+                )
         # pooled differencing
         if area != POOLED:
             pooled = shown.get((POOLED, indicator, sex, classif1, time))
             others = [r for k, r in rows.items() if k[0] not in (area, POOLED) and k[1:] == key[1:]]
-            if pooled and pooled["n_workers"] and all(tuple(r[c] for c in KEY) in shown and r["n_workers"] is not None for r in others):
+            if (
+                pooled
+                and pooled["n_workers"]
+                and all(tuple(r[c] for c in KEY) in shown and r["n_workers"] is not None for r in others)
+            ):
                 rest_n = sum(r["n_workers"] for r in others)
                 if pooled["n_workers"] > rest_n:
-                    add(key, "pooled differencing", (pooled["n_workers"] * pooled["obs_value"] - sum(r["n_workers"] * r["obs_value"] for r in others))
-                        / (pooled["n_workers"] - rest_n))
+                    add(
+                        key,
+                        "pooled differencing",
+                        (
+                            pooled["n_workers"] * pooled["obs_value"]
+                            - sum(r["n_workers"] * r["obs_value"] for r in others)
+                        )
+                        / (pooled["n_workers"] - rest_n),
+                    )
         # a country's cell in another currency (one public rate converts it; the pooled cells weight countries)
         if classif1 in CURRENCIES and area != POOLED:
             for currency in CURRENCIES:
@@ -145,12 +180,13 @@ def differencing(table: pl.DataFrame) -> list[dict]:
 
 
 def _links(cells: list[tuple]) -> list[dict[tuple, float]]:
-    """The linear links of one table's cells (numerators): T = F + M, a sex's total = its occupations, X_BW = the countries."""
+    """The linear links of one table's cells (numerators): T = F + M, a sex's total = its occupations,
+    X_BW = the countries."""
     present = set(cells)
     links = []
     by = defaultdict(list)
     for c in cells:
-        area, indicator, sex, classif1, time = c
+        area, _indicator, sex, classif1, _time = c
         if sex != "SEX_T":
             by[("sex", area, classif1)].append(c)
         if classif1.startswith("OCU_"):
@@ -165,15 +201,17 @@ def _links(cells: list[tuple]) -> list[dict[tuple, float]]:
         else:
             total = (POOLED, parts[0][1], a, b, parts[0][4])
         if total in present and (kind != "sex" or len(parts) == 2):
-            links.append({total: 1.0, **{p: -1.0 for p in parts}})
+            links.append({total: 1.0, **dict.fromkeys(parts, -1.0)})
     return links
 
 
 def derivable_cells(table: pl.DataFrame) -> list[tuple]:
     """Suppressed cells whose numerator is a linear combination of published numerators under the links."""
     out = []
-    means = table.filter(~pl.col("indicator").is_in(["EAR_MEDIAN_HOURLY", "GPG_MEDIAN_HOURLY", "PICC_REPRESENTATION_PARITY"])
-                         & ~pl.col("indicator").str.starts_with("GPG_MEAN"))
+    means = table.filter(
+        ~pl.col("indicator").is_in(["EAR_MEDIAN_HOURLY", "GPG_MEDIAN_HOURLY", "PICC_REPRESENTATION_PARITY"])
+        & ~pl.col("indicator").str.starts_with("GPG_MEAN")
+    )
     for _, group in means.group_by("indicator", "time"):
         for currency in ("CUR_TYPE_USD", "CUR_TYPE_PPP", None):  # LCU with the occupations; each currency its own table
             if currency is None:
@@ -195,7 +233,11 @@ def derivable_cells(table: pl.DataFrame) -> list[tuple]:
             rank = np.linalg.matrix_rank(basis) if len(basis) else 0
             for c in cells:
                 if rows[c]["obs_status"] == "C":
-                    with_target = np.vstack([basis, np.eye(len(cells))[index[c]]]) if len(basis) else np.eye(len(cells))[[index[c]]]
+                    with_target = (
+                        np.vstack([basis, np.eye(len(cells))[index[c]]])
+                        if len(basis)
+                        else np.eye(len(cells))[[index[c]]]
+                    )
                     if np.linalg.matrix_rank(with_target) == rank:
                         out.append(c)
     return out
@@ -203,7 +245,12 @@ def derivable_cells(table: pl.DataFrame) -> list[tuple]:
 
 def _recovered(found: list[dict], truth: pl.DataFrame, tolerance: float) -> list[dict]:
     true = {tuple(r[k] for k in KEY): r["obs_value"] for r in truth.iter_rows(named=True)}
-    return [f for f in found if f["estimate"] is not None and abs(f["estimate"] - true[f["key"]]) <= tolerance * max(1.0, abs(true[f["key"]]))]
+    return [
+        f
+        for f in found
+        if f["estimate"] is not None
+        and abs(f["estimate"] - true[f["key"]]) <= tolerance * max(1.0, abs(true[f["key"]]))
+    ]
 
 
 # ------------------------------------------------------------------------------------------- the tests
@@ -214,9 +261,15 @@ PUBLICATIONS = ["sample", "small_country"]
 def publication(request) -> dict:
     if request.param == "sample":
         built = request.getfixturevalue("sample")
-        return {"published": built["published"], "truth": request.getfixturevalue("truth"), "root": built["root"],
-                "leaks_by": {"pooled differencing", "occupation margin", "exact denominator"}}
-    return request.getfixturevalue("small_country") | {"leaks_by": {"pooled differencing", "range edge", "exact denominator"}}
+        return {
+            "published": built["published"],
+            "truth": request.getfixturevalue("truth"),
+            "root": built["root"],
+            "leaks_by": {"pooled differencing", "occupation margin", "exact denominator"},
+        }
+    return request.getfixturevalue("small_country") | {
+        "leaks_by": {"pooled differencing", "range edge", "exact denominator"}
+    }
 
 
 def test_no_recovery_equation_is_computable_from_the_publication(publication):
@@ -244,22 +297,29 @@ def test_primary_suppression_alone_leaks_to_the_same_attacker(publication):
     kinds = {f["attack"] for f in found}
     assert publication["leaks_by"] <= kinds, kinds
     assert derivable_cells(primary_only), "the links make some primary cell derivable"
-    close = _recovered([f for f in found if f["attack"] in ("pooled differencing", "occupation margin", "sex differencing")],
-                       publication["truth"], tolerance=0.05)
+    close = _recovered(
+        [f for f in found if f["attack"] in ("pooled differencing", "occupation margin", "sex differencing")],
+        publication["truth"],
+        tolerance=0.05,
+    )
     assert close, "differencing gives suppressed cells back approximately"
 
 
 def test_the_small_country_fixture_is_what_the_issue_describes(small_country):
     """A few factories, a handful of men: the primary rules alone leak there, and its country totals stay published."""
     truth = small_country["truth"]
-    jor = truth.filter(pl.col("ref_area") == "JOR", pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("classif1") == "CUR_TYPE_LCU")
+    jor = truth.filter(
+        pl.col("ref_area") == "JOR", pl.col("indicator") == "EAR_MEAN_HOURLY", pl.col("classif1") == "CUR_TYPE_LCU"
+    )
     men = jor.filter(pl.col("sex") == "SEX_M")["n_workers"].to_list()
     assert men and max(men) < 40 and jor["n_factories"].max() <= 4
     found = differencing(disclose(truth))
     assert any(f["key"][0] == "JOR" or f["key"][0] == POOLED for f in found)
     published = small_country["published"]
     pooled = published.filter(pl.col("ref_area") == POOLED)
-    assert (pooled["obs_status"] == "C").sum() < pooled.height / 4, "pooled cells stay published where a smaller cell can go"
+    assert (pooled["obs_status"] == "C").sum() < pooled.height / 4, (
+        "pooled cells stay published where a smaller cell can go"
+    )
 
 
 def test_the_gate_refuses_a_publication_that_gives_a_cell_away(sample, truth, tmp_path):
@@ -270,9 +330,17 @@ def test_the_gate_refuses_a_publication_that_gives_a_cell_away(sample, truth, tm
 
     candidate = tmp_path / "candidate"
     candidate.mkdir()
-    leaky = disclose(truth).with_columns(rules.rounded(pl.col("obs_value"), pl.col("unit")).alias("obs_value")).with_columns(
-        pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories"))
-    leaky.select([c for c in sample["published"].columns if c in leaky.columns]).write_parquet(candidate / "indicators.parquet")
+    leaky = (
+        disclose(truth)
+        .with_columns(rules.rounded(pl.col("obs_value"), pl.col("unit")).alias("obs_value"))
+        .with_columns(
+            pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("n_workers", "n_factories")
+        )
+    )
+    leaky.select([c for c in sample["published"].columns if c in leaky.columns]).write_parquet(
+        candidate / "indicators.parquet"
+    )
     gate = disclosure_gate(candidate, sample["root"] / "warehouse.duckdb")
     assert any("narrows it to" in e for e in gate["errors"]), gate["errors"][:5]
     honest = candidate / "honest"

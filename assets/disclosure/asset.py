@@ -14,7 +14,6 @@ report names them. The run ends non-zero and says which gate failed for which co
 publishes.
 """
 
-
 import json
 import os
 import subprocess
@@ -25,11 +24,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.dbt_models import model_asset_key
+from assets.dbt_project import WAREHOUSE_POOL
 from assets.disclosure import rules
 from assets.disclosure.control import control
 from assets.disclosure.links import POOLED, unpooled_country_years
-from assets.dbt_models import model_asset_key
-from assets.dbt_project import WAREHOUSE_POOL
 from assets.warehouse import read_built
 from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
 
@@ -49,7 +48,9 @@ def country_gates(frame: pl.DataFrame, p: Paths, kept: set[str]) -> dict[str, li
 
     with tempfile.TemporaryDirectory() as tmp:
         frame.write_parquet(Path(tmp) / "indicators.parquet")
-        report = validate_publication(Path(tmp), None, Path(tmp) / "quality", staging_dir=p.staging, kept_previous=frozenset(kept))
+        report = validate_publication(
+            Path(tmp), None, Path(tmp) / "quality", staging_dir=p.staging, kept_previous=frozenset(kept)
+        )
     return report.errors_by_country
 
 
@@ -58,14 +59,32 @@ def rebuild_cells(excluded: list[str], log: Callable[[str], None]) -> None:
     from assets.dbt_project import dbt_executable
 
     p = paths()
-    log(f"rebuilding the indicator cells without {', '.join(excluded)} (failed a quality gate, keep their previous publication)")
+    log(
+        f"rebuilding the indicator cells without {', '.join(excluded)} "
+        "(failed a quality gate, keep their previous publication)"
+    )
     done = subprocess.run(
-        [dbt_executable(), "build", "--select", *CELL_MODELS, "--exclude-resource-type", "unit_test",
-         "--target-path", str(p.dbt_artifacts), "--log-path", str(p.dbt_artifacts)],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, EXCLUDED_VARIABLE: ",".join(excluded)}, capture_output=True, text=True,
+        [
+            dbt_executable(),
+            "build",
+            "--select",
+            *CELL_MODELS,
+            "--exclude-resource-type",
+            "unit_test",
+            "--target-path",
+            str(p.dbt_artifacts),
+            "--log-path",
+            str(p.dbt_artifacts),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, EXCLUDED_VARIABLE: ",".join(excluded)},
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"dbt could not rebuild the cells without {excluded}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"dbt could not rebuild the cells without {excluded}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+        )
 
 
 def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dict:
@@ -109,18 +128,34 @@ def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dic
 def _previous_rows(p: Paths, countries: set[str]) -> pl.DataFrame:
     """What the current publication shows for `countries` (nothing for a country never published before)."""
     published = p.marts / "indicators.parquet"
-    schema = {"ref_area": pl.String, "indicator": pl.String, "sex": pl.String, "classif1": pl.String, "time": pl.Int32,
-              "obs_value": pl.Float64, "obs_status": pl.String, "unit": pl.String, "n_workers": pl.Int64, "n_factories": pl.Int64,
-              "months_covered": pl.Int64, "coverage": pl.String}
+    schema = {
+        "ref_area": pl.String,
+        "indicator": pl.String,
+        "sex": pl.String,
+        "classif1": pl.String,
+        "time": pl.Int32,
+        "obs_value": pl.Float64,
+        "obs_status": pl.String,
+        "unit": pl.String,
+        "n_workers": pl.Int64,
+        "n_factories": pl.Int64,
+        "months_covered": pl.Int64,
+        "coverage": pl.String,
+    }
     if not published.exists():
         return pl.DataFrame(schema=schema)
     rows = pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries)))
-    rows = rows.select([(pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()])  # older versions lack some
+    rows = rows.select(
+        [(pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()]
+    )  # older versions lack some
     # as this version publishes: rounded, no counts on a confidential cell (a publication of an older version
     # carried exact values and counts)
     confidential = pl.col("obs_status") == "C"
     return rows.with_columns(
-        pl.when(confidential).then(None).otherwise(rules.rounded(pl.col("obs_value"), pl.col("unit"))).alias("obs_value"),
+        pl.when(confidential)
+        .then(None)
+        .otherwise(rules.rounded(pl.col("obs_value"), pl.col("unit")))
+        .alias("obs_value"),
         *[pl.when(confidential).then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories")],
     )
 
@@ -143,11 +178,15 @@ def _write(target, text: str) -> None:
 def controlled_cells(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     report = control_warehouse(rebuild=lambda countries: rebuild_cells(countries, context.log.warning))
     for country, errors in report["countries_kept_previous"].items():
-        context.log.error(f"{country} keeps its previous publication: " + "; ".join(e.split(", e.g.")[0] for e in errors))
+        context.log.error(
+            f"{country} keeps its previous publication: " + "; ".join(e.split(", e.g.")[0] for e in errors)
+        )
     audit = report["audit"]
     context.log.info(
         f"disclosure: {report['suppressed']} of {report['cells']} cells suppressed ({report['primary']} primary, "
         f"{report['secondary']} secondary, {report['range_edges']} range edges; {report['suppressed_pooled']} of "
         f"{report['pooled']} pooled cells); audit passed on {audit['suppressed_cells_audited']} suppressed cells"
     )
-    return dg.MaterializeResult(metadata={k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.items()})
+    return dg.MaterializeResult(
+        metadata={k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.items()}
+    )

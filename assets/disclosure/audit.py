@@ -47,8 +47,10 @@ class Finding:
 
     def __str__(self) -> str:
         area, indicator, sex, classif1, time = self.key
-        return (f"{indicator} {area} {sex} {classif1} {time}: an attacker narrows it to [{self.low:.6g}, {self.high:.6g}] "
-                f"(width {self.width:.3g}, protection needs {self.required:.3g})")
+        return (
+            f"{indicator} {area} {sex} {classif1} {time}: an attacker narrows it to [{self.low:.6g}, {self.high:.6g}] "
+            f"(width {self.width:.3g}, protection needs {self.required:.3g})"
+        )
 
 
 @dataclass
@@ -62,7 +64,9 @@ class Audit:
         return not self.findings and not self.unsolved
 
 
-def bounds(model: Model, published: dict[tuple, float | None], keys: set[tuple] | None = None) -> dict[tuple, tuple[float, float] | None]:
+def bounds(
+    model: Model, published: dict[tuple, float | None], keys: set[tuple] | None = None
+) -> dict[tuple, tuple[float, float] | None]:
     """The lowest and highest value an attacker can derive for every suppressed linear cell (or those of
     `keys`); None where the linear program has no solution. `published`: key -> published (rounded) value,
     None for a suppressed cell; keys missing from it count as suppressed."""
@@ -133,7 +137,10 @@ class _Program:
     def numerator(self, row: Row) -> dict[int, float]:
         if row.indicator in SHARES_OF_WOMEN:  # 100 x the count of women
             return {self.w(leaf): 100.0 for leaf in self.model.leaves(row, row.indicator, sexes=("F",))}
-        return {self.s(leaf): float(coef) * self.scale[self.index[leaf]] for leaf, coef in self.model.value_vector(row).items()}
+        return {
+            self.s(leaf): float(coef) * self.scale[self.index[leaf]]
+            for leaf, coef in self.model.value_vector(row).items()
+        }
 
     def denominator(self, row: Row, sexes=None) -> dict[int, float]:
         return {self.w(leaf): 1.0 for leaf in self.model.leaves(row, row.indicator, sexes=sexes)}

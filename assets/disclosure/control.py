@@ -60,7 +60,11 @@ def follows(row: Row, model: Model) -> list[tuple]:
     if indicator == "GPG_MEAN_HOURLY" and not classif1.startswith("YIP_"):
         part = own_currency if classif1 == "_Z" else classif1
         if row.pooled and classif1 != "_Z":  # the pooled gap of an occupation rests on every country's cells of it
-            keys = [(c, "EAR_MEAN_HOURLY", s, classif1, time) for c in sorted(model.countries(row)) for s in ("SEX_F", "SEX_M")]
+            keys = [
+                (c, "EAR_MEAN_HOURLY", s, classif1, time)
+                for c in sorted(model.countries(row))
+                for s in ("SEX_F", "SEX_M")
+            ]
             return [k for k in keys if k in model.by_key]  # a country's part may have one sex only
         return [(area, "EAR_MEAN_HOURLY", s, part, time) for s in ("SEX_F", "SEX_M")]
     if indicator == "PICC_REPRESENTATION_PARITY":
@@ -73,10 +77,13 @@ def _threshold(frame: pl.DataFrame) -> dict[tuple, str]:
     """'C', 'U' or '' per cell by the thresholds; a gap by the counts of each sex it rests on."""
     own = rules.threshold_status(pl.col("n_workers"), pl.col("n_factories"))
     either_sex = (rules.threshold_status(pl.col("n_workers_f"), pl.col("n_factories_f")) == "C") | (
-        rules.threshold_status(pl.col("n_workers_m"), pl.col("n_factories_m")) == "C")
+        rules.threshold_status(pl.col("n_workers_m"), pl.col("n_factories_m")) == "C"
+    )
     status = (
-        pl.when(pl.col("basis") == "factories").then(rules.threshold_status(pl.lit(None, pl.Int64), pl.col("n_factories")))
-        .when((pl.col("basis") == "gap") & either_sex).then(pl.lit("C"))
+        pl.when(pl.col("basis") == "factories")
+        .then(rules.threshold_status(pl.lit(None, pl.Int64), pl.col("n_factories")))
+        .when((pl.col("basis") == "gap") & either_sex)
+        .then(pl.lit("C"))
         .otherwise(own)
     )
     out = frame.select(*KEY, status.alias("status"))
@@ -96,7 +103,11 @@ class Contributions:
     def dominated(self, population: str, year: int, breakdown: str, countries, sexes) -> bool:
         per_factory = self.parts.get((population, year, breakdown), {})
         totals = sorted(
-            (sum(n for s, n in by_sex.items() if s in sexes) for c in countries for by_sex in per_factory.get(c, {}).values()),
+            (
+                sum(n for s, n in by_sex.items() if s in sexes)
+                for c in countries
+                for by_sex in per_factory.get(c, {}).values()
+            ),
             reverse=True,
         )
         totals = [t for t in totals if t > 0]
@@ -110,7 +121,11 @@ def _dominance(row: Row, model: Model, contributions: Contributions) -> bool:
     sexes = {"F", "M"} if row.sex == "SEX_T" else {row.sex.removeprefix("SEX_")}
     countries = model.countries(row)
     if fam == "payroll" and row.basis != "gap":
-        breakdown = "SUPERVISORS" if row.indicator == "FEMALE_SHARE_SUPERVISORS" else (row.classif1 if row.classif1.startswith("OCU_") else "_Z")
+        breakdown = (
+            "SUPERVISORS"
+            if row.indicator == "FEMALE_SHARE_SUPERVISORS"
+            else (row.classif1 if row.classif1.startswith("OCU_") else "_Z")
+        )
         return contributions.dominated("payroll", row.time, breakdown, countries, sexes)
     if fam == YEARS_IN_PROGRAMME:
         return any(contributions.dominated("payroll", row.time, row.classif1, countries, {s}) for s in ("F", "M"))
@@ -121,7 +136,9 @@ def _dominance(row: Row, model: Model, contributions: Contributions) -> bool:
     return False
 
 
-def primary_cells(cells: pl.DataFrame, model: Model, contributions: pl.DataFrame) -> tuple[dict[tuple, str], set[tuple]]:
+def primary_cells(
+    cells: pl.DataFrame, model: Model, contributions: pl.DataFrame
+) -> tuple[dict[tuple, str], set[tuple]]:
     """(the threshold status of every cell: 'C', 'U' or '', the cells the dominance rule makes sensitive)."""
     threshold = _threshold(cells)
     shares = Contributions(contributions)
@@ -158,7 +175,9 @@ def _counts_layer(model: Model, primary: dict[tuple, bool]) -> set[tuple]:
         # a gap's sensitive counts are its sexes', which the family's cells by sex carry; the gaps by years in the
         # programme have no such cells, so they are the sensitive ones of their family (a pooled gap is close to
         # the countries' gaps weighted by their workers: X_BW less the others would approximate a lone suppressed one)
-        sensitive = {g for g, rs in groups.items() if any(primary[r.key] and (r.basis != "gap" or fam != "payroll") for r in rs)}
+        sensitive = {
+            g for g, rs in groups.items() if any(primary[r.key] and (r.basis != "gap" or fam != "payroll") for r in rs)
+        }
         cells = [gauss.Cell(g, [dict.fromkeys(v, 1) for v in g], protected=g in sensitive) for g in groups]
         order = sorted(groups, key=lambda g: preference(groups[g]))
         chosen = gauss.secondary_suppression(cells, order, sensitive)
@@ -174,8 +193,9 @@ def _at_edge(rows: list[Row], rounded: dict[tuple, float]) -> bool:
     return False
 
 
-def _values_layer(model: Model, counts: set[tuple], primary: dict[tuple, bool], rounded: dict[tuple, float],
-                  extra: dict[tuple, set]) -> tuple[set[tuple], set[tuple]]:
+def _values_layer(
+    model: Model, counts: set[tuple], primary: dict[tuple, bool], rounded: dict[tuple, float], extra: dict[tuple, set]
+) -> tuple[set[tuple], set[tuple]]:
     """Layer 2: (the rows whose values are suppressed, the rows suppressed for a range edge)."""
     suppressed: set[tuple] = set()
     edges_found: set[tuple] = set()
@@ -194,8 +214,11 @@ def _values_layer(model: Model, counts: set[tuple], primary: dict[tuple, bool], 
             cells = [gauss.Cell(u, [vectors[u]], protected=u in targets) for u in units]
             chosen = gauss.secondary_suppression(cells, order, forced | targets)
             new = {
-                u for u in units
-                if u not in chosen and u not in edges and _at_edge(units[u], rounded)
+                u
+                for u in units
+                if u not in chosen
+                and u not in edges
+                and _at_edge(units[u], rounded)
                 and any(v != u and v in chosen and vectors[v].keys() <= vectors[u].keys() for v in units)
             }
             if not new:
@@ -228,11 +251,17 @@ def _repair(model: Model, findings, suppressed: set[tuple], extra: dict[tuple, s
         leaves = model.value_vector(target).keys()
         table = (target.indicator, target.time)
         candidates = [
-            r for r in model.rows
-            if (r.indicator, r.time) == table and r.linear and r.key not in suppressed and leaves <= model.value_vector(r).keys()
+            r
+            for r in model.rows
+            if (r.indicator, r.time) == table
+            and r.linear
+            and r.key not in suppressed
+            and leaves <= model.value_vector(r).keys()
         ]
         if not candidates:
-            candidates = [r for r in model.rows if (r.indicator, r.time) == table and r.linear and r.key not in suppressed]
+            candidates = [
+                r for r in model.rows if (r.indicator, r.time) == table and r.linear and r.key not in suppressed
+            ]
         if not candidates:
             continue
         worst = max(candidates, key=lambda r: preference([r]))
@@ -249,8 +278,11 @@ class Controlled:
     report: dict = field(default_factory=dict)
 
 
-def control(cells: pl.DataFrame, contributions: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = frozenset()) -> Controlled:
-    """Disclosure control of `cells` (module docstring); `unpooled`: the country-years X_BW's payroll cells leave out."""
+def control(
+    cells: pl.DataFrame, contributions: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = frozenset()
+) -> Controlled:
+    """Disclosure control of `cells` (module docstring); `unpooled`: the country-years X_BW's payroll cells
+    leave out."""
     for column, dtype in (("months_covered", pl.Int64), ("coverage", pl.String)):
         if column not in cells.columns:  # cells made by hand (tests) need not say
             cells = cells.with_columns(pl.lit(None, dtype).alias(column))
@@ -266,22 +298,39 @@ def control(cells: pl.DataFrame, contributions: pl.DataFrame, unpooled: frozense
         values, edges = _values_layer(model, counts, primary, rounded, extra)
         suppressed = _apply_follows(model, counts | values | {k for k, p in primary.items() if p})
         published = {k: (None if k in suppressed else v) for k, v in rounded.items()}
-        sensitive = {k for k, p in primary.items() if p} | edges | range_edges(model, rounded, suppressed)  # as the gate sees them
+        sensitive = (
+            {k for k, p in primary.items() if p} | edges | range_edges(model, rounded, suppressed)
+        )  # as the gate sees them
         result = audit(model, published, sensitive=sensitive)
         if result.passed or attempt == MAX_REPAIRS or not _repair(model, result.findings, suppressed, extra):
             break
-        log.info("disclosure: %d cell(s) narrowed below protection, protecting their totals (pass %d)", len(result.findings), attempt + 1)
+        log.info(
+            "disclosure: %d cell(s) narrowed below protection, protecting their totals (pass %d)",
+            len(result.findings),
+            attempt + 1,
+        )
 
     status = {k: ("C" if k in suppressed else ("U" if threshold[k] == "U" else None)) for k in rounded}
-    frame = cells.with_columns(
-        pl.Series("obs_status", [status[tuple(r)] for r in cells.select(KEY).iter_rows()], dtype=pl.String)
-    ).with_columns(  # a provisional year says so before a small count does: months_covered shows both
-        pl.when((pl.col("obs_status") != "C").fill_null(True) & (pl.col("months_covered") < FULL_YEAR))
-        .then(pl.lit(PROVISIONAL)).otherwise(pl.col("obs_status")).alias("obs_status")
-    ).with_columns(
-        pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("_rounded")).alias("obs_value"),
-        *[pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c) for c in ("n_workers", "n_factories")],
-    ).select(PUBLISHED_COLUMNS).sort(KEY)
+    frame = (
+        cells.with_columns(
+            pl.Series("obs_status", [status[tuple(r)] for r in cells.select(KEY).iter_rows()], dtype=pl.String)
+        )
+        .with_columns(  # a provisional year says so before a small count does: months_covered shows both
+            pl.when((pl.col("obs_status") != "C").fill_null(True) & (pl.col("months_covered") < FULL_YEAR))
+            .then(pl.lit(PROVISIONAL))
+            .otherwise(pl.col("obs_status"))
+            .alias("obs_status")
+        )
+        .with_columns(
+            pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col("_rounded")).alias("obs_value"),
+            *[
+                pl.when(pl.col("obs_status") == "C").then(None).otherwise(pl.col(c)).alias(c)
+                for c in ("n_workers", "n_factories")
+            ],
+        )
+        .select(PUBLISHED_COLUMNS)
+        .sort(KEY)
+    )
     frame, unpublishable = pooled_gaps(frame, unpooled)
     frame = pl.concat([frame, _not_applicable(frame)]).sort(KEY)
     report = _report(model, primary, dominated, edges, suppressed | unpublishable, result)
@@ -291,7 +340,9 @@ def control(cells: pl.DataFrame, contributions: pl.DataFrame, unpooled: frozense
 POOLED_GAPS = ("GPG_MEAN_HOURLY", "GPG_MEDIAN_HOURLY")
 
 
-def pooled_gaps(frame: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = frozenset()) -> tuple[pl.DataFrame, set[tuple]]:
+def pooled_gaps(
+    frame: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = frozenset()
+) -> tuple[pl.DataFrame, set[tuple]]:
     """X_BW's raw and median gender pay gaps as the ILO Global Wage Report builds regional gaps: the average of the
     national gaps weighted by the workers each rests on. A raw gap over the pooled workers would measure the
     countries' different wage levels and shares of women, not the gap (docs/reading-the-marts.md).
@@ -301,24 +352,43 @@ def pooled_gaps(frame: pl.DataFrame, unpooled: frozenset[tuple[str, int]] = froz
     of theirs. A pooled gap that control suppressed stays suppressed; one with no published national gap
     becomes confidential too. Returns the frame and the keys newly made confidential."""
     gap = pl.col("indicator").is_in(POOLED_GAPS)
-    national = frame.filter(gap, pl.col("ref_area") != POOLED, pl.col("obs_value").is_not_null(), pl.col("n_workers") > 0).filter(
-        ~pl.struct("ref_area", "time").map_elements(lambda r: (r["ref_area"], r["time"]) in unpooled, return_dtype=pl.Boolean))
-    averages = national.sort("ref_area").group_by("indicator", "sex", "classif1", "time").agg(
-        ((pl.col("n_workers") * pl.col("obs_value")).sum() / pl.col("n_workers").sum()).round(1).alias("_value"),
-        pl.col("n_workers").sum().alias("_workers"), pl.col("n_factories").sum().alias("_factories"),
-        (pl.lit("employment-weighted average of the national gaps of ")
-         + pl.concat_str(pl.col("ref_area"), pl.lit(" ("), pl.col("n_workers").cast(pl.String), pl.lit(" workers)")).str.join(", ")
-         ).alias("_coverage"),
+    national = frame.filter(
+        gap, pl.col("ref_area") != POOLED, pl.col("obs_value").is_not_null(), pl.col("n_workers") > 0
+    ).filter(
+        ~pl.struct("ref_area", "time").map_elements(
+            lambda r: (r["ref_area"], r["time"]) in unpooled, return_dtype=pl.Boolean
+        )
+    )
+    averages = (
+        national.sort("ref_area")
+        .group_by("indicator", "sex", "classif1", "time")
+        .agg(
+            ((pl.col("n_workers") * pl.col("obs_value")).sum() / pl.col("n_workers").sum()).round(1).alias("_value"),
+            pl.col("n_workers").sum().alias("_workers"),
+            pl.col("n_factories").sum().alias("_factories"),
+            (
+                pl.lit("employment-weighted average of the national gaps of ")
+                + pl.concat_str(
+                    pl.col("ref_area"), pl.lit(" ("), pl.col("n_workers").cast(pl.String), pl.lit(" workers)")
+                ).str.join(", ")
+            ).alias("_coverage"),
+        )
     )
     pooled = gap & (pl.col("ref_area") == POOLED) & pl.col("obs_status").ne_missing("C")
     out = frame.join(averages, on=["indicator", "sex", "classif1", "time"], how="left")
     lost = {tuple(r) for r in out.filter(pooled & pl.col("_value").is_null()).select(KEY).iter_rows()}
     out = out.with_columns(
         pl.when(pooled).then(pl.col("_value")).otherwise(pl.col("obs_value")).alias("obs_value"),
-        pl.when(pooled & pl.col("_value").is_null()).then(pl.lit("C")).otherwise(pl.col("obs_status")).alias("obs_status"),
+        pl.when(pooled & pl.col("_value").is_null())
+        .then(pl.lit("C"))
+        .otherwise(pl.col("obs_status"))
+        .alias("obs_status"),
         pl.when(pooled).then(pl.col("_workers")).otherwise(pl.col("n_workers")).alias("n_workers"),
         pl.when(pooled).then(pl.col("_factories")).otherwise(pl.col("n_factories")).alias("n_factories"),
-        pl.when(pooled & pl.col("_coverage").is_not_null()).then(pl.col("_coverage")).otherwise(pl.col("coverage")).alias("coverage"),
+        pl.when(pooled & pl.col("_coverage").is_not_null())
+        .then(pl.col("_coverage"))
+        .otherwise(pl.col("coverage"))
+        .alias("coverage"),
     )
     return out.select(frame.columns).sort(KEY), lost
 
@@ -333,15 +403,27 @@ def _not_applicable(frame: pl.DataFrame) -> pl.DataFrame:
     by_sex = frame.filter(pl.col("sex") != "SEX_T")
     disaggregated = set(by_sex["indicator"].unique())
     totals = frame.filter(pl.col("sex") == "SEX_T", pl.col("indicator").is_in(disaggregated))
-    present = by_sex.select(*[c for c in KEY if c != "sex"], pl.col("sex").alias("present"), pl.col("n_workers").alias("present_n"))
-    alone = totals.join(present, on=[c for c in KEY if c != "sex"], how="inner").filter(
-        pl.col("present_n").is_not_null() & (pl.col("present_n") == pl.col("n_workers"))
-    ).filter(pl.len().over([c for c in KEY if c != "sex"]) == 1)  # exactly one sex has cells
+    present = by_sex.select(
+        *[c for c in KEY if c != "sex"], pl.col("sex").alias("present"), pl.col("n_workers").alias("present_n")
+    )
+    alone = (
+        totals.join(present, on=[c for c in KEY if c != "sex"], how="inner")
+        .filter(pl.col("present_n").is_not_null() & (pl.col("present_n") == pl.col("n_workers")))
+        .filter(pl.len().over([c for c in KEY if c != "sex"]) == 1)
+    )  # exactly one sex has cells
     return alone.select(
-        "ref_area", "indicator",
+        "ref_area",
+        "indicator",
         pl.when(pl.col("present") == "SEX_F").then(pl.lit("SEX_M")).otherwise(pl.lit("SEX_F")).alias("sex"),
-        "classif1", "time", pl.lit(None, pl.Float64).alias("obs_value"), pl.lit(NOT_APPLICABLE).alias("obs_status"), "unit",
-        pl.lit(0, pl.Int64).alias("n_workers"), pl.lit(0, pl.Int64).alias("n_factories"), "months_covered", "coverage",
+        "classif1",
+        "time",
+        pl.lit(None, pl.Float64).alias("obs_value"),
+        pl.lit(NOT_APPLICABLE).alias("obs_status"),
+        "unit",
+        pl.lit(0, pl.Int64).alias("n_workers"),
+        pl.lit(0, pl.Int64).alias("n_factories"),
+        "months_covered",
+        "coverage",
     ).cast(frame.schema)
 
 
@@ -363,14 +445,22 @@ def _report(model: Model, primary: dict, dominated: set, edges: set, suppressed:
         "suppressed_pooled": sum(1 for r in rows if r.pooled and r.key in suppressed),
         "pooled": sum(1 for r in rows if r.pooled),
         "suppressed_country_totals": sum(
-            1 for r in rows if not r.pooled and r.sex == "SEX_T" and r.classif1 in ("_Z", *CURRENCIES) and r.key in suppressed
+            1
+            for r in rows
+            if not r.pooled and r.sex == "SEX_T" and r.classif1 in ("_Z", *CURRENCIES) and r.key in suppressed
         ),
         # n_workers of the suppressed cells over n_workers of all worker-based cells (every indicator and breakdown)
         "workers_in_suppressed_cells_pct": round(100 * hidden / total, 2) if total else 0.0,
-        "audit": {"suppressed_cells_audited": result.audited, "narrowed_below_protection": len(result.findings),
-                  "unsolved": len(result.unsolved), "passed": result.passed,
-                  "protection": f"+/- {rules.PROTECTION:.0%} of the value, at least {rules.PROTECTION_FLOOR_UNITS} rounding units"},
+        "audit": {
+            "suppressed_cells_audited": result.audited,
+            "narrowed_below_protection": len(result.findings),
+            "unsolved": len(result.unsolved),
+            "passed": result.passed,
+            "protection": (
+                f"+/- {rules.PROTECTION:.0%} of the value, at least {rules.PROTECTION_FLOOR_UNITS} rounding units"
+            ),
+        },
     }
 
 
-__all__ = ["Controlled", "control", "follows", "POOLED"]
+__all__ = ["POOLED", "Controlled", "control", "follows"]

@@ -30,15 +30,36 @@ ANY = "*"
 
 FAMILY = {
     **dict.fromkeys(
-        ["EAR_MEAN_MONTHLY", "EAR_MEAN_HOURLY", "EAR_MEDIAN_HOURLY", "HOW_OT_MEAN", "HOW_OT_EXCESS_RT", "EAR_DIGITAL_RT",
-         "MINW_BELOW_RT", "EAR_TO_MINW_RATIO", "SS_REGISTERED_RT", "SS_CONTRIB_PAID_RT", "SS_CONTRIB_GAP_RT",
-         "FEMALE_SHARE_WORKFORCE", "FEMALE_SHARE_SUPERVISORS", "GPG_MEAN_HOURLY", "GPG_MEDIAN_HOURLY"],
+        [
+            "EAR_MEAN_MONTHLY",
+            "EAR_MEAN_HOURLY",
+            "EAR_MEDIAN_HOURLY",
+            "HOW_OT_MEAN",
+            "HOW_OT_EXCESS_RT",
+            "EAR_DIGITAL_RT",
+            "MINW_BELOW_RT",
+            "EAR_TO_MINW_RATIO",
+            "SS_REGISTERED_RT",
+            "SS_CONTRIB_PAID_RT",
+            "SS_CONTRIB_GAP_RT",
+            "FEMALE_SHARE_WORKFORCE",
+            "FEMALE_SHARE_SUPERVISORS",
+            "GPG_MEAN_HOURLY",
+            "GPG_MEDIAN_HOURLY",
+        ],
         "payroll",
     ),
     "GPG_FACTOR_WEIGHTED": "payroll_strata",
     **dict.fromkeys(
-        ["UNION_MEMBER_RT", "WS_CONCERN_DANGEROUS_EQUIPMENT_RT", "WS_CONCERN_ACCIDENTS_RT", "WS_CONCERN_SEXUAL_HARASSMENT_RT",
-         "WS_CONCERN_VERBAL_ABUSE_RT", "WS_COMFORT_UNION_RT", "WS_COMFORT_PICC_RT"],
+        [
+            "UNION_MEMBER_RT",
+            "WS_CONCERN_DANGEROUS_EQUIPMENT_RT",
+            "WS_CONCERN_ACCIDENTS_RT",
+            "WS_CONCERN_SEXUAL_HARASSMENT_RT",
+            "WS_CONCERN_VERBAL_ABUSE_RT",
+            "WS_COMFORT_UNION_RT",
+            "WS_COMFORT_PICC_RT",
+        ],
         "survey",
     ),
     "PICC_FEMALE_SHARE_WORKER_REPS": "picc_members",
@@ -51,7 +72,12 @@ YEARS_IN_PROGRAMME = "payroll_years"  # the family of the gaps by years in the p
 SEXLESS = {"payroll_strata", "picc_active", "assessments"}
 # the families whose pooled cells leave out the country-years with fewer payroll months (int_coverage)
 PAYROLL_FAMILIES = {"payroll", "payroll_strata", YEARS_IN_PROGRAMME}
-SHARES_OF_WOMEN = {"FEMALE_SHARE_WORKFORCE", "FEMALE_SHARE_SUPERVISORS", "PICC_FEMALE_SHARE_WORKER_REPS", "PICC_REPRESENTATION_PARITY"}
+SHARES_OF_WOMEN = {
+    "FEMALE_SHARE_WORKFORCE",
+    "FEMALE_SHARE_SUPERVISORS",
+    "PICC_FEMALE_SHARE_WORKER_REPS",
+    "PICC_REPRESENTATION_PARITY",
+}
 SUPERVISORS = frozenset({"SUPERVISOR", "MANAGER"})
 # classif1 codes that break a total down into parts that add up to it
 PART_PREFIXES = ("OCU_", "YIP_")
@@ -105,15 +131,21 @@ def rows_from(records: Iterable[dict]) -> list[Row]:
     return [Row(**{f: (r.get("obs_value") if f == "value" else r.get(f)) for f in fields}) for r in records]
 
 
-Leaf = tuple[str, int, str, str, str]  # (family, year, country, sex, part): families count different people, years differ
+Leaf = tuple[
+    str, int, str, str, str
+]  # (family, year, country, sex, part): families count different people, years differ
 Leaves = frozenset[Leaf]
 
 
 class Model:
     """The leaves of every row of one publication, and what each row reveals."""
 
-    def __init__(self, rows: list[Row], populated: dict[tuple[str, int], frozenset[str]] | None = None,
-                 unpooled: frozenset[tuple[str, int]] = frozenset()):
+    def __init__(
+        self,
+        rows: list[Row],
+        populated: dict[tuple[str, int], frozenset[str]] | None = None,
+        unpooled: frozenset[tuple[str, int]] = frozenset(),
+    ):
         """`populated`: (breakdown, year) -> the countries with payroll workers in that part (from the factory
         totals), which a pooled gap by the part averages although some of them have one sex only there.
         `unpooled`: the (country, year)s whose payroll covers fewer months than another country's that year: the
@@ -129,7 +161,7 @@ class Model:
                 members[(r.indicator, r.sex, r.classif1, r.time)].add(r.ref_area)
             if r.classif1.startswith(PART_PREFIXES) and not r.pooled:
                 name = r.classif1 if r.classif1.startswith("YIP_") else r.classif1.removeprefix("OCU_")
-                for sex in (("F", "M") if r.sex == "SEX_T" else (r.sex.removeprefix("SEX_"),)):
+                for sex in ("F", "M") if r.sex == "SEX_T" else (r.sex.removeprefix("SEX_"),):
                     for scope in (r.family, r.indicator):
                         parts[(scope, r.ref_area, sex, r.time)].add(name)
         self.members = {k: frozenset(v) for k, v in members.items()}
@@ -238,8 +270,11 @@ def unpooled_country_years(coverage) -> frozenset[tuple[str, int]]:
 def populated_parts(contributions) -> dict[tuple[str, int], frozenset[str]]:
     """(breakdown, year) -> countries with payroll workers in it, from `int_factory_contributions`."""
     out: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for breakdown, year, country in contributions.filter(contributions["population"] == "payroll").select(
-        "breakdown", "year", "country"
-    ).unique().iter_rows():
+    for breakdown, year, country in (
+        contributions.filter(contributions["population"] == "payroll")
+        .select("breakdown", "year", "country")
+        .unique()
+        .iter_rows()
+    ):
         out[(breakdown, int(year))].add(country)
     return {k: frozenset(v) for k, v in out.items()}

@@ -68,9 +68,12 @@ def value_range(indicator: str, unit: str) -> tuple[float, float]:
 def threshold_status(n_workers: pl.Expr, n_factories: pl.Expr) -> pl.Expr:
     """'C' below the thresholds, 'U' for few workers, '' otherwise (n_workers null: a factory-based cell)."""
     return (
-        pl.when(n_factories < MIN_FACTORIES).then(pl.lit("C"))
-        .when(n_workers.is_not_null() & (n_workers < MIN_WORKERS)).then(pl.lit("C"))
-        .when(n_workers.is_not_null() & (n_workers < UNRELIABLE_WORKERS)).then(pl.lit("U"))
+        pl.when(n_factories < MIN_FACTORIES)
+        .then(pl.lit("C"))
+        .when(n_workers.is_not_null() & (n_workers < MIN_WORKERS))
+        .then(pl.lit("C"))
+        .when(n_workers.is_not_null() & (n_workers < UNRELIABLE_WORKERS))
+        .then(pl.lit("U"))
         .otherwise(pl.lit(""))
     )
 

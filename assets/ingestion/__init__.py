@@ -1,1 +1,2 @@
-"""Ingestion: delivered extracts to staging and quarantine, one straight path (assets/ingestion/ingest.py says which)."""
+"""Ingestion: delivered extracts to staging and quarantine, one straight path
+(assets/ingestion/ingest.py says which)."""

@@ -38,13 +38,16 @@ def _metadata(reports: list[LoadReport]) -> dict:
         "rows_quarantined": sum(r.rows_quarantined for r in reports),
         "files_rejected": len([f for f in files if f.status == "rejected"]),
         "per_file": dg.MetadataValue.md(
-            "| file | layout | status | read | loaded | quarantined | superseded | note |\n|---|---|---|---|---|---|---|---|\n"
+            "| file | layout | status | read | loaded | quarantined | "
+            "superseded | note |\n|---|---|---|---|---|---|---|---|\n"
             + "\n".join(
-                f"| {f.file} | {f.layout} | {f.status} | {f.rows_read} | {f.rows_loaded} | {f.rows_quarantined} | {f.rows_superseded} | {f.message} |"
+                f"| {f.file} | {f.layout} | {f.status} | {f.rows_read} | {f.rows_loaded} "
+                f"| {f.rows_quarantined} | {f.rows_superseded} | {f.message} |"
                 for f in files
             )
         ),
     }
+
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 
@@ -87,7 +90,10 @@ def _check_results(reports: list[LoadReport]) -> list[dg.AssetCheckResult]:
             check_name="no_rejected_files",
             passed=not rejected,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"countries": countries, "rejected": dg.MetadataValue.md("\n".join(f"- {r}" for r in rejected) or "none")},
+            metadata={
+                "countries": countries,
+                "rejected": dg.MetadataValue.md("\n".join(f"- {r}" for r in rejected) or "none"),
+            },
         ),
     ]
 
@@ -98,7 +104,11 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         check_specs=[
-            dg.AssetCheckSpec("quarantine_share", asset=key, description="Share of rows quarantined by pandera and the key rules, per rule."),
+            dg.AssetCheckSpec(
+                "quarantine_share",
+                asset=key,
+                description="Share of rows quarantined by pandera and the key rules, per rule.",
+            ),
             dg.AssetCheckSpec("no_rejected_files", asset=key, description="Every delivered file could be read."),
         ],
         partitions_def=country_partitions,
@@ -106,7 +116,10 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
         deps=[] if source == "factories" else [dg.AssetKey(["staging", "factories"])],
         group_name="ingestion",
         kinds={"polars", "parquet"},
-        description=f"Validated `{source}` rows of each country (data/staging/{source}/); rejected rows in data/quarantine/{source}/.",
+        description=(
+            f"Validated `{source}` rows of each country (data/staging/{source}/); "
+            f"rejected rows in data/quarantine/{source}/."
+        ),
     )
     def _stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         p, secret, threads = paths(), pseudonym_key(paths()), ingest_threads()
@@ -116,8 +129,10 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
         countries, kept = [], []
         for country in context.partition_keys:
             if country in paused:
-                context.log.warning(f"{source}/{country}: paused since {paused[country]['since']} ({paused[country]['reason']}): "
-                                    f"new deliveries not read, its staged rows kept (`decentwork resume {country}`)")
+                context.log.warning(
+                    f"{source}/{country}: paused since {paused[country]['since']} ({paused[country]['reason']}): "
+                    f"new deliveries not read, its staged rows kept (`decentwork resume {country}`)"
+                )
                 kept.append(country)
             elif not reingest and unchanged_since_staged(source, country, p, secret):
                 kept.append(country)
@@ -127,7 +142,12 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
             context.log.info(f"{source}: {', '.join(kept)} kept as staged (deliveries unchanged or paused)")
         per_country = max(1, threads // max(1, len(countries)))  # one country alone validates `threads` files at once
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(countries)))) as pool:  # countries are independent
-            reports = list(pool.map(lambda country: ingest(source, country, p, secret, log=context.log.info, threads=per_country), countries))
+            reports = list(
+                pool.map(
+                    lambda country: ingest(source, country, p, secret, log=context.log.info, threads=per_country),
+                    countries,
+                )
+            )
         for report in reports:
             if report.files:
                 context.log.info(
@@ -140,5 +160,6 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata, check_results=_check_results(reports))
 
     return _stage
+
 
 ingestion_assets = [ingestion_asset(source) for source in SOURCES]

@@ -22,11 +22,11 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 
@@ -36,7 +36,13 @@ from assets.ingestion.pseudonyms import Digests, generated_by_the_sample, key_fi
 from assets.ingestion.read import RejectedFile, canonical_headers, fitting_layouts, read_delivery
 from assets.ingestion.reasons import KEY_REASON, REASONS, final_reasons, partner_reason
 from assets.ingestion.stage import (
-    FILE_ORDER, FileOutcome, LoadReport, resolve_keys, row_hash, stage_and_quarantine, with_lineage,
+    FILE_ORDER,
+    FileOutcome,
+    LoadReport,
+    resolve_keys,
+    row_hash,
+    stage_and_quarantine,
+    with_lineage,
 )
 from assets.ingestion.validate import validate
 from decentwork.settings import DEV_PSEUDONYM_KEY, REPO_ROOT, Paths
@@ -46,9 +52,18 @@ from schemas.mapping import layouts
 from schemas.reference import REFERENCE_SEEDS
 
 
-def read_file(path: Path, rel: str, order: int, sha: str, source: str, country: str, key: bytes,
-              register: pl.Series | None, loaded_at: dt.datetime,
-              pseudonyms: Digests | None = None) -> tuple[pl.DataFrame, list[str], str]:
+def read_file(
+    path: Path,
+    rel: str,
+    order: int,
+    sha: str,
+    source: str,
+    country: str,
+    key: bytes,
+    register: pl.Series | None,
+    loaded_at: dt.datetime,
+    pseudonyms: Digests | None = None,
+) -> tuple[pl.DataFrame, list[str], str]:
     """One file through the steps of ingestion up to staging: read (with each layout whose header it carries), type,
     pseudonymise, validate, add lineage. Returns the rows with their reasons, the ignored columns and the layout
     that read it; raises RejectedFile.
@@ -96,18 +111,31 @@ def check_file(path: Path, source: str, country: str, paths: Paths) -> FileCheck
         if staged.exists():
             register = pl.read_parquet(staged, columns=["factory_id"]).to_series()
         else:
-            notes.append(f"factory ids not checked against the register: none is staged for {country} under {paths.root}")
-    now = dt.datetime.now(dt.timezone.utc)
+            notes.append(
+                f"factory ids not checked against the register: none is staged for {country} under {paths.root}"
+            )
+    now = dt.datetime.now(dt.UTC)
     try:
-        frame, extras, layout = read_file(path, path.name, 0, "", source, country, secrets.token_bytes(32), register, now)
+        frame, extras, layout = read_file(
+            path, path.name, 0, "", source, country, secrets.token_bytes(32), register, now
+        )
     except RejectedFile as exc:
         return FileCheck(path.name, "rejected", message=f"{exc.problem}. Fix: {exc.fix}", notes=notes)
     notes += [f"ignored extra columns {extras}"] if extras else []
     valid = frame.filter(pl.col(REASONS).list.len() == 0)
-    keyed = resolve_keys(valid.with_columns(row_hash(source)).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash"), source)
-    reasons = frame.select(ROW, REASONS).join(keyed.select(ROW, KEY_REASON), on=ROW, how="left").with_columns(
-        final_reasons().alias(REASONS)
-    ).explode(REASONS).drop_nulls(REASONS)
+    keyed = resolve_keys(
+        valid.with_columns(row_hash(source)).select(
+            *EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash"
+        ),
+        source,
+    )
+    reasons = (
+        frame.select(ROW, REASONS)
+        .join(keyed.select(ROW, KEY_REASON), on=ROW, how="left")
+        .with_columns(final_reasons().alias(REASONS))
+        .explode(REASONS)
+        .drop_nulls(REASONS)
+    )
     check = FileCheck(path.name, "loads", layout, frame.height, frame.height - reasons[ROW].n_unique(), notes=notes)
     for row, reason in reasons.select(ROW, REASONS).sort(ROW).iter_rows():
         rule = partner_reason(reason, source)[1]
@@ -117,7 +145,8 @@ def check_file(path: Path, source: str, country: str, paths: Paths) -> FileCheck
 
 
 # What staging is made from, besides the delivered files: the code and rules that read, type and check them
-# (every module of this package but the Dagster asset, which only schedules it, and what decides which files are delivered)
+# (every module of this package but the Dagster asset, which only schedules it, and what decides which files
+# are delivered)
 INGESTION_CODE = [f for f in sorted((REPO_ROOT / "assets" / "ingestion").glob("*.py")) if f.name != "asset.py"]
 INGESTION_CODE.append(REPO_ROOT / "assets" / "deliveries.py")
 
@@ -125,7 +154,9 @@ INGESTION_CODE.append(REPO_ROOT / "assets" / "deliveries.py")
 @lru_cache(maxsize=1)
 def _ingestion_code_digest() -> str:
     digest = hashlib.sha256()
-    files = INGESTION_CODE + sorted(f for f in (REPO_ROOT / "schemas").rglob("*") if f.is_file() and f.suffix in {".py", ".yaml", ".yml"})
+    files = INGESTION_CODE + sorted(
+        f for f in (REPO_ROOT / "schemas").rglob("*") if f.is_file() and f.suffix in {".py", ".yaml", ".yml"}
+    )
     for f in files + list(REFERENCE_SEEDS):
         if f.exists():
             digest.update(f"{f.relative_to(REPO_ROOT)}\0".encode() + f.read_bytes())
@@ -138,9 +169,14 @@ def ingestion_inputs(source: str, country: str, paths: Paths, key: bytes) -> dic
     factory ids against it) and the ingestion code and rules."""
     register = paths.staged_file("factories", country)
     return {
-        "deliveries": [[f.relative_to(paths.raw).as_posix(), f.stat().st_size, f.stat().st_mtime_ns] for f in list_deliveries(paths, source, country)],
+        "deliveries": [
+            [f.relative_to(paths.raw).as_posix(), f.stat().st_size, f.stat().st_mtime_ns]
+            for f in list_deliveries(paths, source, country)
+        ],
         "key": key_fingerprint(key),
-        "register": [register.stat().st_size, register.stat().st_mtime_ns] if source != "factories" and register.exists() else None,
+        "register": [register.stat().st_size, register.stat().st_mtime_ns]
+        if source != "factories" and register.exists()
+        else None,
         "code": _ingestion_code_digest(),
     }
 
@@ -152,21 +188,35 @@ def unchanged_since_staged(source: str, country: str, paths: Paths, key: bytes) 
         record = json.loads(paths.ingestion_record(source, country).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    staged = (paths.staged_file(source, country), paths.quarantine_file(source, country), paths.file_report(source, country),
-              paths.file_report_csv(source, country), paths.quarantine_reasons_csv(source, country),
-              paths.quarantine_summary_csv(source, country))
+    staged = (
+        paths.staged_file(source, country),
+        paths.quarantine_file(source, country),
+        paths.file_report(source, country),
+        paths.file_report_csv(source, country),
+        paths.quarantine_reasons_csv(source, country),
+        paths.quarantine_summary_csv(source, country),
+    )
     return all(f.exists() for f in staged) and record == ingestion_inputs(source, country, paths, key)
 
 
-def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[str], None] = print, now: dt.datetime | None = None,
-           threads: int = 1) -> LoadReport:
+def ingest(
+    source: str,
+    country: str,
+    paths: Paths,
+    key: bytes,
+    log: Callable[[str], None] = print,
+    now: dt.datetime | None = None,
+    threads: int = 1,
+) -> LoadReport:
     """Rebuild staging and quarantine of one source and country from its delivered files (`threads` of them at once).
 
     The inputs are recorded once staging, quarantine and the file report are all written (`unchanged_since_staged`);
     the old record goes first, so a load killed half-way is never taken for a complete one."""
-    loaded_at = now or dt.datetime.now(dt.timezone.utc)
+    loaded_at = now or dt.datetime.now(dt.UTC)
     report = LoadReport(source, country)
-    work = paths.root / ".ingest-work" / source / country  # not under staging/, which dbt reads; left over by a killed run
+    work = (
+        paths.root / ".ingest-work" / source / country
+    )  # not under staging/, which dbt reads; left over by a killed run
     work.parent.mkdir(parents=True, exist_ok=True)
     with open(work.parent / f"{country}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two runs (a daemon's and a hand-started one) never load one extract at once
@@ -176,8 +226,11 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
         register = None
         if source != "factories" and "factory_id" in {c.name for c in EXTRACTS[source].columns}:
             staged_factories = paths.staged_file("factories", country)
-            register = (pl.read_parquet(staged_factories, columns=["factory_id"]).to_series() if staged_factories.exists()
-                        else pl.Series("factory_id", [], pl.Int64))
+            register = (
+                pl.read_parquet(staged_factories, columns=["factory_id"]).to_series()
+                if staged_factories.exists()
+                else pl.Series("factory_id", [], pl.Int64)
+            )
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         try:
@@ -191,8 +244,18 @@ def ingest(source: str, country: str, paths: Paths, key: bytes, log: Callable[[s
     return report
 
 
-def _load_files(source: str, country: str, paths: Paths, key: bytes, register: pl.Series | None, loaded_at: dt.datetime,
-                report: LoadReport, work: Path, log: Callable[[str], None], threads: int = 1) -> None:
+def _load_files(
+    source: str,
+    country: str,
+    paths: Paths,
+    key: bytes,
+    register: pl.Series | None,
+    loaded_at: dt.datetime,
+    report: LoadReport,
+    work: Path,
+    log: Callable[[str], None],
+    threads: int = 1,
+) -> None:
     """Validate the delivered files, each into a Parquet part under `work`: memory holds `threads` files at a time.
 
     Files are independent (the duplicate-key rules run later, on the parts), so a national refresh validates
@@ -203,14 +266,18 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
     for order, path in enumerate(list_deliveries(paths, source, country)):
         rel = path.relative_to(paths.raw).as_posix()
         if outside_raw(paths, path):
-            message = (f"a link to {path.resolve()}, outside the data root's raw/ folder: not read. Fix: copy the file itself "
-                       f"into {path.parent}")
+            message = (
+                f"a link to {path.resolve()}, outside the data root's raw/ folder: not read. Fix: copy the file itself "
+                f"into {path.parent}"
+            )
             outcomes.append(FileOutcome(rel, "", "rejected", message=message))
             log(f"REJECTED {rel}: {message}")
             continue
         if key == DEV_PSEUDONYM_KEY.encode() and not generated_by_the_sample(paths, path):
-            message = ("not written by the sample generator, and the public development key pseudonymises generated samples "
-                       "only: not read. Fix: set DECENTWORK_PSEUDONYM_KEY and run again")
+            message = (
+                "not written by the sample generator, and the public development key pseudonymises generated samples "
+                "only: not read. Fix: set DECENTWORK_PSEUDONYM_KEY and run again"
+            )
             outcomes.append(FileOutcome(rel, "", "rejected", message=message))
             log(f"REJECTED {rel}: {message}")
             continue
@@ -226,13 +293,17 @@ def _load_files(source: str, country: str, paths: Paths, key: bytes, register: p
 
     def load(order: int, path: Path, rel: str, sha: str) -> FileOutcome:
         try:
-            frame, extras, layout = read_file(path, rel, order, sha, source, country, key, register, loaded_at, pseudonyms)
+            frame, extras, layout = read_file(
+                path, rel, order, sha, source, country, key, register, loaded_at, pseudonyms
+            )
         except RejectedFile as exc:
             log(f"REJECTED {rel}: {exc.problem}. Fix: {exc.fix}")
             return FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}")
         notes = [f"ignored extra columns {extras}"] if extras else []
         notes += ["header only: the file has no data rows"] if frame.height == 0 else []
-        frame.with_columns(row_hash(source)).write_parquet(work / f"{order:06d}.parquet", compression="lz4")  # read back once, soon
+        frame.with_columns(row_hash(source)).write_parquet(
+            work / f"{order:06d}.parquet", compression="lz4"
+        )  # read back once, soon
         return FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes), layout=layout)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:

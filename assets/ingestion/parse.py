@@ -37,7 +37,9 @@ def _parse(column: Column, delivery: Delivery) -> tuple[pl.Expr, str]:
         if delivery.decimal_comma:  # a dot only as a thousands separator: 1.234,5 yes, 201.5 no (never read as 2015)
             grouped = text.str.contains(r"^-?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$")
             text = pl.when(grouped).then(text.str.replace_all(r"\.", "").str.replace(",", ".", literal=True))
-        return text.cast(pl.Float64, strict=False), "a number" + (" with a decimal comma" if delivery.decimal_comma else "")
+        return text.cast(pl.Float64, strict=False), "a number" + (
+            " with a decimal comma" if delivery.decimal_comma else ""
+        )
     if column.type == "date":
         head = raw.str.slice(0, 10)
         candidates = [raw.str.to_date(fmt, strict=False) for fmt in delivery.date_formats]
@@ -65,7 +67,12 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
         translated.append(expr.alias(column.header))
     parses = {column: _parse(column, delivery) for column in extract.columns}
     value = {column: f"__value_{i}" for i, column in enumerate(extract.columns)}
-    parsed = frame.lazy().with_columns(translated).with_columns(parses[c][0].alias(value[c]) for c in extract.columns).collect()
+    parsed = (
+        frame.lazy()
+        .with_columns(translated)
+        .with_columns(parses[c][0].alias(value[c]) for c in extract.columns)
+        .collect()
+    )
 
     typed, failures, problems = [], [], []
     for column in extract.columns:
@@ -76,5 +83,7 @@ def type_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> p
         if column.type in ("flag", "likert"):  # survey codes -98/-99: missing, never a value
             parsed_value = pl.when(parsed_value.is_in(list(SURVEY_MISSING_CODES))).then(None).otherwise(parsed_value)
         typed.append(parsed_value.alias(column.name))
-    typed_frame = with_reasons(parsed, pl.any_horizontal(failures), pl.concat_list(problems).list.drop_nulls(), [ROW, *typed, PROBLEM], ROW)
+    typed_frame = with_reasons(
+        parsed, pl.any_horizontal(failures), pl.concat_list(problems).list.drop_nulls(), [ROW, *typed, PROBLEM], ROW
+    )
     return typed_frame.select(ROW, *[c.name for c in extract.columns], REASONS, PROBLEM)

@@ -73,7 +73,9 @@ def _not_generated_file(paths: Paths, path: Path) -> bool:
         written = json.loads((paths.raw / SAMPLE_MANIFEST).read_text(encoding="utf-8")).get("fingerprints", {})
     except (FileNotFoundError, ValueError):
         return True
-    return outside_raw(paths, path) or written.get(path.relative_to(paths.raw).as_posix()) != generated_fingerprint(path)
+    return outside_raw(paths, path) or written.get(path.relative_to(paths.raw).as_posix()) != generated_fingerprint(
+        path
+    )
 
 
 def key_fingerprint(key: bytes) -> str:
@@ -87,36 +89,47 @@ def pseudonym_key(paths: Paths) -> bytes:
     if setting:
         if setting == DEV_PSEUDONYM_KEY:
             raise KeyRefused(
-                "DECENTWORK_PSEUDONYM_KEY is the public development key, which is in the repository: pseudonyms made with it "
+                "DECENTWORK_PSEUDONYM_KEY is the public development key, "
+                "which is in the repository: pseudonyms made with it "
                 f"protect nobody. Set a secret of your own ({NEW_KEY_HINT})"
             )
         if len(setting) < MIN_KEY_LENGTH:
             raise KeyRefused(
-                f"DECENTWORK_PSEUDONYM_KEY is {len(setting)} characters long: a key needs at least {MIN_KEY_LENGTH} random "
+                f"DECENTWORK_PSEUDONYM_KEY is {len(setting)} characters "
+                f"long: a key needs at least {MIN_KEY_LENGTH} random "
                 f"characters ({NEW_KEY_HINT})"
             )
         key = setting.encode("utf-8")
     else:
         if environment_name() == "production":
             raise KeyRefused(
-                "DECENTWORK_PSEUDONYM_KEY is not set. A production run needs the secret key that pseudonymises worker ids "
-                f"(HMAC-SHA256): set it in the environment (at least {MIN_KEY_LENGTH} random characters, {NEW_KEY_HINT}) "
+                "DECENTWORK_PSEUDONYM_KEY is not set. A production run "
+                "needs the secret key that pseudonymises worker ids "
+                "(HMAC-SHA256): set it in the environment (at least "
+                f"{MIN_KEY_LENGTH} random characters, {NEW_KEY_HINT}) "
                 "and keep it out of the repository"
             )
         foreign = _not_generated(paths)
         if foreign and _manifest_without_fingerprints(paths):
             raise KeyRefused(
-                f"DECENTWORK_PSEUDONYM_KEY is not set, and {paths.raw / SAMPLE_MANIFEST} was written by an older sample generator "
-                "that did not record its files, so nothing shows these extracts are generated. Generate the sample again "
+                "DECENTWORK_PSEUDONYM_KEY is not set, and "
+                f"{paths.raw / SAMPLE_MANIFEST} was written by an older sample generator "
+                "that did not record its files, so nothing shows these "
+                "extracts are generated. Generate the sample again "
                 f"(delete {paths.raw} and run `decentwork run`), or set DECENTWORK_PSEUDONYM_KEY. Nothing was staged"
             )
         if foreign:
             raise KeyRefused(
-                f"DECENTWORK_PSEUDONYM_KEY is not set, and {len(foreign)} delivered file(s) under {paths.raw} were not written by "
-                f"the sample generator (e.g. {foreign[0]}). The public development key may pseudonymise generated samples only: "
-                f"set DECENTWORK_PSEUDONYM_KEY to a secret of at least {MIN_KEY_LENGTH} characters ({NEW_KEY_HINT}). Nothing was staged"
+                f"DECENTWORK_PSEUDONYM_KEY is not set, and {len(foreign)} "
+                f"delivered file(s) under {paths.raw} were not written by "
+                f"the sample generator (e.g. {foreign[0]}). The public "
+                "development key may pseudonymise generated samples only: "
+                "set DECENTWORK_PSEUDONYM_KEY to a secret of at least "
+                f"{MIN_KEY_LENGTH} characters ({NEW_KEY_HINT}). Nothing was staged"
             )
-        log.warning("DECENTWORK_PSEUDONYM_KEY is not set: the public development key pseudonymises this generated sample")
+        log.warning(
+            "DECENTWORK_PSEUDONYM_KEY is not set: the public development key pseudonymises this generated sample"
+        )
         key = DEV_PSEUDONYM_KEY.encode("utf-8")
     _check_staged_fingerprint(paths, key)
     return key
@@ -127,9 +140,12 @@ def _check_staged_fingerprint(paths: Paths, key: bytes) -> None:
     if recorded.exists() and recorded.read_text(encoding="utf-8").strip() != key_fingerprint(key):
         raise KeyRefused(
             f"the staged data under {paths.staging} was pseudonymised with another key (fingerprint "
-            f"{recorded.read_text(encoding='utf-8').strip()}; this key's is {key_fingerprint(key)}). Payroll and social security "
-            "pseudonymised under two keys stop linking. Fix: run with the key the data was staged with, or, to rotate the key, "
-            f"delete {paths.staging}, {paths.quarantine} and {paths.warehouse} and run again (the raw deliveries are kept)"
+            f"{recorded.read_text(encoding='utf-8').strip()}; this key's "
+            f"is {key_fingerprint(key)}). Payroll and social security "
+            "pseudonymised under two keys stop linking. Fix: run with "
+            "the key the data was staged with, or, to rotate the key, "
+            f"delete {paths.staging}, {paths.quarantine} and "
+            f"{paths.warehouse} and run again (the raw deliveries are kept)"
         )
 
 
@@ -163,9 +179,18 @@ def hmac_hex(key: bytes, values: pl.Series, known: Digests | None = None) -> pl.
     the one per-value loop of ingestion: hashlib has no vectorised HMAC)."""
     known = Digests() if known is None else known
     with known.lock:
-        new = values.drop_nulls().unique().to_frame("id").join(known.table, on="id", how="anti").get_column("id").to_list()
+        new = (
+            values.drop_nulls()
+            .unique()
+            .to_frame("id")
+            .join(known.table, on="id", how="anti")
+            .get_column("id")
+            .to_list()
+        )
         if new:
-            digests = [hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in new]  # one-shot: ~8x faster than hmac.new
+            digests = [
+                hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in new
+            ]  # one-shot: ~8x faster than hmac.new
             added = pl.DataFrame({"id": new, "pid": digests}, schema=known.table.schema)
             known.table = pl.concat([known.table, added], rechunk=True)
         table = known.table

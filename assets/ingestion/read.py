@@ -26,8 +26,14 @@ from schemas.mapping import CANONICAL, ENCODINGS, Delivery, fold
 
 # Leading bytes of binary formats a partner may mislabel as .csv: (what it is, the fix).
 MAGIC = {
-    b"PK\x03\x04": ("a zip archive, most likely an Excel .xlsx workbook, named .csv", "rename it to .xlsx if it is a workbook, or export the sheet as CSV"),
-    b"\xd0\xcf\x11\xe0": ("an old-format Excel (.xls) workbook named .csv", "open it in Excel and save it as .xlsx or CSV UTF-8"),
+    b"PK\x03\x04": (
+        "a zip archive, most likely an Excel .xlsx workbook, named .csv",
+        "rename it to .xlsx if it is a workbook, or export the sheet as CSV",
+    ),
+    b"\xd0\xcf\x11\xe0": (
+        "an old-format Excel (.xls) workbook named .csv",
+        "open it in Excel and save it as .xlsx or CSV UTF-8",
+    ),
     b"PAR1": ("a Parquet file named .csv", "rename it to .parquet"),
     b"%PDF": ("a PDF document named .csv", "deliver the extract itself as CSV, .xlsx or .parquet"),
 }
@@ -90,7 +96,11 @@ def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, str] | None:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
                 start = max(exc.start, 0)
-                return lines + block.count(b"\n", 0, start), offset + start, f"0x{block[start]:02X}" if start < len(block) else "?"
+                return (
+                    lines + block.count(b"\n", 0, start),
+                    offset + start,
+                    f"0x{block[start]:02X}" if start < len(block) else "?",
+                )
             offset, lines = offset + len(block), lines + block.count(b"\n")
     return None
 
@@ -126,8 +136,10 @@ def _read_csv(path: Path, delivery: Delivery) -> pl.DataFrame:
             if head.startswith(magic):
                 raise RejectedFile(path, f"binary content: {what}", fix)
         if b"\x00" in head:
-            raise RejectedFile(path, "binary content, not a CSV text file", "deliver the extract as CSV text, .xlsx or .parquet")
-    options = dict(separator=delivery.separator, infer_schema=False, skip_rows=delivery.skip_rows)
+            raise RejectedFile(
+                path, "binary content, not a CSV text file", "deliver the extract as CSV text, .xlsx or .parquet"
+            )
+    options = {"separator": delivery.separator, "infer_schema": False, "skip_rows": delivery.skip_rows}
     encoding = utf16 or delivery.python_encoding
     text = None
     try:
@@ -170,7 +182,9 @@ def _mark_cut_last_row(frame: pl.DataFrame, path: Path, text: str | None, delive
     if len(fields) >= frame.width:
         return frame
     last = pl.int_range(pl.len()) == pl.len() - 1
-    return frame.with_columns(pl.when(last).then(pl.lit(cut_short(len(fields), frame.width))).otherwise(None).alias(PROBLEM))
+    return frame.with_columns(
+        pl.when(last).then(pl.lit(cut_short(len(fields), frame.width))).otherwise(None).alias(PROBLEM)
+    )
 
 
 def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
@@ -179,16 +193,24 @@ def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
     try:
         book = fastexcel.read_excel(path)
     except Exception as exc:  # fastexcel raises its own error types for corrupt or non-xlsx content
-        raise RejectedFile(path, f"not a readable Excel workbook ({exc.__class__.__name__})", "re-save it as .xlsx or deliver CSV") from None
+        raise RejectedFile(
+            path, f"not a readable Excel workbook ({exc.__class__.__name__})", "re-save it as .xlsx or deliver CSV"
+        ) from None
     sheet = delivery.sheet if delivery.sheet is not None else 0
     if delivery.sheet is not None and delivery.sheet not in book.sheet_names:
         raise RejectedFile(
-            path, f"no sheet named {delivery.sheet!r} (sheets: {book.sheet_names})", f"fix read.sheet in schemas/mappings/{delivery.country}.yaml"
+            path,
+            f"no sheet named {delivery.sheet!r} (sheets: {book.sheet_names})",
+            f"fix read.sheet in schemas/mappings/{delivery.country}.yaml",
         )
     try:
         return book.load_sheet(sheet, header_row=delivery.skip_rows, dtypes="string").to_polars()
     except Exception as exc:
-        raise RejectedFile(path, f"sheet {sheet!r} cannot be read as a table ({exc})", "check read.skip_rows (rows above the header) in the mapping file") from None
+        raise RejectedFile(
+            path,
+            f"sheet {sheet!r} cannot be read as a table ({exc})",
+            "check read.skip_rows (rows above the header) in the mapping file",
+        ) from None
 
 
 def _aliases(extract: Extract, delivery: Delivery) -> tuple[dict[str, str], dict[str, str]]:
@@ -247,7 +269,8 @@ def misplaced_header(path: Path, delivery: Delivery) -> RejectedFile | None:
         return RejectedFile(
             path,
             f"the header row is {where}, but {now} was read as the header ({delivery.layout} layout)",
-            f"declare a layout with read: {{{', '.join(options)}}} under sources.{delivery.source} in schemas/mappings/{delivery.country}.yaml",
+            f"declare a layout with read: {{{', '.join(options)}}} under "
+            f"sources.{delivery.source} in schemas/mappings/{delivery.country}.yaml",
         )
     return None
 
@@ -256,7 +279,9 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:
-        raise RejectedFile(path, f"not a readable Parquet file ({exc.__class__.__name__})", "re-export the extract as Parquet or CSV") from None
+        raise RejectedFile(
+            path, f"not a readable Parquet file ({exc.__class__.__name__})", "re-export the extract as Parquet or CSV"
+        ) from None
     return frame.with_columns(pl.all().cast(pl.String))
 
 
@@ -275,7 +300,9 @@ def _head_text(path: Path, encoding: str | None) -> tuple[str, str] | None:
         return head.decode(utf16, errors="ignore").lstrip("\ufeff"), "utf16"
     if b"\x00" in head or any(head.startswith(magic) for magic in MAGIC):
         return None
-    for name, codec in ((("utf8", "utf-8-sig"), ("cp1252", "cp1252")) if encoding is None else ((encoding, ENCODINGS[encoding]),)):
+    for name, codec in (
+        (("utf8", "utf-8-sig"), ("cp1252", "cp1252")) if encoding is None else ((encoding, ENCODINGS[encoding]),)
+    ):
         try:
             return _decode_head(head, codec, whole=len(head) < HEAD_BYTES).lstrip("\ufeff"), name
         except UnicodeDecodeError:
@@ -309,7 +336,11 @@ def header_cells(path: Path, delivery: Delivery) -> list[str] | None:
             book = fastexcel.read_excel(path)
             sheet = delivery.sheet if delivery.sheet is not None else 0
             rows = book.load_sheet(sheet, header_row=None, n_rows=delivery.skip_rows + 1, dtypes="string").to_polars()
-            return [str(c) for c in rows.row(delivery.skip_rows) if c is not None] if rows.height > delivery.skip_rows else None
+            return (
+                [str(c) for c in rows.row(delivery.skip_rows) if c is not None]
+                if rows.height > delivery.skip_rows
+                else None
+            )
         if suffix == ".csv":
             text = _head_text(path, None if delivery.layout == CANONICAL else delivery.encoding)
             if text is None:
@@ -340,7 +371,9 @@ def _resolved(path: Path, delivery: Delivery) -> Delivery:
     first = next(iter(lines), "")
     separator = max(SEPARATORS, key=first.count) if first else ","
     encoding = "utf8" if text[1] == "utf16" else text[1]
-    return dataclasses.replace(delivery, separator=separator, decimal_comma=_decimal_comma(lines[1:200], separator), encoding=encoding)
+    return dataclasses.replace(
+        delivery, separator=separator, decimal_comma=_decimal_comma(lines[1:200], separator), encoding=encoding
+    )
 
 
 def _decimal_comma(lines: list[str], separator: str) -> bool:
@@ -400,8 +433,10 @@ def fitting_layouts(path: Path, candidates: list[Delivery]) -> list[Delivery]:
     if nearest.matched:  # a header row: its unknown cells are header names, safe to quote
         has = f"the nearest layout, {nearest.delivery.layout}, does not know the header(s) {list(nearest.unknown[:12])}"
     else:  # no cell is a known header: that row is data or a title, and a data row must not be quoted
-        has = (f"none of the {len(nearest.unknown)} cells of its first row is a column of the contract or of a layout "
-               "(no header row, or headers in another language)")
+        has = (
+            f"none of the {len(nearest.unknown)} cells of its first row is a column of the contract or of a layout "
+            "(no header row, or headers in another language)"
+        )
     raise RejectedFile(
         path,
         f"missing required column(s) {list(nearest.missing)}; {has} (layouts of {country} {source} tried: {tried})",
@@ -411,7 +446,9 @@ def fitting_layouts(path: Path, candidates: list[Delivery]) -> list[Delivery]:
 
 
 # ------------------------------------------------------------------------------------------ matching the headers
-def canonical_headers(frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path) -> tuple[pl.DataFrame, list[str]]:
+def canonical_headers(
+    frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path
+) -> tuple[pl.DataFrame, list[str]]:
     """Rename delivered headers to canonical headers; reject the file when a required one is missing.
 
     A header matches by the mapping file, else by canonical header or staged name, ignoring case
@@ -438,7 +475,9 @@ def canonical_headers(frame: pl.DataFrame, extract: Extract, delivery: Delivery,
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias(h) for h in absent), extras
 
 
-def _missing_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path, missing: list[str], matched: bool) -> RejectedFile:
+def _missing_columns(
+    frame: pl.DataFrame, extract: Extract, delivery: Delivery, path: Path, missing: list[str], matched: bool
+) -> RejectedFile:
     """The rejection of a file lacking required columns, with the likeliest fix.
 
     When none of the first row's cells is a contract header, that row is a title or data, not a header:
@@ -448,9 +487,13 @@ def _missing_columns(frame: pl.DataFrame, extract: Extract, delivery: Delivery, 
     if hint is not None:
         return hint
     columns = [c for c in frame.columns if c not in (ROW, PROBLEM)]
-    has = f"the file has {columns}" if matched else (
-        f"none of the {len(columns)} cells of its first row is a column of the contract (no header row, "
-        "or headers in another language)"
+    has = (
+        f"the file has {columns}"
+        if matched
+        else (
+            f"none of the {len(columns)} cells of its first row is a column of the contract (no header row, "
+            "or headers in another language)"
+        )
     )
     return RejectedFile(
         path,

@@ -10,7 +10,7 @@ texts back to mask the values they quote, so a text and the pattern that reads i
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import polars as pl
 
@@ -111,16 +111,20 @@ def schema_failures(cases: pl.DataFrame | None, columns: set[str]) -> pl.DataFra
     # Built in Python over the failure cases (few: one per broken cell), not as a polars when/then
     # chain: polars 2.1 panics evaluating that chain over some string columns.
     described = [
-        f"{column}: missing value" if check == "not_nullable"
-        else f"{column}: '{str(case)[:40]}' {check}" if column in columns and check.startswith("is ")  # a worded rule
-        else f"{column}: '{str(case)[:40]}' fails {check}" if column in columns
+        f"{column}: missing value"
+        if check == "not_nullable"
+        else f"{column}: '{str(case)[:40]}' {check}"
+        if column in columns and check.startswith("is ")  # a worded rule
+        else f"{column}: '{str(case)[:40]}' fails {check}"
+        if column in columns
         else check
         for column, case, check in zip(
-            cases["column"].to_list(), cases["failure_case"].to_list(), cases["check"].to_list()
+            cases["column"].to_list(), cases["failure_case"].to_list(), cases["check"].to_list(), strict=True
         )
     ]
     return (
-        cases.select(pl.col("index").cast(pl.Int64)).with_columns(pl.Series("reason", described, dtype=pl.String))
+        cases.select(pl.col("index").cast(pl.Int64))
+        .with_columns(pl.Series("reason", described, dtype=pl.String))
         .group_by("index", maintain_order=True)
         .agg(pl.col("reason").unique(maintain_order=True).alias("_reasons_pandera"))
     )
@@ -132,17 +136,24 @@ def row_reasons(typed: pl.DataFrame, failures: pl.DataFrame, checks: list[Check]
     typed = typed.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     typed = typed.join(failures, left_on="_pos", right_on="index", how="left", maintain_order="left")
     broken = pl.any_horizontal(
-        pl.col(REASONS).list.len() > 0, pl.col("_reasons_pandera").is_not_null(), pl.col(PROBLEM).is_not_null(),
+        pl.col(REASONS).list.len() > 0,
+        pl.col("_reasons_pandera").is_not_null(),
+        pl.col(PROBLEM).is_not_null(),
         *[when for when, _ in checks],
     )
     # a value that did not parse is not also "missing"
     missing_and_unparsable = (
         pl.element().str.ends_with(": missing value") & pl.element().str.extract(r"^([^:]+):", 1).is_duplicated()
     )
-    reasons = pl.concat_list(
-        pl.col(REASONS), pl.col("_reasons_pandera").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-        *[pl.when(when).then(reason) for when, reason in checks],
-    ).list.drop_nulls().list.eval(pl.element().filter(~missing_and_unparsable))
+    reasons = (
+        pl.concat_list(
+            pl.col(REASONS),
+            pl.col("_reasons_pandera").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            *[pl.when(when).then(reason) for when, reason in checks],
+        )
+        .list.drop_nulls()
+        .list.eval(pl.element().filter(~missing_and_unparsable))
+    )
     # a row the reader could not take whole (empty, cut short) has that one reason, not its consequences
     reasons = pl.when(pl.col(PROBLEM).is_not_null()).then(pl.concat_list(pl.col(PROBLEM))).otherwise(reasons)
     kept = [c for c in typed.columns if c not in ("_pos", "_reasons_pandera", PROBLEM)]
@@ -192,14 +203,18 @@ def final_reasons() -> pl.Expr:
 # into the wrong column): the CSVs keep the rule and drop the value, written MASK.
 MASK = "…"
 NOT_SHOWN = "reason not shown here (it may quote a value): ask the national team for the quarantine report"
-_QUOTED = re.compile(r"'.*' ((?:is|fails) .+)", re.S)  # greedy: the value ends at the LAST "' is"/"' fails" (tails quote none)
+_QUOTED = re.compile(
+    r"'.*' ((?:is|fails) .+)", re.S
+)  # greedy: the value ends at the LAST "' is"/"' fails" (tails quote none)
 _NOT_REGISTERED = re.compile(r".+ (is not in the factory register of [A-Z]{3})", re.S)
 _ABSURD = re.compile(
-    rf".+ (is over {ABSURD_PAY_FACTOR} times the highest monthly minimum wage of [A-Z]{{3}} \([^()]*\): a keying error\?)", re.S
+    rf".+ (is over {ABSURD_PAY_FACTOR} times the highest monthly minimum wage of "
+    r"[A-Z]{3} \([^()]*\): a keying error\?)",
+    re.S,
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reason_grammar(source: str) -> tuple[frozenset[str], frozenset[str], str]:
     """What a reason of `source` may start with (its column names and headers), its row rules' texts (they quote
     no value), and its key as a masked reason names it."""
@@ -254,8 +269,11 @@ def partner_parts(exploded: pl.DataFrame, source: str) -> pl.DataFrame:
     other reasons are masked once per distinct text."""
     lineage_only = pl.col("part").str.contains(rf"^(?:{SUPERSEDED} .+|duplicate row: same as) row \d+$")
     distinct = exploded.filter(~lineage_only).get_column("part").unique(maintain_order=True).to_list()
-    masked = pl.DataFrame([(part, *partner_reason(part, source)) for part in distinct],
-                          schema={"part": pl.String, "reason": pl.String, "rule": pl.String}, orient="row")
+    masked = pl.DataFrame(
+        [(part, *partner_reason(part, source)) for part in distinct],
+        schema={"part": pl.String, "reason": pl.String, "rule": pl.String},
+        orient="row",
+    )
     return exploded.join(masked, on="part", how="left", maintain_order="left").with_columns(
         pl.col("reason").fill_null(pl.col("part")),
         pl.col("rule").fill_null(pl.col("part").str.replace(r"row \d+$", f"row {MASK}")),

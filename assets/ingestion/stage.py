@@ -15,7 +15,14 @@ from pathlib import Path
 import polars as pl
 
 from assets.ingestion.reasons import (
-    KEY_REASON, REASONS, SUPERSEDED, duplicate_key, duplicate_row, final_reasons, partner_parts, superseded,
+    KEY_REASON,
+    REASONS,
+    SUPERSEDED,
+    duplicate_key,
+    duplicate_row,
+    final_reasons,
+    partner_parts,
+    superseded,
 )
 from decentwork.settings import Paths
 from schemas.canonical import EXTRACTS
@@ -50,14 +57,18 @@ class LoadReport:
         return [f for f in self.files if f.status == "rejected"]
 
     def frame(self) -> pl.DataFrame:
-        schema = {k: (pl.Int64 if isinstance(v, int) else pl.String) for k, v in asdict(FileOutcome("", "", "")).items()}
+        schema = {
+            k: (pl.Int64 if isinstance(v, int) else pl.String) for k, v in asdict(FileOutcome("", "", "")).items()
+        }
         return pl.DataFrame([asdict(f) for f in self.files], schema=schema)
 
 
-def with_lineage(frame: pl.DataFrame, path: Path, rel: str, sha: str, order: int, loaded_at: dt.datetime) -> pl.DataFrame:
+def with_lineage(
+    frame: pl.DataFrame, path: Path, rel: str, sha: str, order: int, loaded_at: dt.datetime
+) -> pl.DataFrame:
     """A validated file's rows with their lineage: the file (relative to raw/), its hash, its delivery and load
     times, and its place in delivery order (for the key rules)."""
-    delivered = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+    delivered = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
     return frame.with_columns(
         pl.lit(rel).alias("_source_file"),
         pl.lit(sha).alias("_file_sha256"),
@@ -98,7 +109,11 @@ def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     conflicting = pl.col("_row_hash").n_unique().over(in_file) > 1
     rows = rows.with_columns(
         pl.when(conflicting)
-        .then(duplicate_key(key, pl.col(ROW).sort().over(in_file, mapping_strategy="join").list.eval(pl.element().cast(pl.String))))
+        .then(
+            duplicate_key(
+                key, pl.col(ROW).sort().over(in_file, mapping_strategy="join").list.eval(pl.element().cast(pl.String))
+            )
+        )
         .when(pl.col(ROW) != first_row)
         .then(duplicate_row(first_row))
         .alias("_dup_reason")
@@ -127,14 +142,17 @@ def stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadRe
     slim = rows.filter(valid).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash").collect()
     losers = resolve_keys(slim, source).filter(pl.col(KEY_REASON).is_not_null()).select(FILE_ORDER, ROW, KEY_REASON)
     _sink_atomic(
-        rows.filter(valid).join(losers.lazy(), on=[FILE_ORDER, ROW], how="anti", maintain_order="left")
+        rows.filter(valid)
+        .join(losers.lazy(), on=[FILE_ORDER, ROW], how="anti", maintain_order="left")
         .select([pl.col(c).cast(t) for c, t in schema.items()]),
         paths.staged_file(source, country),
     )
     quarantined = pl.concat(
         [
             rows.filter(~valid).with_columns(pl.col(REASONS).list.join("; ").alias("reason")).collect(),
-            rows.join(losers.lazy(), on=[FILE_ORDER, ROW], how="inner").with_columns(pl.col(KEY_REASON).alias("reason")).collect(),
+            rows.join(losers.lazy(), on=[FILE_ORDER, ROW], how="inner")
+            .with_columns(pl.col(KEY_REASON).alias("reason"))
+            .collect(),
         ],
         how="diagonal",
     )
@@ -145,7 +163,8 @@ def stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadRe
     _write_partner_quarantine(
         source,
         quarantined.select(
-            "_source_file", ROW,
+            "_source_file",
+            ROW,
             final_reasons().alias("parts"),
         ),
         paths.quarantine_reasons_csv(source, country),
@@ -182,15 +201,24 @@ def _write_partner_quarantine(source: str, parts: pl.DataFrame, reasons_csv: Pat
     exploded = parts.explode("parts").rename({"_source_file": "file", ROW: "row", "parts": "part"}).drop_nulls("part")
     exploded = partner_parts(exploded, source)
     reasons = (
-        exploded.group_by("file", "row", maintain_order=True).agg(pl.col("reason").str.join("; "))
+        exploded.group_by("file", "row", maintain_order=True)
+        .agg(pl.col("reason").str.join("; "))
         .sort("file", "row", maintain_order=True)
     )
     summary = (
         exploded.group_by("file", "rule", maintain_order=True)
         .agg(pl.col("row").n_unique().alias("count"), pl.col("row").unique().sort().alias("_rows"))
         .sort("file", pl.col("_rows").list.first(), "rule")
-        .select("file", "rule", "count",
-                pl.col("_rows").list.head(FIRST_ROWS).list.eval(pl.element().cast(pl.String)).list.join(", ").alias("first_rows"))
+        .select(
+            "file",
+            "rule",
+            "count",
+            pl.col("_rows")
+            .list.head(FIRST_ROWS)
+            .list.eval(pl.element().cast(pl.String))
+            .list.join(", ")
+            .alias("first_rows"),
+        )
     )
     write_csv_atomic(reasons, reasons_csv)
     write_csv_atomic(summary, summary_csv)
@@ -218,7 +246,9 @@ def _sink_atomic(frame: pl.LazyFrame, target: Path) -> None:
     """Stream a lazy frame into Parquet next to the target, then rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    frame.sink_parquet(tmp, compression="zstd", compression_level=1, row_group_size=256_000)  # level 1: 25% faster than 3, 2% larger
+    frame.sink_parquet(
+        tmp, compression="zstd", compression_level=1, row_group_size=256_000
+    )  # level 1: 25% faster than 3, 2% larger
     os.replace(tmp, target)
 
 
