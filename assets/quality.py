@@ -57,7 +57,7 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.expectations.row_conditions import Column
 
-from decentwork.settings import DBT_PROJECT_DIR, SEEDS_DIR
+from decentwork.settings import DBT_PROJECT_DIR, SEEDS_DIR, Paths
 
 KEY = ["ref_area", "indicator", "sex", "classif1", "time"]
 SEXES = ["SEX_T", "SEX_F", "SEX_M"]
@@ -207,7 +207,7 @@ def _coverage_frame(staging_dir: Path, indicators: pd.DataFrame) -> pd.DataFrame
     expected = []
     with duckdb.connect() as con:
         for source, (indicator, year, sexes) in COVERAGE.items():
-            files = sorted(Path(staging_dir).glob(f"{source}/country=*/*.parquet"))
+            files = Paths(Path(staging_dir).parent).staged_files(source)
             if not files:
                 continue
             pairs = con.execute(
