@@ -4,8 +4,11 @@
   (Tags "Public Disclosure"). Factory-level by design: it names factories, never workers.
 #}
 with findings as (select * from {{ ref('stg_assessments') }} where question_type = 'NCQ' and is_public_disclosure),
+
 assessments as (select distinct country, factory_id, assessment_id, assessment_start_date, cycle from {{ ref('stg_assessments') }}),
+
 factories as (select * from {{ ref('stg_factories') }}),
+
 ranked as (
     select
         *,
