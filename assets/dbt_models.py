@@ -1,21 +1,19 @@
 """The dbt project as Dagster assets: seeds, staging, intermediate and mart models, and their tests."""
 
-import contextlib
 import hashlib
-import importlib
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from assets.dbt_project import WAREHOUSE_POOL, dbt_project, project_files
+from assets.dbt_runner import build_events
 from assets.deliveries import fingerprint
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 
@@ -116,35 +114,6 @@ def _record_build(p: Paths, inputs: dict[str, Any]) -> None:
     os.replace(partial, p.build_state)
 
 
-@contextlib.contextmanager
-def _environment(name: str, value: str | None) -> Iterator[None]:
-    """`name` set to `value` (removed when None) inside the block, then restored: for a child process started there."""
-    before = os.environ.pop(name, None)
-    if value is not None:
-        os.environ[name] = value
-    try:
-        yield
-    finally:
-        os.environ.pop(name, None)
-        if before is not None:
-            os.environ[name] = before
-
-
-def _import_quality_gates_meanwhile() -> None:
-    """Import the publication's quality gates (Great Expectations: about 6 s of imports) in the background.
-
-    The dbt build runs in a child process, and this one mostly waits for its output meanwhile; the
-    publication's own import then finds the modules loaded (or waits for the import to finish). Only where
-    the publication runs in this same process (`decentwork run` executes the job in process); a run of the
-    daemon executes each step in a process of its own, where the import would be wasted."""
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # the publication's own import reports missing gates or any error
-            importlib.import_module("assets.quality")
-
-    threading.Thread(target=load, name="import-quality-gates", daemon=True).start()
-
-
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -153,7 +122,7 @@ def _import_quality_gates_meanwhile() -> None:
     exclude=MARTS,
     name="warehouse_models",
 )
-def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def warehouse_models(context: dg.AssetExecutionContext):
     """`dbt build` of every model but the published marts, with its data tests: seeds, staging, intermediate
     up to the indicator cells. Disclosure control (assets/disclosure/asset.py) runs next, then `mart_models`.
 
@@ -166,12 +135,13 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     successful build, so it costs that country's share plus the models over all countries. A build that
     fails or is killed leaves no record, and the next run rebuilds what it would have.
 
-    The countries reach dbt in the environment (REFRESH_COUNTRIES_VARIABLE), not as `--vars`: dbt re-parses
-    the whole project (about 3 s) whenever its command-line vars differ from the previous command's.
-    Artifacts go to one folder per data root (Paths.dbt_artifacts; runs queue in the warehouse pool), not
-    dagster-dbt's default of a new folder per run, which piled up 5 MB of artifacts per refresh."""
+    The countries reach dbt in the environment (REFRESH_COUNTRIES_VARIABLE), not as `--vars`: the project is
+    parsed once per process (assets/dbt_runner.py), and command-line vars would be part of that parse.
+    dbt runs in this process. Artifacts go to one folder per data root (Paths.dbt_artifacts; runs queue in the
+    warehouse pool), not dagster-dbt's default of a new folder per run, which piled up 5 MB of artifacts per
+    refresh."""
     p = paths()
-    args = ["build", "--exclude-resource-type", "unit_test"]
+    args = ["--exclude-resource-type", "unit_test"]
     inputs = countries = None
     if dbt_target() == "duckdb":
         set_aside = set_aside_unusable_warehouse(p)
@@ -187,11 +157,8 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
                 f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept"
             )
         p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
-    if os.environ.get("DECENTWORK_RUN_EXECUTOR", "in_process").strip().lower() == "in_process":  # one process per run
-        _import_quality_gates_meanwhile()
-    with _environment(REFRESH_COUNTRIES_VARIABLE, None if countries is None else ",".join(countries)):
-        invocation = dbt.cli(args, context=context, target_path=p.dbt_artifacts)  # dbt starts with this environment
-    yield from invocation.stream()
+    refreshed = None if countries is None else ",".join(countries)
+    yield from build_events(context, args, p.dbt_artifacts, {REFRESH_COUNTRIES_VARIABLE: refreshed})
     if inputs is not None:
         _record_build(p, inputs)
 
@@ -204,9 +171,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     select=MARTS,
     name="mart_models",
 )
-def mart_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` of the published marts and their tests, from the disclosure-controlled cells (a second dbt
-    process: about 5 s of start-up, the price of applying disclosure control in Python between the two)."""
-    yield from dbt.cli(
-        ["build", "--exclude-resource-type", "unit_test"], context=context, target_path=paths().dbt_artifacts
-    ).stream()
+def mart_models(context: dg.AssetExecutionContext):
+    """`dbt build` of the published marts and their tests, from the disclosure-controlled cells (the second dbt
+    invocation of a refresh, in the same process as the first)."""
+    yield from build_events(context, ["--exclude-resource-type", "unit_test"], paths().dbt_artifacts)

@@ -105,6 +105,7 @@ def render_marts_yml(catalogue: list[dict]) -> str:
             keys.append(
                 ("sex", "SEX_T, SEX_F or SEX_M (a gap or a factory-based rate on the SEX_T row only)", "string")
             )
+        ranges = {name: _range(code, classif1, by_code[code]["unit"]) for name, code, classif1 in mart["columns"]}
         lines += [
             f"  - name: {mart['name']}",
             f"    description: {_quote(mart['description'])}",
@@ -116,6 +117,12 @@ def render_marts_yml(catalogue: list[dict]) -> str:
             "      - unique_combination:",
             "          arguments:",
             f"            columns: [{', '.join(k for k, _, _ in keys)}]",
+            "      # keys not null, every value within its range, every status a known one: one query for the mart",
+            "      - wide_mart_values:",
+            "          arguments:",
+            f"            keys: [{', '.join(k for k, _, _ in keys)}]",
+            "            ranges:",
+            *(f"              {name}: [{low:g}, {high:g}]" for name, (low, high) in ranges.items()),
             "    columns:",
         ]
         for name, text, data_type in keys:
@@ -123,28 +130,15 @@ def render_marts_yml(catalogue: list[dict]) -> str:
                 f"      - name: {name}",
                 f"        description: {_quote(text)}",
                 f"        data_type: {data_type}",
-                "        data_tests: [not_null]",
             ]
         for name, code, classif1 in mart["columns"]:
-            low, high = _range(code, classif1, by_code[code]["unit"])
             lines += [
                 f"      - name: {name}",
                 f"        description: {_quote(_column_description(by_code[code], classif1))}",
                 "        data_type: double",
-                "        data_tests:",
-                "          - within_range:",
-                "              arguments:",
-                f"                min_value: {low:g}",
-                f"                max_value: {high:g}",
-            ]
-            lines += [
                 f"      - name: {name}_status",
                 f"        description: {_quote(STATUS_DESCRIPTION.format(name=name))}",
                 "        data_type: string",
-                "        data_tests:",
-                "          - accepted_values:",
-                "              arguments:",
-                "                values: [U, C, M, P]",
             ]
     return "\n".join(lines) + "\n"
 

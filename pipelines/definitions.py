@@ -23,7 +23,6 @@ from assets.partitions import country_partitions
 from assets.publish import published_marts
 from decentwork.settings import export_environment
 from pipelines.automation import country_schedules, raw_delivery_sensor
-from pipelines.resources import dbt_resource
 from pipelines.runs import HOST_TAG
 from pipelines.sensors import interrupted_runs_sensor, refresh_failure_sensor
 
@@ -51,5 +50,4 @@ defs = dg.Definitions(
     jobs=[refresh_job],
     schedules=country_schedules(refresh_job),
     sensors=[raw_delivery_sensor(refresh_job), refresh_failure_sensor, interrupted_runs_sensor],
-    resources={"dbt": dbt_resource()},
 )

@@ -61,26 +61,23 @@ def test_disclosure_control_stands_between_the_cells_and_the_marts():
     assert not [k for k in graph.get(cells).child_keys if k.path[0] == "marts"]
 
 
-def test_the_dbt_resource_skips_dbt_version_and_the_in_process_adapter(monkeypatch):
-    """pipelines.resources.DbtCli overrides two private dagster-dbt hooks: an upgrade that renames them makes
-    the overrides dead code (7 s slower per run, nothing wrong), so this fails instead of nobody noticing."""
-    import inspect
-    import re
+def test_dbt_runs_in_this_process_without_a_child(tmp_path, monkeypatch):
+    """A refresh's dbt builds run in its own process (assets/dbt_runner.py): no `dbt` child process, whose imports and
+    parse cost about 5 s a build."""
+    import subprocess
 
-    import dagster_dbt.core.resource as dagster_dbt_resource
-    import dbt.version
-    from dagster_dbt import DbtCliResource
+    from assets.dbt_runner import invoke
 
-    from pipelines.resources import dbt_resource
+    started = subprocess.Popen.__init__
 
-    cli = inspect.getsource(DbtCliResource.cli)
-    assert re.search(r"self\._initialize_dbt_core_adapter\(", cli) and re.search(r"self\._cli_version\b", cli)
+    def refuse_dbt(self, command, *args, **kwargs):
+        program = command[0] if isinstance(command, (list, tuple)) else str(command).split()[0]
+        assert not str(program).endswith("dbt"), f"a dbt child process was started: {command}"
+        started(self, command, *args, **kwargs)  # Python's `platform` asks `uname`: not dbt
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("dagster-dbt's own hook ran")
-
-    monkeypatch.setattr(dagster_dbt_resource, "check_output", refuse)  # `dbt --version`
-    monkeypatch.setattr(DbtCliResource, "_initialize_dbt_core_adapter", refuse)
-    resource = dbt_resource()
-    assert resource._initialize_dbt_core_adapter(["build"]) is None
-    assert str(resource._cli_version) == dbt.version.__version__
+    monkeypatch.setenv("DECENTWORK_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse_dbt)
+    done = invoke(["ls", "--select", "stg_factories", "--quiet"], tmp_path / "dbt")
+    assert done.success, done.problems
+    again = invoke(["ls", "--select", "no_such_model", "--quiet"], tmp_path / "dbt")  # a second invocation
+    assert again.success

@@ -195,7 +195,7 @@ def test_suppression_and_key_rules(tmp_path: Path) -> None:
 SAME_KIND = {
     "ExpectColumnValuesToNotBeNull": {"not_null"},
     "ExpectColumnValuesToBeInSet": {"accepted_values"},
-    "ExpectColumnValuesToBeBetween": {"within_unit_range", "within_range"},
+    "ExpectColumnValuesToBeBetween": {"within_unit_range"},
     "ExpectCompoundColumnsToBeUnique": {"unique_combination"},
     "ExpectTableColumnsToMatchSet": {"contract"},
 }

@@ -16,7 +16,6 @@ publishes.
 
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ from assets.disclosure import rules
 from assets.disclosure.control import control
 from assets.disclosure.links import POOLED, unpooled_country_years
 from assets.warehouse import read_built
-from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
+from decentwork.settings import Paths, paths
 
 ASSET_KEY = dg.AssetKey(["disclosure", "controlled_cells"])
 EXCLUDED_VARIABLE = "DECENTWORK_EXCLUDED_COUNTRIES"  # read by dbt_project/macros/excluded_countries.sql
@@ -56,35 +55,18 @@ def country_gates(frame: pl.DataFrame, p: Paths, kept: set[str]) -> dict[str, li
 
 def rebuild_cells(excluded: list[str], log: Callable[[str], None]) -> None:
     """dbt builds the cell models again without `excluded` (this asset holds the warehouse pool's slot)."""
-    from assets.dbt_project import dbt_executable
+    from assets.dbt_runner import invoke
 
-    p = paths()
     log(
         f"rebuilding the indicator cells without {', '.join(excluded)} "
         "(failed a quality gate, keep their previous publication)"
     )
-    done = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--select",
-            *CELL_MODELS,
-            "--exclude-resource-type",
-            "unit_test",
-            "--target-path",
-            str(p.dbt_artifacts),
-            "--log-path",
-            str(p.dbt_artifacts),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, EXCLUDED_VARIABLE: ",".join(excluded)},
-        capture_output=True,
-        text=True,
+    done = invoke(
+        ["build", "--select", *CELL_MODELS, "--exclude-resource-type", "unit_test"],
+        paths().dbt_artifacts,
+        {EXCLUDED_VARIABLE: ",".join(excluded)},
     )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"dbt could not rebuild the cells without {excluded}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
-        )
+    done.raise_on_failure(f"dbt could not rebuild the cells without {excluded}")
 
 
 def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dict:
