@@ -2,41 +2,53 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-EXTRAS := dev,spark,bench,postgres
+PYTEST_ARGS ?=
 
-.PHONY: install run test test-all lint format sample ui bench clean
+.PHONY: install install-test install-slow run test test-slow test-all lint format sample ui bench clean
 
 MANIFEST := dbt_project/target/manifest.json
 DBT_INPUTS := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-$(STAMP): pyproject.toml requirements.lock
+# What each target needs, no more: the main job its runtime dependencies only; the tests pytest, lint and the
+# instances' drivers (psutil for the daemon's process tree, PostgreSQL); the slow tests Spark too. One stamp per
+# set, installed from the lock, again when pyproject.toml or the lock change.
+$(VENV)/.installed-runtime: EXTRAS :=
+$(VENV)/.installed-test: EXTRAS := [dev,bench,postgres]
+$(VENV)/.installed-slow: EXTRAS := [dev,bench,postgres,spark]
+$(VENV)/.installed-%: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[$(EXTRAS)]"
-	touch $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".$(EXTRAS)"
+	touch $@
 
 # the manifest the Dagster definitions load: parsed again whenever a dbt file changes
-$(MANIFEST): $(STAMP) $(DBT_INPUTS)
+$(MANIFEST): $(DBT_INPUTS) | $(VENV)/.installed-runtime
 	$(BIN)/decentwork dbt-parse
 
-install: $(STAMP) $(MANIFEST)
+install: $(VENV)/.installed-runtime $(MANIFEST)
 
-run: install           ## set up, generate the sample if data/raw is empty, run the whole pipeline
+install-test: $(VENV)/.installed-test $(MANIFEST)
+
+install-slow: $(VENV)/.installed-slow $(MANIFEST)
+
+run: install           ## set up (runtime dependencies only), generate the sample if data/raw is empty, run the pipeline
 	$(BIN)/decentwork run
 
-test: install          ## set up and run the test suite (tests marked slow or scale excluded; CI runs the slow ones too)
-	$(BIN)/pytest
+test: install-test     ## set up and run the test suite on two workers (tests marked slow or scale excluded)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-all: install      ## every test, the heavy ones too
-	$(BIN)/pytest -m ""
+test-slow: install-slow  ## the tests with several full runs each (crash safety, faults, the daemon, Spark): CI runs them
+	$(BIN)/pytest -m "slow and not scale" $(PYTEST_ARGS)
 
-lint: install          ## ruff (lint and format check) on the Python, sqlfluff on the dbt models (CI runs it)
+test-all: install-slow ## every test, the heavy ones too
+	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+
+lint: install-test     ## ruff (lint and format check) on the Python, sqlfluff on the dbt models (CI runs it)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DECENTWORK_DATA_DIR=$$(mktemp -d) $(BIN)/sqlfluff lint dbt_project/models
 
-format: install        ## apply ruff's fixes and format, and sqlfluff's fixes
+format: install-test   ## apply ruff's fixes and format, and sqlfluff's fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 	DECENTWORK_DATA_DIR=$$(mktemp -d) $(BIN)/sqlfluff fix dbt_project/models

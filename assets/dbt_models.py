@@ -10,14 +10,15 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DagsterDbtTranslator, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
-from assets.dbt_project import WAREHOUSE_POOL, dbt_project, project_files
+from assets.dbt_project import WAREHOUSE_POOL, project_files
 from assets.dbt_runner import build_events
 from assets.deliveries import fingerprint
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 
 REFRESH_COUNTRIES_VARIABLE = "DECENTWORK_REFRESH_COUNTRIES"  # read by dbt_project/macros/incremental.sql
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
 
 
 class Translator(DagsterDbtTranslator):

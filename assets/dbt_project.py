@@ -1,17 +1,15 @@
 """The dbt project: where it is, which `dbt` runs it, which of its files a parse or a build reads, and the pool
 that queues everything writing the warehouse. Kept apart from the dbt assets (assets/dbt_models.py), which need
-the parsed manifest to load: the command line asks here before any manifest exists."""
+the parsed manifest to load, and light (no dbt or Dagster import): the command line asks here before any manifest
+exists, and before it imports anything heavy."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from decentwork.settings import DBT_PROJECT_DIR
 
-from decentwork.settings import DBT_PROJECT_DIR, dbt_target
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
 WAREHOUSE_POOL = "warehouse"  # DuckDB has one writer: everything writing the warehouse queues here
 PROJECT_FOLDERS = ("models", "macros", "seeds", "tests")
 PROJECT_SETTINGS = ("dbt_project.yml", "profiles.yml")

@@ -3,7 +3,7 @@
 A child process paid dbt's imports and a parse of the project every time: about 5 s before its first model, twice a
 refresh (the warehouse models, then the marts after disclosure control), three times when a country fails a gate.
 Here dbt's imports are paid once per process (the test suite, which runs refreshes in its own process, pays them
-once), and every invocation loads the project from one parse state (`_project_args`).
+once), and every invocation gets the project already parsed (`parsed_project`).
 
 The dbt invocations of one process run one at a time (dbt keeps its flags and adapters in module state). The
 results come back as dbt's structured log events, the same dictionaries `dbt --log-format json` prints, which
@@ -23,12 +23,13 @@ from typing import Any
 
 import dagster as dg
 
-from decentwork.settings import DBT_PROJECT_DIR
+from assets.dbt_project import project_files
+from decentwork.settings import DBT_PROJECT_DIR, dbt_target
 
 RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
 FAILED = {"error", "fail", "runtime error"}  # a node's status in dbt's run results
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 _LOCK = threading.RLock()  # dbt keeps its flags and adapters in module state: one invocation at a time
+_SAVED: dict[tuple, bytes] = {}  # the parse state last read (parsed_project)
 
 
 class DbtFailed(RuntimeError):
@@ -66,10 +67,8 @@ def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
 
 
 def _project_args(artifacts: Path) -> list[str]:
-    """Where the project is and where this invocation's artifacts and logs go. dbt loads the project from the parse
-    state `decentwork dbt-parse` keeps in dbt_project/target/ (the same for every data root: the project names none),
-    which takes a fraction of a second when nothing changed; the profile's target comes from DECENTWORK_DBT_TARGET,
-    as in that parse, so the state stays valid."""
+    """Where the project is, and where this invocation's artifacts and logs go (the profile's target comes from
+    DECENTWORK_DBT_TARGET)."""
     return [
         "--project-dir",
         str(DBT_PROJECT_DIR),
@@ -79,10 +78,39 @@ def _project_args(artifacts: Path) -> list[str]:
         str(artifacts),
         "--log-path",
         str(artifacts),
-        "--partial-parse-file-path",
-        str(DBT_PROJECT_DIR / "target" / PARTIAL_PARSE_FILE),
         *([] if sys.stdout.isatty() else ["--no-use-colors"]),
     ]
+
+
+def parsed_project():
+    """The project as dbt parsed it, a fresh copy for each invocation (compiling marks a manifest's nodes, the
+    ephemeral models' CTEs as injected, and dbt's Manifest does not copy faithfully), or None for dbt to parse it.
+
+    The parse is the one `decentwork dbt-parse` (and `make`) keep in dbt_project/target/, read as dbt reads its own
+    partial-parse state. dbt would not reuse that state under another data root (it keys the state on the
+    profile's values, the warehouse path among them) and parse the whole project again, about 5 s a new root;
+    the project names no data root (its sources are relative to it), so the same parse serves every root. A
+    parse older than a project file, or of another adapter than the target's (Spark), is not used."""
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import PARTIAL_PARSE_FILE_NAME, extended_mashumuro_decoder
+
+    saved = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE_FILE_NAME
+    try:
+        stamp = saved.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    key = (saved, stamp)
+    if key not in _SAVED:
+        if stamp < max(f.stat().st_mtime_ns for f in project_files()):
+            return None
+        _SAVED.clear()
+        _SAVED[key] = saved.read_bytes()
+    manifest = Manifest.from_msgpack(_SAVED[key], decoder=extended_mashumuro_decoder)
+    if manifest.metadata.adapter_type != dbt_target():
+        return None
+    manifest.build_parent_and_child_maps()
+    manifest.build_flat_graph()
+    return manifest
 
 
 def _release_warehouse() -> None:
@@ -97,8 +125,11 @@ def _release_warehouse() -> None:
                 DuckDBConnectionManager._ENV = None
 
 
-def invoke(args: list[str], artifacts: Path, env: Mapping[str, str | None] | None = None) -> DbtInvocation:
-    """Run `dbt <args>` here, with artifacts and logs in `artifacts` and `env` set while it runs."""
+def invoke(
+    args: list[str], artifacts: Path, env: Mapping[str, str | None] | None = None, write_json: bool = False
+) -> DbtInvocation:
+    """Run `dbt <args>` here, with artifacts and logs in `artifacts` and `env` set while it runs. Without
+    `write_json`, no manifest.json or run_results.json (1.4 MB a build; the parse is in dbt_project/target)."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -110,12 +141,10 @@ def invoke(args: list[str], artifacts: Path, env: Mapping[str, str | None] | Non
 
     with _LOCK, _environment(env or {}):
         try:
-            # no manifest handed over: compiling marks a manifest's nodes (ephemeral models' CTEs as injected) and
-            # dbt's Manifest does not copy faithfully, so each invocation loads its own from the parse state
-            runner = dbtRunner(callbacks=[collect])
-            # no manifest.json or run_results.json per build (1.4 MB each time; the parse is in dbt_project/target),
-            # and dbt's file log at info level (debug wrote every statement: 9 MB a refresh)
-            done = runner.invoke([*args, *_project_args(artifacts), "--no-write-json", "--log-level-file", "info"])
+            runner = dbtRunner(manifest=parsed_project(), callbacks=[collect])
+            # dbt's file log at info level: debug wrote every statement, 9 MB a refresh
+            json = [] if write_json else ["--no-write-json"]
+            done = runner.invoke([*args, *_project_args(artifacts), *json, "--log-level-file", "info"])
         finally:
             _release_warehouse()
     problems = [
@@ -155,7 +184,9 @@ def build_events(
         current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"),
     )
     indirect_selection = {"DBT_INDIRECT_SELECTION": indirect} if indirect else {}
-    done = invoke(["build", *args, *selection], artifacts, {**(env or {}), **indirect_selection})
+    command = ["build", *args, *selection]
+    done = invoke(command, artifacts, {**(env or {}), **indirect_selection})
+    context.log.info(f"dbt {' '.join(command)} finished: {len(done.results)} nodes, {len(done.problems)} failed")
     for raw in done.results:
         event = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
         yield from event.to_default_asset_events(manifest, translator, context, artifacts, project)

@@ -76,6 +76,12 @@ def fingerprint(files: list[list]) -> str:
     return hashlib.sha256(json.dumps(sorted(files)).encode("utf-8")).hexdigest()
 
 
+def delivery_fingerprints(paths: Paths, countries: set[str]) -> dict[str, str]:
+    """{ISO3: fingerprint of its delivered files} of every country with deliveries (short: 16 hex digits)."""
+    files, _ = scan_deliveries(paths, countries)
+    return {country: fingerprint(country_files)[:16] for country, country_files in sorted(files.items())}
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

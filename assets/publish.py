@@ -31,7 +31,7 @@ import duckdb
 from assets.dbt_models import mart_asset_keys
 from assets.dbt_project import WAREHOUSE_POOL
 from assets.warehouse import open_built
-from decentwork.settings import DBT_PROJECT_DIR, Paths, paths
+from decentwork.settings import DBT_PROJECT_DIR, DELIVERIES_TAG, MADE_WITH_TAG, Paths, data_docs, paths
 
 if TYPE_CHECKING:
     import pyarrow as pa  # imported lazily at run time (heavy); here only for annotations
@@ -260,7 +260,9 @@ def _quality(candidate: Path, previous: Path | None, staging: Path | None, wareh
     if previous is not None and not (previous / "indicators.parquet").exists():
         previous = None
     kept = frozenset(disclosure.get("countries_kept_previous", {}))  # their previous rows: their new data failed a gate
-    report = validate_publication(candidate, previous, candidate / QUALITY_DIR, staging_dir=staging, kept_previous=kept)
+    report = validate_publication(
+        candidate, previous, candidate / QUALITY_DIR, staging_dir=staging, kept_previous=kept, data_docs=data_docs()
+    )
     return {
         "success": report.success and not gate["errors"],
         "errors": list(report.errors) + gate["errors"],
@@ -349,8 +351,18 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     ),
 )
 def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from assets import publication_record
+    from assets.deliveries import paused_countries
+    from assets.ingestion.pseudonyms import key_fingerprint, pseudonym_key
+
     p = paths()
+    publication_record.forget(p)  # until the new publication has its record, none (a refresh then runs again)
     counts, quality = publish(p.warehouse, p.marts, p.staging)
+    tags = context.run.tags
+    made = json.loads(tags[MADE_WITH_TAG]) if MADE_WITH_TAG in tags else None
+    made = made or publication_record.made_with(key_fingerprint(pseudonym_key(p)))
+    not_read = set(quality.get("disclosure", {}).get("countries_kept_previous", {})) | set(paused_countries(p))
+    publication_record.write(p, json.loads(tags.get(DELIVERIES_TAG, "{}")), not_read, made)
     for warning in quality["warnings"]:
         context.log.warning(f"quality: {warning}")
     context.log.info(f"published {len(counts)} mart(s) to {p.marts}")

@@ -386,8 +386,10 @@ def validate_publication(
     tolerance_pct: float = 50.0,
     staging_dir: Path | None = None,
     kept_previous: frozenset[str] = frozenset(),
+    data_docs: bool = True,
 ) -> QualityReport:
-    """Validate the candidate marts (and their change against the previous publication); build Data Docs.
+    """Validate the candidate marts (and their change against the previous publication); build Data Docs (unless
+    `data_docs` is false: a check whose pages nobody reads, such as a country's gates before the marts are built).
 
     With `staging_dir` (data/staging), also check coverage: every country, year and sex with staged
     rows has its headline indicator in the candidate; except the countries of `kept_previous`, which
@@ -463,7 +465,7 @@ def validate_publication(
                 global_errors.append(text)
 
     _clear_site(docs_dir)  # the in-memory stores know this run only: drop last run's pages, not orphan them
-    urls = context.build_data_docs(site_names=[SITE_NAME])
+    urls = context.build_data_docs(site_names=[SITE_NAME]) if data_docs else {}
     docs_index = docs_dir / "index.html"
     log.info("quality: %d errors, %d warnings; Data Docs at %s", len(errors), len(warnings), urls.get(SITE_NAME))
     return QualityReport(

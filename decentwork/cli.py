@@ -85,8 +85,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     p = export_environment()
-    from assets.deliveries import delivered_files, paused_countries
-    from assets.ingestion.pseudonyms import KeyRefused, pseudonym_key
+    from assets import publication_record
+    from assets.deliveries import delivered_files, delivery_fingerprints, paused_countries
+    from assets.ingestion.pseudonyms import KeyRefused, key_fingerprint, pseudonym_key
     from decentwork.settings import ingest_threads
 
     if not delivered_files(p):
@@ -100,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"{p.raw} is empty: generating the default sample extracts first ...")
         sample.generate(p.raw, progress=_say)
     try:  # refuse before any run starts, not halfway through staging
-        pseudonym_key(p)
+        key = pseudonym_key(p)
         ingest_threads()
         paused = paused_countries(p)
     except (KeyRefused, ValueError) as exc:
@@ -124,10 +125,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 0
 
-    ensure_manifest()
-    logging.getLogger("dagster").setLevel(logging.WARNING)
-    from pipelines.launch import refresh
-
     for folder in unknown:
         _say(
             f"ERROR raw/{folder}: not a programme country code, nothing in it is loaded. Fix: rename the folder to the "
@@ -138,9 +135,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"{held} is paused since {why['since']} ({why['reason']}): its new deliveries are not read")
 
     scope = country or "all countries"
+    made = publication_record.made_with(key_fingerprint(key))
+    if not args.reingest:  # nothing new since the last publication: no Dagster, no dbt, no run
+        deliveries = {c: f for c, f in delivery_fingerprints(p, known).items() if c not in paused}
+        published_at = publication_record.nothing_new(p, deliveries, made, country)
+        if published_at:
+            _say(
+                f"nothing to refresh for {scope}: the publication of {published_at} already holds these deliveries "
+                f"(no file new or changed since, the same code and settings) in {p.marts}. "
+                "`decentwork run --reingest` reads every delivery again"
+            )
+            return 1 if unknown else 0
+
+    ensure_manifest()
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    from pipelines.launch import refresh
+
     _say(f"refreshing {scope}: data root {p.root}" + (" (every delivery read again)" if args.reingest else ""))
     outcomes_before = _file_outcomes(p)
-    done = refresh(p, known, country, args.reingest, say=_say)
+    done = refresh(p, known, country, args.reingest, say=_say, made_with=made)
     if done.disk_full:
         _say(_disk_full_line(p))
         return 1
@@ -674,21 +687,17 @@ def cmd_service(args: argparse.Namespace) -> None:
 def cmd_dbt_docs(_args: argparse.Namespace) -> int:
     """dbt's documentation site of every model and column, generated from the built warehouse."""
     from assets.dbt_project import dbt_executable
+    from assets.dbt_runner import invoke
 
-    p = export_environment()  # DECENTWORK_DATA_DIR made absolute: dbt runs in dbt_project/
+    p = export_environment()
     if not p.warehouse.exists():
         _usage(f"no warehouse at {p.warehouse} yet: run `decentwork run` first")
     ensure_manifest()
     target = p.dbt_artifacts / "docs"
     _say("generating the dbt docs ...")
-    done = subprocess.run(
-        [dbt_executable(), "docs", "generate", "--target-path", str(target), "--log-path", str(target)],
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"dbt docs generate failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    done = invoke(["docs", "generate", "--quiet"], target, write_json=True)
+    if not done.success:
+        sys.exit("dbt docs generate failed: " + "; ".join(done.problems))
     _say(
         f"dbt docs written to {target}; serve them with: cd {DBT_PROJECT_DIR} "
         f"&& {dbt_executable()} docs serve --target-path {target}"

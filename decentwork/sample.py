@@ -164,6 +164,24 @@ WORLD: dict[str, CountryWorld] = {
         7.5,
         10,
     ),
+    # a small programme (the share gives it the generator's minimum of 4 factories): the test suite's small country
+    "HTI": CountryWorld(
+        "HT",
+        "Haiti",
+        "HTG",
+        0.013,
+        0.62,
+        {"Ouest": 685 * 26, "Nord-Est": 685 * 26},  # HTG 685 per 8-hour day (ref_minimum_wages), 26 days
+        2,
+        208,
+        8,
+        1.5,
+        500,
+        None,
+        0,
+        0,
+        10,
+    ),
 }
 
 OCCUPATION_MIX = {  # occupation: (share, wage multiplier of the minimum, female share multiplier)
@@ -340,7 +358,14 @@ VN_SOCIAL_SECURITY = {
     "paid_date": "Ngày nộp",
     "scheme": "Loại bảo hiểm",
 }
-SEX_LABELS = {"VNM": ("Nữ", "Nam"), "IDN": ("P", "L"), "JOR": ("Female", "Male"), "BGD": ("F", "M"), "KHM": ("F", "M")}
+SEX_LABELS = {
+    "VNM": ("Nữ", "Nam"),
+    "IDN": ("P", "L"),
+    "JOR": ("Female", "Male"),
+    "BGD": ("F", "M"),
+    "KHM": ("F", "M"),
+    "HTI": ("F", "M"),
+}
 SURVEY_SEX_12 = {"VNM", "IDN", "JOR"}  # surveys coding 1 = male, 2 = female
 EXCEL_COUNTRIES = {"JOR"}
 TITLE_ROWS = 2  # JOR workbooks: a title row and a blank row above the header
@@ -849,7 +874,7 @@ def _social_security(w, rng, country, world, s, idx, registered, basic, period, 
 
 def _assessments(w, rng, country, world, reg: pl.DataFrame, end_year: int, bad: bool) -> None:
     rows = []
-    quest_id = {"BGD": 10000, "KHM": 20000, "VNM": 30000, "IDN": 40000, "JOR": 50000}.get(country, 60000)
+    quest_id = {"BGD": 10000, "KHM": 20000, "VNM": 30000, "IDN": 40000, "JOR": 50000, "HTI": 60000}.get(country, 70000)
     for f in reg.iter_rows(named=True):
         first_year = max(f["enrolment"].year, end_year - 3)
         for year in range(first_year, end_year + 1):

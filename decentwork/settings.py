@@ -125,6 +125,11 @@ class Paths:
         return self.quarantine / source / f"country={country}" / "quarantine_summary.csv"
 
     @property
+    def publication_record(self) -> Path:
+        """What the current publication was made from (assets/publication_record.py)."""
+        return self.root / "published-from.json"
+
+    @property
     def paused(self) -> Path:
         """The countries whose deliveries are held (`decentwork pause`): assets/deliveries.py."""
         return self.root / "paused.json"
@@ -140,6 +145,10 @@ class Paths:
 PROCESS_TAG = "decentwork/process"
 # Dagster run tag: "all" makes the run read every delivery again, even one unchanged since it was staged
 REINGEST_TAG = "decentwork/reingest"
+# Dagster run tag: {ISO3: fingerprint} of the deliveries when the refresh was requested (what its publication read)
+DELIVERIES_TAG = "decentwork/deliveries"
+# Dagster run tag: the code, dbt target and key (by fingerprint) the run started with (assets/publication_record.py)
+MADE_WITH_TAG = "decentwork/made_with"
 DBT_TARGET_ENV = "DECENTWORK_DBT_TARGET"
 
 
@@ -159,6 +168,15 @@ def ingest_threads() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"DECENTWORK_INGEST_THREADS={value!r}: give a whole number of threads, 1 or more")
     return int(value)
+
+
+def data_docs() -> bool:
+    """Whether a publication renders Great Expectations' Data Docs (marts/quality/index.html): DECENTWORK_DATA_DOCS,
+    on by default; the test suite turns it off where no test reads the pages."""
+    value = os.environ.get("DECENTWORK_DATA_DOCS", "on").strip().lower()
+    if value not in {"on", "off"}:
+        raise ValueError(f"DECENTWORK_DATA_DOCS={value!r}: use on (the default) or off")
+    return value == "on"
 
 
 def data_root() -> Path:

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from assets.deliveries import fingerprint, paused_countries, scan_deliveries
-from decentwork.settings import Paths, paths
-from pipelines.runs import DELIVERIES_TAG, REQUESTED_FOR_TAG, TRIGGER_TAG
+from assets.deliveries import delivery_fingerprints, fingerprint, paused_countries, scan_deliveries
+from decentwork.settings import DELIVERIES_TAG, paths
+from pipelines.runs import REQUESTED_FOR_TAG, TRIGGER_TAG
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 WAITING = ("QUEUED", "NOT_STARTED")
@@ -50,12 +50,6 @@ def _countries(job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition) -> list[
 
 
 # --------------------------------------------------------------------------- what needs a refresh
-
-
-def delivery_fingerprints(p: Paths, countries: set[str]) -> dict[str, str]:
-    """{ISO3: fingerprint of its delivered files} of every country with deliveries (short: 16 hex digits)."""
-    files, _ = scan_deliveries(p, countries)
-    return {country: fingerprint(country_files)[:16] for country, country_files in sorted(files.items())}
 
 
 def covers(tags: dict[str, str], country: str, countries: list[str]) -> bool:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from decentwork.settings import REINGEST_TAG, Paths
-from pipelines.automation import delivery_fingerprints, refresh_tags
+from assets.deliveries import delivery_fingerprints
+from decentwork.settings import DELIVERIES_TAG, MADE_WITH_TAG, REINGEST_TAG, Paths
+from pipelines.automation import refresh_tags
 from pipelines.definitions import defs
-from pipelines.runs import DELIVERIES_TAG, failure_record, launcher_tags, record_failure, recover_interrupted_runs
+from pipelines.runs import failure_record, launcher_tags, record_failure, recover_interrupted_runs
 
 DISK_FULL = (
     "No space left on device",
@@ -62,9 +63,15 @@ def _exception_texts(exc: BaseException) -> list[str]:
 
 
 def refresh(
-    p: Paths, known: set[str], country: str | None, reingest: bool, say: Callable[[str], None] = print
+    p: Paths,
+    known: set[str],
+    country: str | None,
+    reingest: bool,
+    say: Callable[[str], None] = print,
+    made_with: dict | None = None,
 ) -> Refresh:
-    """Run the refresh job for one country (or all) in this process, on the instance the daemon uses."""
+    """Run the refresh job for one country (or all) in this process, on the instance the daemon uses. `made_with`:
+    the code and settings the command found (assets/publication_record.py), recorded with the publication."""
     fingerprints = delivery_fingerprints(p, known)
     if country:
         tags = {DELIVERIES_TAG: json.dumps({country: fingerprints[country]})}
@@ -72,6 +79,8 @@ def refresh(
         tags = refresh_tags(fingerprints, sorted(known), "decentwork run", sorted(fingerprints))
     if reingest:
         tags[REINGEST_TAG] = "all"
+    if made_with:
+        tags[MADE_WITH_TAG] = json.dumps(made_with, sort_keys=True)
     started = time.perf_counter()
     _import_quality_gates_meanwhile()
     try:

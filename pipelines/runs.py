@@ -29,7 +29,6 @@ from pathlib import Path
 from decentwork.settings import PROCESS_TAG, Paths
 
 HOST_TAG = "decentwork/host"
-DELIVERIES_TAG = "decentwork/deliveries"  # {ISO3: fingerprint} of the deliveries when the refresh was requested
 REQUESTED_FOR_TAG = "decentwork/requested_for"  # the countries whose schedule or deliveries asked for the refresh
 TRIGGER_TAG = "decentwork/trigger"
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")

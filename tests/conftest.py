@@ -1,8 +1,12 @@
-"""Shared fixtures: a temporary data root so no test touches data/."""
+"""Shared fixtures: a temporary data root so no test touches data/, the session's scenario sample published once
+(tests/scenario.py), and `decentwork` commands run in this process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,3 +39,81 @@ def deliver(paths: Paths, source: str, country: str, name: str, text: str, mtime
     if mtime is not None:
         os.utime(target, (mtime, mtime))
     return target
+
+
+@dataclass
+class Done:
+    """What a command run in this process did: as subprocess.CompletedProcess has it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def decentwork(root: Path, *args: str, key: str | None = None, env: dict[str, str | None] | None = None) -> Done:
+    """`decentwork <args>` on data root `root`, run in this process (the command's own main; Dagster, dbt and the
+    rest imported once per test session). `env` sets (or, with None, removes) variables while it runs; the
+    environment is restored after. For the tests of the pipeline's behaviour; tests of the command's process
+    itself (crash safety, start-up refusals) start it as a child."""
+    from decentwork import cli
+
+    before = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ["DECENTWORK_DATA_DIR"] = str(root)
+        if key is not None:
+            os.environ["DECENTWORK_PSEUDONYM_KEY"] = key
+        for name, value in (env or {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+                if not isinstance(exc.code, int) and exc.code is not None:
+                    print(exc.code, file=err)
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    return Done(code or 0, out.getvalue(), err.getvalue())
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's temporary folder that every pytest-xdist worker sees (its own basetemp without workers)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The scenario sample (tests/scenario.py) generated and published by one `decentwork run`, shared by every
+    end-to-end test of the session: with pytest-xdist's workers too (the first to ask builds it, under a file lock,
+    in the folder the workers share; the others wait and read it). Read it; a test that changes it works on
+    `copy_root` of it."""
+    import json
+
+    import polars as pl
+    from filelock import FileLock
+
+    from tests import scenario as plan
+
+    shared = shared_folder(tmp_path_factory)
+    root, record = shared / "scenario" / "data", shared / "scenario" / "built.json"
+    with FileLock(str(shared / "scenario.lock")):
+        if not record.exists():
+            manifest = plan.build(root / "raw")
+            done = decentwork(root, "run", key=plan.KEY, env={"DECENTWORK_DATA_DOCS": "off"})  # no test reads its pages
+            assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+            record.write_text(json.dumps({"manifest": manifest, "done": done.__dict__}), encoding="utf-8")
+        built = json.loads(record.read_text(encoding="utf-8"))
+    return {
+        "root": root,
+        "paths": Paths(root),
+        "manifest": built["manifest"],
+        "plants": built["manifest"]["plants"],
+        "done": Done(**built["done"]),
+        "published": pl.read_parquet(root / "marts" / "indicators.parquet"),
+    }

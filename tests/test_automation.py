@@ -12,9 +12,10 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.utils import make_new_run_id
 
 from assets.deliveries import set_paused
+from decentwork.settings import DELIVERIES_TAG
 from pipelines.automation import DEFAULT_REFRESH_CRON, RANGE_END, RANGE_START, country_schedules, raw_delivery_sensor
 from pipelines.definitions import defs, refresh_job
-from pipelines.runs import DELIVERIES_TAG, REQUESTED_FOR_TAG
+from pipelines.runs import REQUESTED_FOR_TAG
 from tests.conftest import deliver
 
 # Built at import, before the data_root fixture sets DECENTWORK_DATA_DIR: the sensor must

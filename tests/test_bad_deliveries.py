@@ -25,6 +25,8 @@ from assets.ingestion.ingest import ingest
 from assets.publish import export_candidate
 from decentwork.settings import DEV_PSEUDONYM_KEY, Paths
 from schemas import mapping
+from tests.scenario import FORMULA_NAME
+from tests.scenario import KEY as RUN_KEY
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
@@ -367,51 +369,16 @@ def test_a_bad_thread_count_refuses_the_run_before_dagster_starts(tmp_path: Path
     assert "Traceback" not in output and not any((root / "dagster").glob("*-*-*-*-*"))
 
 
-FORMULA_NAME = '=HYPERLINK("http://example.org/x","click")'
-RUN_KEY = "run-key-7f3a9c-never-printed-0123456789"
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One small Cambodian sample through `decentwork run`, with a formula as a factory's name and a
-    delivery in a folder that is no country code."""
-    from decentwork.sample import generate
-
-    root = tmp_path_factory.mktemp("formula") / "data"
-    generate(root / "raw", factories=8, workers=400, months=2, countries=("KHM",))
-    assessments = pl.concat(
-        [pl.read_csv(p, infer_schema=False) for p in (root / "raw" / "assessments" / "KHM").glob("*.csv")]
-    )
-    public = assessments.filter(pl.col("Tags").str.contains("Public Disclosure"), pl.col("Question type") == "NCQ")
-    repeat = (
-        assessments.group_by("Factory Assessed ID")
-        .agg(pl.col("Quest ID").n_unique().alias("n"))
-        .filter(pl.col("n") >= 2)
-    )
-    factory = sorted(set(repeat["Factory Assessed ID"]) & set(public["Factory Assessed ID"]))[0]
-    (register_path,) = (root / "raw" / "factories" / "KHM").glob("*.csv")
-    register = pl.read_csv(register_path, infer_schema=False)
-    register = register.with_columns(
-        pl.when(pl.col("ID") == factory).then(pl.lit(FORMULA_NAME)).otherwise(pl.col("Name")).alias("Name")
-    )
-    register.write_csv(register_path)
-    stray = root / "raw" / "payroll" / "Cambodia"
-    stray.mkdir(parents=True)
-    shutil.copy(CORPUS / "payroll" / "hours_and_pay.csv", stray / "payroll.csv")
-    env = os.environ | {"DECENTWORK_PSEUDONYM_KEY": RUN_KEY, "DECENTWORK_ENV": "development"}
-    done = _decentwork(root, env)
-    return {"root": root, "done": done, "factory": int(factory)}
-
-
-def test_formula_in_a_factory_name_reaches_the_published_csv_escaped(published: dict):
-    done, root = published["done"], published["root"]
-    assert (root / "marts" / "factory_compliance.csv").exists(), done.stdout[-3000:] + done.stderr[-3000:]
+def test_formula_in_a_factory_name_reaches_the_published_csv_escaped(scenario: dict):
+    """The scenario sample (tests/scenario.py) names a listed Cambodian factory with a spreadsheet formula."""
+    root, factory = scenario["root"], scenario["plants"]["formula_factory"]
     text = (root / "marts" / "factory_compliance.csv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
-    names = {r["factory_name"] for r in rows if int(r["factory_id"]) == published["factory"]}
+    names = {r["factory_name"] for r in rows if r["country"] == "KHM" and int(r["factory_id"]) == factory}
     assert names == {"'" + FORMULA_NAME}
     parquet = pl.read_parquet(root / "marts" / "factory_compliance.parquet")
-    assert set(parquet.filter(pl.col("factory_id") == published["factory"])["factory_name"]) == {FORMULA_NAME}
+    listed = parquet.filter(pl.col("country") == "KHM", pl.col("factory_id") == factory)
+    assert set(listed["factory_name"]) == {FORMULA_NAME}
     for csv_file in (root / "marts").glob("*.csv"):  # no published CSV cell starts a formula
         with csv_file.open(encoding="utf-8", newline="") as fh:
             cells = [cell for row in csv.reader(fh) for cell in row]
@@ -424,22 +391,3 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def test_a_folder_that_is_no_country_code_is_named_and_not_loaded(published: dict):
-    done, root = published["done"], published["root"]
-    assert done.returncode == 1  # the run completes, and says it ignored a folder
-    assert (
-        "ERROR raw/payroll/Cambodia: not a programme country code, nothing in it is loaded. Fix: rename the folder"
-        in done.stdout
-    )
-    staged = pl.concat(
-        [pl.read_parquet(p, columns=["_source_file"]) for p in (root / "staging").glob("*/country=*/*.parquet")]
-    )
-    assert not staged.filter(pl.col("_source_file").str.contains("Cambodia")).height
-    assert not list((root / "staging").glob("*/country=Cambodia"))
-
-
-def test_the_run_prints_no_key(published: dict):
-    done = published["done"]
-    assert RUN_KEY not in done.stdout + done.stderr and DEV_PSEUDONYM_KEY not in done.stdout + done.stderr

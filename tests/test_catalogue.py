@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pytest
 import yaml
 
 from decentwork import catalogue
-from tests.test_indicators_independent import CATALOGUE, published_sample
+from tests.test_indicators_independent import CATALOGUE
 
 MODELS = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
 
@@ -56,8 +55,8 @@ def _documented() -> dict[str, dict[str, str]]:
     return docs
 
 
-def test_every_published_table_and_column_has_a_description(tmp_path_factory: pytest.TempPathFactory):
-    marts = published_sample(tmp_path_factory)["root"] / "marts" / "marts.duckdb"
+def test_every_published_table_and_column_has_a_description(scenario):
+    marts = scenario["root"] / "marts" / "marts.duckdb"
     docs = _documented()
     with duckdb.connect(str(marts), read_only=True) as con:
         columns = con.execute("select table_name, column_name from information_schema.columns").fetchall()

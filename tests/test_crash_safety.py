@@ -30,6 +30,7 @@ import pytest
 
 from assets import publish as pub
 from decentwork.sample import MANIFEST, generate
+from tests.conftest import decentwork, shared_folder
 
 KEY = "crash-safety-test-key-of-32-characters"
 
@@ -37,18 +38,17 @@ pytestmark = pytest.mark.slow  # several full runs: run by CI after `make test` 
 
 
 def run_env(root: Path) -> dict:
-    return {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}
+    return os.environ | {
+        "DECENTWORK_DATA_DIR": str(root),
+        "DECENTWORK_PSEUDONYM_KEY": KEY,
+        "DECENTWORK_DATA_DOCS": "off",
+    }
 
 
-def decentwork_run(root: Path, *args: str, timeout: float = 600) -> str:
-    """`decentwork run` to completion in a child process; its output."""
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "decentwork"), "run", *args],
-        env=run_env(root),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def decentwork_run(root: Path, *args: str) -> str:
+    """`decentwork run` to completion, in this process (tests/conftest.py: `decentwork`); its output. The runs that
+    are killed are child processes (`_kill_when`); the runs that converge after them need not be."""
+    done = decentwork(root, "run", *args, key=KEY, env={"DECENTWORK_DATA_DOCS": "off"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -71,26 +71,30 @@ def publication_digest(marts: Path) -> dict[str, str]:
 
 
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One clean run of a small sample (shared by this module and test_idempotency within a session)."""
-    base = tmp_path_factory.getbasetemp() / "crash-reference"
+    """One clean run of a small sample, shared by this module, test_idempotency and test_spark within a session (and
+    by pytest-xdist's workers: the first builds it under a lock)."""
+    from filelock import FileLock
+
+    base = shared_folder(tmp_path_factory) / "crash-reference"
     a = base / "a" / "data"
-    if not (base / "done").exists():
-        shutil.rmtree(base, ignore_errors=True)
-        manifest = generate(base / "raw", factories=12, workers=1000, months=2)
-        shutil.copytree(base / "raw", a / "raw")  # copytree keeps the files' times: delivery order is kept
-        started = time.perf_counter()
-        decentwork_run(a)
-        (base / "seconds").write_text(str(time.perf_counter() - started))
-        (base / "done").touch()
-    else:
-        manifest = json.loads((base / "raw" / MANIFEST).read_text(encoding="utf-8"))
+    with FileLock(str(base) + ".lock"):
+        if not (base / "done").exists():
+            shutil.rmtree(base, ignore_errors=True)
+            manifest = generate(base / "raw", factories=12, workers=1000, months=2)
+            shutil.copytree(base / "raw", a / "raw")  # copytree keeps the files' times: delivery order is kept
+            started = time.perf_counter()
+            decentwork_run(a)
+            (base / "seconds").write_text(str(time.perf_counter() - started))
+            (base / "done").touch()
+        else:
+            manifest = json.loads((base / "raw" / MANIFEST).read_text(encoding="utf-8"))
     return {
         "base": base,
         "raw": base / "raw",
         "root": a,
         "manifest": manifest,
         "digest": publication_digest(a / "marts"),
-        "seconds": float((base / "seconds").read_text()),
+        "seconds": float((base / "seconds").read_text()),  # in this process: a child process adds its start-up
     }
 
 
@@ -263,24 +267,31 @@ def _claimed_warehouse_slots(root: Path) -> list[str]:
 RECOVERED = "was interrupted (its process is gone): marked failed, its warehouse slot freed"
 
 
-def test_runs_killed_in_ingestion_dbt_and_export_keep_a_whole_publication_and_converge(reference, earlier):
-    root = _with_earlier_publication(reference, earlier, "phases")
+# where a run is killed: the line it prints there, whether the kill waits for the export folder, and what it leaves
+KILL_POINTS = {
+    "ingestion": ("staging__payroll - payroll/", False),  # some countries' staging rewritten, others not
+    "dbt": ("START sql table model marts.indicators", False),  # the warehouse half rebuilt, its pool slot held
+    "export": ("--select path:models/marts finished", True),  # the candidate publication half written
+}
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_run_killed_in_ingestion_dbt_or_export_keeps_a_whole_publication_and_the_next_converges(
+    reference, earlier, point
+):
+    """One kill point a test (each on its own data root, so that pytest-xdist's workers share them out); the run
+    after the kill marks the killed one failed, frees its warehouse slot and publishes the reference's bytes."""
+    root = _with_earlier_publication(reference, earlier, f"killed-in-{point}")
     allowed = [earlier["digest"], reference["digest"]]
+    marker, candidate = KILL_POINTS[point]
+    _kill_when(root, marker, then=0.5 if candidate else 0.0, candidate=candidate)
+    _whole(root / "marts", allowed, f"killed in {point}")
+    if point == "dbt":
+        assert _claimed_warehouse_slots(root), "expected the killed run to still hold the warehouse pool slot"
+    if point == "export":
+        assert list(root.glob(pub.CANDIDATE_PREFIX + "*")), "the kill was meant to land during the export"
 
-    _kill_when(root, "staging__payroll - payroll/")  # ingestion: some countries' staging rewritten, others not
-    _whole(root / "marts", allowed, "killed in ingestion")
-
-    out = _kill_when(root, "START sql table model marts.indicators")  # dbt: the warehouse half rebuilt
-    _whole(root / "marts", allowed, "killed in dbt")
-    assert RECOVERED in out
-    assert _claimed_warehouse_slots(root), "expected the killed run to still hold the warehouse pool slot"
-
-    out = _kill_when(root, "Finished dbt command", then=0.5, candidate=True)  # export: the candidate half written
-    _whole(root / "marts", allowed, "killed in export")
-    assert RECOVERED in out  # otherwise this run would have waited forever for the slot
-    assert list(root.glob(pub.CANDIDATE_PREFIX + "*")), "the kill was meant to land during the export"
-
-    out = decentwork_run(root, timeout=max(300, 6 * reference["seconds"]))
+    out = decentwork_run(root)
     assert RECOVERED in out and not _claimed_warehouse_slots(root)
     assert publication_digest(root / "marts") == reference["digest"]
     assert not list(root.glob(pub.CANDIDATE_PREFIX + "*"))
@@ -294,7 +305,7 @@ def test_random_kill_loop_converges_to_the_clean_run(reference, earlier):
     allowed = [earlier["digest"], reference["digest"]]
     command = [str(Path(sys.executable).parent / "decentwork"), "run"]
     for n in range(12):
-        delay = rng.uniform(1.0, reference["seconds"] * 1.1)
+        delay = rng.uniform(1.0, (reference["seconds"] + 15) * 1.1)  # 15 s: a child process's start-up
         process = subprocess.Popen(
             command, env=run_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
@@ -304,5 +315,5 @@ def test_random_kill_loop_converges_to_the_clean_run(reference, earlier):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         _whole(root / "marts", allowed, f"kill {n} at {delay:.1f}s")
-    decentwork_run(root, timeout=max(300, 6 * reference["seconds"]))
+    decentwork_run(root)
     assert publication_digest(root / "marts") == reference["digest"]

@@ -1,6 +1,7 @@
 """The daemon for real (issue 20): every country's schedule due in the same minute, on SQLite and on PostgreSQL.
 
-`decentwork daemon` runs on a small sample with DECENTWORK_REFRESH_CRON set to a minute about to come. Waited for:
+`decentwork daemon` runs on a small sample with DECENTWORK_REFRESH_CRON set to a minute about to come, one daemon per
+instance, both started together (the wait for the minute is paid once). Waited for:
 each country with deliveries is refreshed exactly once, successfully (one refresh run covers them all, the other
 countries' ticks join it), within DEADLINE seconds of the due minute; the countries without deliveries get their
 skip reason; the sensor's first look launches nothing; the publication equals that of `decentwork run` on the same
@@ -27,24 +28,13 @@ from dagster._core.scheduler.instigation import TickStatus
 
 from decentwork.sample import generate
 from decentwork.settings import Paths
+from tests.conftest import decentwork
 from tests.instances import BACKENDS, REPO, instance_home
 
 pytestmark = pytest.mark.slow
 KEY = "daemon-test-key-of-at-least-32-characters"
 DEADLINE = 240  # seconds from the due minute to the end of the last refresh: one refresh of the sample is ~60 s here
 COUNTRIES_WITH_DELIVERIES = ["BGD", "IDN", "JOR", "KHM", "VNM"]
-
-
-def _decentwork(env: dict[str, str], *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "decentwork"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-        **kwargs,
-    )
 
 
 def _stop_tree(process: subprocess.Popen) -> list[int]:
@@ -82,108 +72,117 @@ def _next_due_minute() -> dt.datetime:
     return (now + dt.timedelta(seconds=45)).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_every_country_due_at_once_is_refreshed_exactly_once(
-    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_every_country_due_at_once_is_refreshed_exactly_once_on_both_instances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    root = tmp_path / "data"
-    generate(root / "raw", factories=20, workers=2000, months=2)
-    reference = tmp_path / "reference"
-    shutil.copytree(root / "raw", reference / "raw", copy_function=shutil.copy2)  # same files, same delivery times
-
-    with instance_home(backend, tmp_path / "home") as instance_env:
-        due = _next_due_minute()
-        env = {
-            **os.environ,
-            **instance_env,
-            "DECENTWORK_DATA_DIR": str(root),
-            "DECENTWORK_PSEUDONYM_KEY": KEY,
-            "DECENTWORK_DAGSTER_STORAGE": str(root / "dagster"),
-            "DECENTWORK_REFRESH_CRON": f"{due.minute} {due.hour} * * *",
-        }
-        env.pop("DECENTWORK_SCHEDULES", None)
-        log = (tmp_path / "daemon.log").open("w")
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "decentwork"), "daemon"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for name, value in instance_env.items() | {
-            ("DECENTWORK_DATA_DIR", str(root)),
-            ("DECENTWORK_DAGSTER_STORAGE", str(root / "dagster")),
-        }:
-            monkeypatch.setenv(name, value)
-        peak, stopped = 0, []
+    """One daemon per instance (SQLite and PostgreSQL), started together with every schedule due in the same minute,
+    so the wait for that minute is paid once; the same extracts in each data root."""
+    raw = tmp_path / "raw"
+    generate(raw, factories=12, workers=800, months=1)
+    due = _next_due_minute()
+    daemons: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        for backend in BACKENDS:
+            root = tmp_path / backend / "data"
+            shutil.copytree(raw, root / "raw", copy_function=shutil.copy2)  # same files, same delivery times
+            instance_env = stack.enter_context(instance_home(backend, tmp_path / backend / "home"))
+            env = {
+                **os.environ,
+                **instance_env,
+                "DECENTWORK_DATA_DIR": str(root),
+                "DECENTWORK_PSEUDONYM_KEY": KEY,
+                "DECENTWORK_DAGSTER_STORAGE": str(root / "dagster"),
+                "DECENTWORK_REFRESH_CRON": f"{due.minute} {due.hour} * * *",
+            }
+            env.pop("DECENTWORK_SCHEDULES", None)
+            log = stack.enter_context((tmp_path / f"daemon-{backend}.log").open("w"))
+            process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "decentwork"), "daemon"],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            with monkeypatch.context() as mp:  # the instance resolves its storage from the environment once
+                for name, value in instance_env.items() | {
+                    ("DECENTWORK_DATA_DIR", str(root)),
+                    ("DECENTWORK_DAGSTER_STORAGE", str(root / "dagster")),
+                }:
+                    mp.setenv(name, value)
+                instance = stack.enter_context(dg.DagsterInstance.get())
+            daemons[backend] = {"root": root, "process": process, "instance": instance, "peak": 0}
         try:
-            with dg.DagsterInstance.get() as instance:
-                finished_at = None
-                while time.time() < due.timestamp() + DEADLINE + 60:
-                    assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-                    peak = max(peak, _tree_rss(daemon))
-                    runs = instance.get_runs(filters=dg.RunsFilter(job_name="refresh"))
-                    ticks = _schedule_ticks(instance, due)
-                    if runs and len(ticks) == 12 and all(r.is_finished for r in runs):
-                        finished_at = max(instance.get_run_stats(r.run_id).end_time for r in runs)
-                        break
-                    time.sleep(3)
-                runs = instance.get_runs(filters=dg.RunsFilter(job_name="refresh"))
-                ticks = _schedule_ticks(instance, due)
-                sensor_ticks = _sensor_ticks(instance, "raw_delivery_sensor")
+            waiting = set(daemons)
+            while waiting and time.time() < due.timestamp() + DEADLINE + 60:
+                for backend in sorted(waiting):
+                    d = daemons[backend]
+                    log_text = (tmp_path / f"daemon-{backend}.log").read_text()
+                    assert d["process"].poll() is None, f"{backend}: {log_text[-3000:]}"
+                    d["peak"] = max(d["peak"], _tree_rss(d["process"]))
+                    runs = d["instance"].get_runs(filters=dg.RunsFilter(job_name="refresh"))
+                    if runs and len(_schedule_ticks(d["instance"], due)) == 12 and all(r.is_finished for r in runs):
+                        d["finished_at"] = max(d["instance"].get_run_stats(r.run_id).end_time for r in runs)
+                        waiting.discard(backend)
+                time.sleep(3)
+            for d in daemons.values():
+                d["runs"] = d["instance"].get_runs(filters=dg.RunsFilter(job_name="refresh"))
+                d["ticks"] = _schedule_ticks(d["instance"], due)
+                d["sensor_ticks"] = _sensor_ticks(d["instance"], "raw_delivery_sensor")
         finally:
-            stopped = _stop_tree(daemon)
-            log.close()
-        daemon_log = (tmp_path / "daemon.log").read_text()
-        assert stopped and not any(
-            psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in stopped
-        )
+            for d in daemons.values():
+                d["stopped"] = _stop_tree(d["process"])
 
-        assert finished_at is not None, (
-            f"not finished {DEADLINE + 60} s after the due minute: "
-            f"runs {[(r.run_id[:8], r.status.value) for r in runs]}, "
-            f"{len(ticks)} schedule ticks\n{daemon_log[-3000:]}"
-        )
-        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS], [(r.run_id[:8], r.status.value) for r in runs]
-        elapsed = finished_at - due.timestamp()
-        print(
-            f"{backend}: every country refreshed {elapsed:.0f} s after "
-            f"the due minute; daemon tree peak RSS {peak / 2**20:.0f} MB"
-        )
-        assert elapsed < DEADLINE
-
-        # one schedule requested the refresh, every other country's tick says why it did not
-        requested = [c for c, t in ticks.items() if t.status == TickStatus.SUCCESS]
-        assert len(requested) == 1 and requested[0] in COUNTRIES_WITH_DELIVERIES, {
-            c: (t.status, t.skip_reason) for c, t in ticks.items()
-        }
-        for country, tick in ticks.items():
-            if country == requested[0]:
-                continue
-            assert tick.status == TickStatus.SKIPPED, (country, tick.status)
-            if country in COUNTRIES_WITH_DELIVERIES:
-                assert "joins the queued refresh" in tick.skip_reason or "being refreshed by run" in tick.skip_reason, (
-                    country,
-                    tick.skip_reason,
-                )
-            else:
-                assert f"{country} has no deliveries" in tick.skip_reason, (country, tick.skip_reason)
-        assert sensor_ticks and "First look" in (sensor_ticks[0].skip_reason or ""), [
-            t.skip_reason for t in sensor_ticks
-        ]
-        assert not any(t.status == TickStatus.SUCCESS for t in sensor_ticks), "the sensor launched a run"
-
-    # the publication is that of `decentwork run` on the same extracts
-    cli_env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DECENTWORK_"))}
-    reference_run = _decentwork(
-        {**cli_env, "DECENTWORK_DATA_DIR": str(reference), "DECENTWORK_PSEUDONYM_KEY": KEY}, "run"
-    )
+    # the publication `decentwork run` makes of the same extracts (in this process: tests/conftest.py)
+    reference = tmp_path / "reference"
+    shutil.copytree(raw, reference / "raw", copy_function=shutil.copy2)
+    reference_run = decentwork(reference, "run", key=KEY)
     assert reference_run.returncode == 0, reference_run.stdout[-3000:] + reference_run.stderr[-3000:]
-    daemon_published, cli_published = _publication(Paths(root).marts), _publication(Paths(reference).marts)
-    assert daemon_published.keys() == cli_published.keys() and daemon_published
-    for name, frame in cli_published.items():
-        assert daemon_published[name].equals(frame), f"{name} differs between the daemon's refresh and `decentwork run`"
+    for backend, d in daemons.items():
+        _assert_refreshed_once(backend, d, due, tmp_path / f"daemon-{backend}.log")
+        daemon_published, cli_published = _publication(Paths(d["root"]).marts), _publication(Paths(reference).marts)
+        assert daemon_published.keys() == cli_published.keys() and daemon_published
+        for name, frame in cli_published.items():
+            assert daemon_published[name].equals(frame), f"{backend}: {name} differs from `decentwork run`'s"
+
+
+def _assert_refreshed_once(backend: str, d: dict, due: dt.datetime, log: Path) -> None:
+    """Exactly one successful refresh, in time; one schedule requested it and every other tick says why not; the
+    sensor launched nothing; the daemon's process tree is gone."""
+    runs, ticks, sensor_ticks = d["runs"], d["ticks"], d["sensor_ticks"]
+    assert d["stopped"] and not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in d["stopped"]
+    )
+    assert d.get("finished_at") is not None, (
+        f"{backend}: not finished {DEADLINE + 60} s after the due minute: "
+        f"runs {[(r.run_id[:8], r.status.value) for r in runs]}, "
+        f"{len(ticks)} schedule ticks\n{log.read_text()[-3000:]}"
+    )
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS], [(r.run_id[:8], r.status.value) for r in runs]
+    elapsed = d["finished_at"] - due.timestamp()
+    print(
+        f"{backend}: every country refreshed {elapsed:.0f} s after the due minute; peak RSS {d['peak'] / 2**20:.0f} MB"
+    )
+    assert elapsed < DEADLINE
+
+    # one schedule requested the refresh, every other country's tick says why it did not
+    requested = [c for c, t in ticks.items() if t.status == TickStatus.SUCCESS]
+    assert len(requested) == 1 and requested[0] in COUNTRIES_WITH_DELIVERIES, {
+        c: (t.status, t.skip_reason) for c, t in ticks.items()
+    }
+    for country, tick in ticks.items():
+        if country == requested[0]:
+            continue
+        assert tick.status == TickStatus.SKIPPED, (country, tick.status)
+        if country in COUNTRIES_WITH_DELIVERIES:
+            assert "joins the queued refresh" in tick.skip_reason or "being refreshed by run" in tick.skip_reason, (
+                country,
+                tick.skip_reason,
+            )
+        else:
+            assert f"{country} has no deliveries" in tick.skip_reason, (country, tick.skip_reason)
+    assert sensor_ticks and "First look" in (sensor_ticks[0].skip_reason or ""), [t.skip_reason for t in sensor_ticks]
+    assert not any(t.status == TickStatus.SUCCESS for t in sensor_ticks), "the sensor launched a run"
 
 
 def _schedule_ticks(instance: dg.DagsterInstance, due: dt.datetime) -> dict[str, object]:

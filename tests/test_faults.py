@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from decentwork.sample import generate
+from tests.conftest import Done, decentwork
 from tests.test_crash_safety import publication_digest
 
 KEY = "faults-test-key-of-at-least-32-characters"
@@ -23,7 +24,13 @@ KEY = "faults-test-key-of-at-least-32-characters"
 pytestmark = pytest.mark.slow  # several full runs: run by CI after `make test` (.ci/run), or with -m slow
 
 
-def _run(root: Path) -> subprocess.CompletedProcess:
+def _run(root: Path) -> Done:
+    """`decentwork run` in this process (tests/conftest.py)."""
+    return decentwork(root, "run", key=KEY, env={"DECENTWORK_DATA_DOCS": "off"})
+
+
+def _run_as_a_process(root: Path) -> subprocess.CompletedProcess:
+    """`decentwork run` as users start it: what it prints last on a full disk is the command's own behaviour."""
     env = {**os.environ, "DECENTWORK_DATA_DIR": str(root), "DECENTWORK_PSEUDONYM_KEY": KEY}
     return subprocess.run(
         [str(Path(sys.executable).parent / "decentwork"), "run"], env=env, capture_output=True, text=True, timeout=600
@@ -72,7 +79,7 @@ def test_an_unusable_warehouse_and_a_full_disk_recover_on_the_next_run(small_dis
     for staged in (root / "staging").rglob("*.parquet"):  # nothing is current: the run must rewrite it all
         os.utime(staged, (1, 1))
     (root / "warehouse.build-state.json").unlink(missing_ok=True)
-    done = _run(root)
+    done = _run_as_a_process(root)
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("FAILED: the disk holding")]
     assert done.returncode != 0
     assert len(lines) == 1 and str(root) in lines[0] and "MB there" in lines[0], (done.stdout + done.stderr)[-3000:]

@@ -37,7 +37,9 @@ def test_loading_the_same_deliveries_again_publishes_identical_marts(reference):
     shutil.rmtree(root.parent, ignore_errors=True)
     shutil.copytree(reference["root"], root)  # warehouse, staging and Dagster instance of the clean run
     before = {s: _staged(root, s).drop("_loaded_at") for s in ("payroll", "factories")}
-    decentwork_run(root)
+    assert "nothing to refresh" in decentwork_run(root)  # the publication already holds them: no run at all
+    (root / "published-from.json").unlink()  # a refresh that cannot know: it loads them again, and nothing changes
+    assert "refreshing all countries" in decentwork_run(root)
     assert publication_digest(root / "marts") == reference["digest"]
     for source, frame in before.items():
         assert _staged(root, source).drop("_loaded_at").equals(frame)

@@ -253,20 +253,17 @@ def test_among_layouts_reading_the_contracts_headers_the_one_whose_codes_parse_w
     assert quarantine.height == 0 and sorted(staged["sex"].to_list()) == ["F", "F", "F", "F", "M", "M"]
 
 
-def test_the_check_command_tells_a_partner_what_a_run_would_do(khm, tmp_path):
+def test_the_check_command_tells_a_partner_what_a_run_would_do(khm, tmp_path, monkeypatch):
     """`decentwork check`: the layout, the rows that would load, each reason with its count and rows; exit 0 only
     when every row would load, 1 otherwise, 2 for a wrong question; nothing written under the data root. (The
-    command runs in its own process, with the repository's mapping files: KHM declares no layout.)"""
-    import os
-    import subprocess
-    import sys
+    command runs with the repository's mapping files: KHM declares no layout.)"""
+    from decentwork.settings import MAPPINGS_DIR
+    from tests.conftest import decentwork
+
+    monkeypatch.setattr(mapping, "MAPPINGS_DIR", MAPPINGS_DIR)  # the repository's mapping files, not the fixture's
 
     def check(path, *args):
-        env = {**os.environ, "DECENTWORK_DATA_DIR": str(khm.root)}
-        command = [str(Path(sys.executable).parent / "decentwork"), "check", str(path), *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-
-    from pathlib import Path
+        return decentwork(khm.root, "check", str(path), *args)
 
     before = sorted(p.relative_to(khm.root) for p in khm.root.rglob("*"))
     clean, bad, title = tmp_path / "clean.csv", tmp_path / "bad.csv", tmp_path / "title.csv"

@@ -1,7 +1,8 @@
 """Operations (issue 4): a national refresh touches only its country, the quality gates guard the
 publication, and the pipeline's checks and Data Docs are there after a run.
 
-One small sample is run in full, then a new KHM payroll delivery arrives and only KHM is refreshed.
+The session's scenario sample is published in full (tests/scenario.py); on a copy of it a new KHM payroll delivery
+arrives and only KHM is refreshed.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -18,23 +17,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from decentwork.sample import generate
 from decentwork.settings import SOURCES, Paths
+from tests.conftest import decentwork
+from tests.scenario import KEY, copy_root
 
 REFRESHED = "KHM"
 POOLED = "X_BW"
 COUNTRY_COLUMNS = ("ref_area", "country")
-
-
-def _decentwork(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DECENTWORK_DATA_DIR": str(root),
-        "DECENTWORK_PSEUDONYM_KEY": "operations-test-key-of-32-characters",
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "decentwork"), *args], env=env, capture_output=True, text=True, timeout=900
-    )
 
 
 def _file_digests(folder: Path, pattern: str) -> dict[str, str]:
@@ -71,12 +60,9 @@ def _deliver_khm_resubmission(raw: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def refresh(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("operations") / "data"
-    generate(root / "raw", factories=20, workers=2000, months=2)
+def refresh(scenario, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = copy_root(scenario["root"], tmp_path_factory.mktemp("operations") / "data")
     paths = Paths(root)
-    full = _decentwork(root, "run")
-    assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
     before = {
         "published": _published(paths.marts),
         "staging": _file_digests(paths.staging, "*/country=*/*.parquet"),
@@ -84,13 +70,13 @@ def refresh(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "data_docs": (paths.marts / "quality" / "index.html").exists(),
     }
     _deliver_khm_resubmission(paths.raw)
-    national = _decentwork(root, "run", "--country", REFRESHED)
+    national = decentwork(root, "run", "--country", REFRESHED, key=KEY, env={"DECENTWORK_DATA_DOCS": "on"})
     assert national.returncode == 0, national.stdout[-3000:] + national.stderr[-3000:]
     return {"root": root, "paths": paths, "before": before, "national": national}
 
 
-def test_data_docs_written_under_marts_quality_after_a_run(refresh):
-    assert refresh["before"]["data_docs"]
+def test_data_docs_written_under_marts_quality_after_a_run_and_only_when_asked(refresh):
+    assert not refresh["before"]["data_docs"]  # the scenario's run said DECENTWORK_DATA_DOCS=off
     quality = refresh["paths"].marts / "quality"
     html = (quality / "index.html").read_text(encoding="utf-8")
     assert "errors.indicators" in html or "validations" in html
@@ -156,26 +142,10 @@ def test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild(r
     incremental = _warehouse_tables(paths.warehouse)
     assert incremental["intermediate.int_worker_months"], "worker-months were built"
     assert incremental["intermediate.int_worker_strata"], "worker strata were built"
-    project = Path(__file__).resolve().parents[1] / "dbt_project"
-    env = {**os.environ, "DECENTWORK_DATA_DIR": str(paths.root)}
-    rebuild = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "run",
-            "--full-refresh",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(tmp_path / "target"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert rebuild.returncode == 0, rebuild.stdout[-3000:]
+    from assets.dbt_runner import invoke
+
+    rebuild = invoke(["run", "--full-refresh"], tmp_path / "target", {"DECENTWORK_DATA_DIR": str(paths.root)})
+    assert rebuild.success, rebuild.problems
     full = _warehouse_tables(paths.warehouse)
     assert full.keys() == incremental.keys()
     for table in full:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,11 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from assets.dbt_project import dbt_executable
 from assets.disclosure import rules
 from assets.quality import INDICATORS_YML, KEY, QualityReport, _suites, validate_publication
 from decentwork import catalogue
-from decentwork.settings import DBT_PROJECT_DIR
 from schemas.codes import value_range
 
 
@@ -308,35 +304,34 @@ def test_one_sex_missing_for_a_staged_country_is_an_error(tmp_path: Path) -> Non
     assert any("SEX_M" in e for e in report.errors), report.errors
 
 
-@pytest.mark.slow  # one dbt build (about 10 s, more on a busy machine)
-def test_a_value_out_of_its_units_range_fails_dbts_test_on_the_indicators_mart(tmp_path: Path) -> None:
-    """The range rule lives in dbt (seed ref_value_ranges, test within_unit_range), not in a GX suite."""
+def test_a_value_out_of_its_units_range_fails_dbts_tests_on_the_indicators_and_the_wide_marts(tmp_path: Path) -> None:
+    """The range rule lives in dbt (seed ref_value_ranges: test within_unit_range on the long table, wide_mart_values
+    on each wide mart), not in a GX suite; each failing test names what it found."""
+    from assets.dbt_runner import invoke
+
     cells = clean_indicators()
     cells.loc[(cells.indicator == "MINW_BELOW_RT") & (cells.sex == "SEX_F"), "obs_value"] = 150.0
     cells = cells.astype({"time": "int32"}).assign(months_covered=pd.array([12] * len(cells), dtype="Int32"))
     cells["coverage"] = "2023"
     (tmp_path / "disclosure").mkdir()
     cells.to_parquet(tmp_path / "disclosure" / "controlled_cells.parquet", index=False)
-    done = subprocess.run(
+    done = invoke(
         [
-            dbt_executable(),
             "build",
             "--select",
             "ref_value_ranges",
             "indicators",
+            "country_wages",
             "--exclude-resource-type",
             "unit_test",
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
         ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "DECENTWORK_DATA_DIR": str(tmp_path), "DECENTWORK_DBT_TARGET": "duckdb"},
-        capture_output=True,
-        text=True,
-        timeout=600,
+        tmp_path / "target",
+        {"DECENTWORK_DATA_DIR": str(tmp_path), "DECENTWORK_DBT_TARGET": "duckdb"},
     )
-    assert done.returncode == 1, done.stdout[-3000:]
-    assert "FAIL 2 within_unit_range_indicators_obs_value" in done.stdout  # KHM's and BGD's SEX_F rows
-    assert "ERROR=1" in done.stdout, done.stdout[-3000:]  # every other test of the mart passes
+    assert not done.success
+    failed = {r["data"]["node_info"]["node_name"]: r["data"] for r in done.results if r["data"]["status"] == "fail"}
+    assert failed.keys() == {"within_unit_range_indicators_obs_value", next(k for k in failed if "wide_mart" in k)}
+    assert failed["within_unit_range_indicators_obs_value"]["num_failures"] == 2  # KHM's and BGD's SEX_F rows
+    wide = next(v for k, v in failed.items() if k.startswith("wide_mart_values_country_wages"))
+    assert wide["num_failures"] == 2  # the same two rows, by country and sex, in the wide mart
+    assert len(done.problems) == 2  # every other test of the two marts passes

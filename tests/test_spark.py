@@ -146,5 +146,4 @@ def test_decentwork_run_on_spark_end_to_end(reference):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "--target spark" in done.stdout + done.stderr
     _same_publication(reference["root"] / "marts", root / "marts")
-    work = root.parent / "unit-tests"
-    assert_every_unit_test_passed(run_dbt_unit_tests(root, work, target="spark"), work)
+    assert_every_unit_test_passed(run_dbt_unit_tests(root, root.parent / "unit-tests", target="spark"))

@@ -48,7 +48,12 @@ def country_gates(frame: pl.DataFrame, p: Paths, kept: set[str]) -> dict[str, li
     with tempfile.TemporaryDirectory() as tmp:
         frame.write_parquet(Path(tmp) / "indicators.parquet")
         report = validate_publication(
-            Path(tmp), None, Path(tmp) / "quality", staging_dir=p.staging, kept_previous=frozenset(kept)
+            Path(tmp),
+            None,
+            Path(tmp) / "quality",
+            staging_dir=p.staging,
+            kept_previous=frozenset(kept),
+            data_docs=False,  # a country's gates: their pages are thrown away
         )
     return report.errors_by_country
 

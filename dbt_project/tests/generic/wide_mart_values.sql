@@ -14,7 +14,7 @@ where {{ key }} is null
 union all
 {%- endfor %}
 {%- for column, bounds in ranges.items() %}
-select '{{ column }} = ' || cast({{ column }} as varchar) || ' outside [{{ bounds[0] }}, {{ bounds[1] }}]' as failure,
+select '{{ column }} = ' || cast({{ column }} as {{ dbt.type_string() }}) || ' outside [{{ bounds[0] }}, {{ bounds[1] }}]' as failure,
     {{ keys | join(', ') }}
 from {{ model }}
 where {{ column }} < cast('{{ bounds[0] }}' as double) or {{ column }} > cast('{{ bounds[1] }}' as double)
