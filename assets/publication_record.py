@@ -81,5 +81,3 @@ def nothing_new(paths: Paths, deliveries: dict[str, str], made: dict, country: s
     else:
         same = published == deliveries
     return record.get("published_at") if same else None
-
-
