@@ -80,4 +80,18 @@ def nothing_new(paths: Paths, deliveries: dict[str, str], made: dict, country: s
         same = country in deliveries and published.get(country) == deliveries[country]
     else:
         same = published == deliveries
-    return record.get("published_at") if same else None
+    return record.get("published_at") if same and _warehouse_opens(paths) else None
+
+
+def _warehouse_opens(paths: Paths) -> bool:
+    """A warehouse that cannot be opened (corrupted, or held by a refresh in progress) is something to do: the
+    refresh sets an unusable one aside and rebuilds it from staging, or queues behind the one in progress."""
+    import duckdb
+
+    if not paths.warehouse.exists():
+        return False
+    try:
+        duckdb.connect(str(paths.warehouse), read_only=True).close()
+    except duckdb.Error:
+        return False
+    return True

@@ -79,6 +79,7 @@ def test_an_unusable_warehouse_and_a_full_disk_recover_on_the_next_run(small_dis
     for staged in (root / "staging").rglob("*.parquet"):  # nothing is current: the run must rewrite it all
         os.utime(staged, (1, 1))
     (root / "warehouse.build-state.json").unlink(missing_ok=True)
+    (root / "published-from.json").unlink(missing_ok=True)  # nor is the publication: a refresh, not "nothing new"
     done = _run_as_a_process(root)
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("FAILED: the disk holding")]
     assert done.returncode != 0

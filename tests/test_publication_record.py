@@ -20,6 +20,9 @@ MADE = {"code": "c0de", "target": "duckdb", "key": "k3y"}
 
 @pytest.fixture
 def published(data_root: Paths) -> Paths:
+    import duckdb
+
+    duckdb.connect(str(data_root.warehouse)).close()
     data_root.marts.mkdir(parents=True)
     (data_root.marts / "indicators.parquet").write_bytes(b"a publication")
     record.write(data_root, {"KHM": "k1", "VNM": "v1"}, set(), MADE)
@@ -46,6 +49,13 @@ def test_the_same_deliveries_made_the_same_way_are_nothing_new(published: Paths)
 )
 def test_anything_new_means_a_refresh(published: Paths, deliveries, made, country):
     assert record.nothing_new(published, deliveries, made, country) is None
+
+
+def test_a_warehouse_that_does_not_open_means_a_refresh(published: Paths):
+    published.warehouse.write_bytes(b"this is no DuckDB file" * 1000)  # tests/test_faults.py: it is rebuilt
+    assert record.nothing_new(published, {"KHM": "k1", "VNM": "v1"}, MADE) is None
+    published.warehouse.unlink()
+    assert record.nothing_new(published, {"KHM": "k1", "VNM": "v1"}, MADE) is None
 
 
 def test_no_record_or_no_publication_means_a_refresh(published: Paths):
