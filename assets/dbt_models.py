@@ -133,7 +133,8 @@ def warehouse_models(context: dg.AssetExecutionContext):
 
     On DuckDB the worker-level models are incremental by country (dbt_project/macros/incremental.sql):
     a national refresh rebuilds only the slices of the countries whose staged files changed since the last
-    successful build, so it costs that country's share plus the models over all countries. A build that
+    successful build, so it costs that country's share plus the models over all countries; the seeds are loaded
+    only by a full build (a changed project, the seeds among its files, always gives one). A build that
     fails or is killed leaves no record, and the next run rebuilds what it would have.
 
     The countries reach dbt in the environment (REFRESH_COUNTRIES_VARIABLE), not as `--vars`: the project is
@@ -154,8 +155,11 @@ def warehouse_models(context: dg.AssetExecutionContext):
             context.log.info("dbt: full build of every country's worker-level models")
             args.append("--full-refresh")
         else:
+            # the same project as the last successful build: its seeds (reference data) are in the warehouse already
+            args += ["--exclude-resource-type", "seed"]
             context.log.info(
-                f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept"
+                f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept; "
+                "reference seeds unchanged"
             )
         p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
     refreshed = None if countries is None else ",".join(countries)
