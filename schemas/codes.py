@@ -151,3 +151,61 @@ def value_range(indicator: str, unit: str) -> ValueRange:
     if not matches:
         raise KeyError(f"no value range for unit {unit!r} (indicator {indicator}) in ref_value_ranges")
     return max(matches, key=lambda r: len(r.indicator_prefix))
+
+
+# --------------------------------------------------------------------------- what disclosure control needs to know
+NUMERATORS = {
+    "count": "a count of units (times 100 for a rate): a whole number",
+    "amount": "a sum of amounts (money, hours, ratios)",
+    "women": "a share of women: the count of women, over the count of all",
+    "median": "no sum: a median, which follows the mean of the same cell",
+    "gap": "no sum: a gap between the sexes, which follows their cells of the followed indicator",
+    "ratio": "no sum: a ratio of two published cells, which follows the followed indicator's cell",
+}
+LINKS = {
+    "within": "a unit counted in this indicator's cell is counted in the linked indicator's cell of its part's "
+    "group (a factory non-compliant on a compliance point is non-compliant on the point's cluster)",
+    "over_limit": "each unit counted has more of the linked indicator's amount than the country's legal limit (a "
+    "worker-month above the overtime limit has more overtime hours than the limit)",
+    "under_one": "each unit not counted has at least 1 of the linked indicator's ratio (a worker-month not below "
+    "the minimum wage earns at least the minimum)",
+}
+
+
+class Disclosure(NamedTuple):
+    """How one indicator's cells are made, as disclosure control sees them (dbt_project/seeds/ref_indicators.csv)."""
+
+    family: str  # the people (or factories) its cells count: every indicator of a family reveals the same counts
+    numerator: str  # a key of NUMERATORS
+    follows: str | None  # for a cell that is no sum: the indicator it is computed from
+    link: tuple[str, str] | None  # (a key of LINKS, the linked indicator)
+
+
+@lru_cache(maxsize=4)
+def indicator_disclosure(seeds: Path = SEEDS_DIR) -> dict[str, Disclosure]:
+    """Every indicator's family, numerator, the cell it follows and its link to another indicator, declared once in
+    the catalogue seed: a new indicator is a seed row and its SQL, and disclosure control follows."""
+    out = {}
+    for r in _seed("ref_indicators", seeds).iter_rows(named=True):
+        if r["sdc_numerator"] not in NUMERATORS:
+            raise ValueError(f"ref_indicators {r['code']}: sdc_numerator must be one of {', '.join(NUMERATORS)}")
+        link = None
+        if r["sdc_link"]:
+            kind, _, target = r["sdc_link"].partition(" ")
+            if kind not in LINKS or not target:
+                raise ValueError(f"ref_indicators {r['code']}: sdc_link must be '<{'|'.join(LINKS)}> <indicator>'")
+            link = (kind, target)
+        out[r["code"]] = Disclosure(r["sdc_family"], r["sdc_numerator"], r["sdc_follows"] or None, link)
+    for code, d in out.items():
+        for other in filter(None, (d.follows, d.link and d.link[1])):
+            if other not in out:
+                raise ValueError(f"ref_indicators {code}: {other} is no indicator of the catalogue")
+        if (d.numerator in ("median", "gap", "ratio")) != bool(d.follows):
+            raise ValueError(f"ref_indicators {code}: a cell that is no sum follows one indicator, a sum none")
+    return out
+
+
+@lru_cache(maxsize=4)
+def compliance_point_clusters(seeds: Path = SEEDS_DIR) -> dict[str, str]:
+    """cp_code -> cluster_code of the assessment tool's compliance points (public: the tool's structure)."""
+    return dict(_seed("ref_compliance_points", seeds).select("cp_code", "cluster_code").iter_rows())

@@ -10,7 +10,8 @@ Then, on a copy of that publication, a second delivery round: Cambodia sends a m
 all zero (no hourly earnings: the headline indicator of a staged year is missing, a gate fails), Viet Nam sends its
 next month, and someone drops a payroll file in a folder that is no country code. Cambodia keeps its previous rows,
 Viet Nam's new month publishes, X_BW pools the countries that publish and says so, and the stray folder is named
-and not loaded.
+and not loaded. In the same round Haiti sends the first month of a new year with four women of one factory (every
+cell below the thresholds, issue 29): its men are not applicable, nothing of Haiti is withheld.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import decentwork
+from tests.conftest import PAYROLL_HEADER, decentwork
 from tests.scenario import COUNTRIES, KEY, WOMEN_ONLY_ROWS, copy_root
 
 CORPUS_PAYROLL = Path(__file__).parent / "corpus" / "payroll" / "hours_and_pay.csv"
+TINY_WOMEN = 4
+KEY_COLUMNS = ["ref_area", "indicator", "sex", "classif1", "time"]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,16 @@ def by_country(scenario, tmp_path_factory) -> dict:
     ).write_csv(raw / "payroll" / "KHM" / "payroll_2027-01.csv")
     vnm = pl.read_csv(sorted((raw / "payroll" / "VNM").glob("*.csv"))[-1], infer_schema=False)
     vnm.with_columns(pl.lit("2026-01").alias("Kỳ lương")).write_csv(raw / "payroll" / "VNM" / "payroll_2026-01.csv")
+    # Haiti's first delivery of a new year: four women of one factory (below the thresholds), no men
+    factory = pl.read_csv(next((raw / "factories" / "HTI").glob("*.csv")), infer_schema=False)["ID"][0]
+    women = [
+        f"{factory},2026-01,H{i},HT-2026-{i:04d},Worker {i},F,1992-01-01,2024-03-01,sewing_operator,open_ended,"
+        f"monthly,26,208,6,{14000 + 100 * i},600,500,0,0,700,15100,HTG,bank"
+        for i in range(TINY_WOMEN)
+    ]
+    (raw / "payroll" / "HTI" / "payroll_2026-01.csv").write_text(
+        PAYROLL_HEADER + "\n" + "\n".join(women) + "\n", encoding="utf-8"
+    )
     stray = raw / "payroll" / "Cambodia"
     stray.mkdir()
     (stray / "payroll.csv").write_bytes(CORPUS_PAYROLL.read_bytes())
@@ -94,6 +107,29 @@ def by_country(scenario, tmp_path_factory) -> dict:
         "second": second,
         "after": pl.read_parquet(root / "marts" / "indicators.parquet"),
     }
+
+
+def test_a_tiny_one_sex_new_year_publishes_and_withholds_nothing_else(by_country):
+    """Haiti's January of a new year, four women of one factory: every cell of it below the thresholds. The men are
+    not applicable whatever the women's status, no gate fails, and Haiti's earlier year publishes as before."""
+    after, before = by_country["after"], by_country["before"]
+    assert (
+        "HTI"
+        not in json.loads((by_country["root"] / "disclosure" / "report.json").read_text())["countries_kept_previous"]
+    )
+    new_year = after.filter(pl.col("ref_area") == "HTI", pl.col("time") == 2026)
+    payroll = set(new_year.filter(pl.col("sex") == "SEX_M")["indicator"])  # the sex-disaggregated payroll indicators
+    assert {"EAR_MEAN_HOURLY", "HOW_OT_MEAN", "MINW_BELOW_RT"} <= payroll
+    new_year = new_year.filter(pl.col("indicator").is_in(payroll))
+    by_sex = new_year.group_by("sex").agg(pl.col("obs_status").unique())
+    statuses = {r["sex"]: set(r["obs_status"]) for r in by_sex.iter_rows(named=True)}
+    assert statuses["SEX_M"] == {"M"} and statuses["SEX_F"] == {"C"} and statuses["SEX_T"] == {"C"}, statuses
+    men = new_year.filter(pl.col("sex") == "SEX_M")
+    assert men["obs_value"].null_count() == men.height and set(men["n_workers"]) == {0}
+    assert new_year.filter(pl.col("sex") != "SEX_M")["n_workers"].null_count() == new_year.height - men.height
+    earlier = pl.col("ref_area").eq("HTI") & pl.col("time").lt(2026)
+    assert after.filter(earlier).height > 0
+    assert after.filter(earlier).sort(KEY_COLUMNS).equals(before.filter(earlier).sort(KEY_COLUMNS))
 
 
 def test_a_country_failing_a_gate_keeps_its_previous_rows_and_the_others_publish(by_country):
@@ -125,11 +161,29 @@ def test_the_pooled_cells_cover_the_publishing_countries_only_and_say_so(by_coun
         )
         return rows.row(0, named=True) if rows.height else None
 
+    from assets.warehouse import read_built
+
+    cells = read_built(by_country["root"] / "warehouse.duckdb", "intermediate", "int_indicator_cells")
+
+    def before_control(area, year):
+        return cells.filter(
+            pl.col("ref_area") == area,
+            pl.col("indicator") == "EAR_MEAN_HOURLY",
+            pl.col("sex") == "SEX_T",
+            pl.col("classif1") == "CUR_TYPE_PPP",
+            pl.col("time") == year,
+        )["n_workers"].item()
+
     for year in (2025, 2026):
         pooled = cell("X_BW", year)
         named = pooled["coverage"].removeprefix("pools ").split(";")[0].split(", ")
         assert "KHM" not in named and set(named) <= set(publishing), named
-        assert pooled["n_workers"] == sum(cell(c, year)["n_workers"] for c in named)  # Cambodia's workers are out
+        # Cambodia's workers are out: X_BW counts the named countries' workers (a suppressed country's count is the
+        # sum of its sexes' counts before control, from the warehouse: a small one-sex year is suppressed)
+        counts = [cell(c, year)["n_workers"] for c in named]
+        assert pooled["n_workers"] == sum(
+            n if n is not None else before_control(c, year) for c, n in zip(named, counts, strict=True)
+        )
     check = json.loads((by_country["root"] / "marts" / "quality" / "last_check.json").read_text())
     assert check["disclosure"]["pooled_countries"] == publishing
     assert list(check["disclosure"]["countries_kept_previous"]) == ["KHM"]

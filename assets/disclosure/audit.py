@@ -6,12 +6,25 @@ assets/disclosure/links.py) of that indicator: for each leaf an unknown numerato
   written linearly as S - hi W <= 0 and lo W - S <= 0 (the pooled cells in USD and PPP dollars weight each
   country's numerator by its public conversion rate);
 - the denominator of every cell whose count is published anywhere in the publication is known exactly
-  (a conservative attacker: the publication shows workers, the denominators count worker-months);
+  (a conservative attacker: the publication shows workers, the denominators count worker-months), and every
+  country's denominator of a family whose units anybody can count (links.PUBLIC_DENOMINATORS: the factories
+  assessed, listed on the transparency pages; the register's factories), published or not;
 - what anybody knows beforehand: counts are not negative, a rate lies in [0, 100], a mean is not negative.
 For a suppressed cell t the attacker's lowest and highest value of S_t / W_t are two linear-fractional
 programs, solved as linear programs by the Charnes-Cooper transformation (x = y / tau, W_t y = 1) with
 HiGHS (scipy.optimize.linprog). For every sensitive cell (suppressed by a primary rule) the interval must be
 at least `rules.required_width` wide (`audit`).
+
+Integers (`integer_bounds`). The linear program relaxes counts to real numbers; an outsider knows that a count
+of factories, respondents, members or worker-months is a whole number. "0 of 7 factories" is the only integer
+point where the relaxation still allows [0, 2.75]. Wherever a table's numerators count units (catalogue seed:
+sdc_numerator `count`; a share of women counts women), every suppressed cell the relaxation leaves wide enough is
+bounded again by mixed-integer programming (HiGHS through scipy.optimize.milp): the numerator k of each leaf
+and its denominator W are integers, 0 <= k <= W, W at most the table's largest total. The ratio 100 k / W is
+maximised by Dinkelbach's method (Dinkelbach, Management Science 13(7), 1967): starting from the true value,
+maximise N - lambda D, move lambda to the ratio found, until nothing beats it. Every lambda on the way is a value
+the attacker cannot exclude, so the search stops as soon as the interval found is wide enough. A sensitive
+cell must keep its protection; any other suppressed cell must not be pinned to one value (`exact`).
 
 Non-linear cells (medians, gaps of means, the parity ratio) are not audited here: they are published only
 where the cells they are computed from are (assets/disclosure/control.py, FOLLOWS), which the audit covers.
@@ -24,13 +37,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_matrix
 
 from assets.disclosure import rules
-from assets.disclosure.links import SHARES_OF_WOMEN, Model, Row
+from assets.disclosure.links import COUNTED, PUBLIC_DENOMINATORS, SHARES_OF_WOMEN, WITHIN, WITHIN_GROUP, Model, Row
 
 SLACK = 1e-9  # relative widening of published intervals and of the width test, for floating point
+INTEGER_TIME_LIMIT = 20.0  # seconds per mixed-integer program; a program not solved in time counts as a finding
+DINKELBACH_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -41,12 +56,16 @@ class Finding:
     required: float
     value: float
 
+    exact: bool = False  # a suppressed cell without protection of its own, pinned to one value
+
     @property
     def width(self) -> float:
         return self.high - self.low
 
     def __str__(self) -> str:
         area, indicator, sex, classif1, time = self.key
+        if self.exact:
+            return f"{indicator} {area} {sex} {classif1} {time}: an attacker counting in whole units derives it exactly"
         return (
             f"{indicator} {area} {sex} {classif1} {time}: an attacker narrows it to [{self.low:.6g}, {self.high:.6g}] "
             f"(width {self.width:.3g}, protection needs {self.required:.3g})"
@@ -84,25 +103,191 @@ def bounds(
     return out
 
 
+def integers_count(indicator: str) -> bool:
+    """Whether the attacker models this indicator's numerators and denominators as whole numbers."""
+    return indicator in COUNTED or indicator in SHARES_OF_WOMEN
+
+
 def audit(model: Model, published: dict[tuple, float | None], sensitive: set[tuple]) -> Audit:
-    """Every suppressed sensitive cell's interval (`bounds`) against its protection (`rules.required_width`).
+    """Every suppressed sensitive cell's interval (`bounds`) against its protection (`rules.required_width`), and,
+    in the tables of counts, every suppressed cell's interval for an attacker who counts in whole units
+    (`integer_bounds`): a sensitive cell keeps its protection, no other cell is pinned to one value.
 
     Sensitive cells are the ones a primary rule suppresses (thresholds, dominance, range edges). Secondary
     suppressions protect them and carry no protection of their own (tau-ARGUS sets protection levels on unsafe
     cells only): a large cell suppressed beside a small one is necessarily pinned close to its total, which
-    discloses nobody. Gaussian elimination keeps them from being exactly derivable all the same."""
+    discloses nobody. Gaussian elimination keeps them from being exactly derivable by linear algebra, the integer
+    programs by counting."""
     result = Audit(0, [], [])
-    for key, interval in bounds(model, published, sensitive).items():
+    suppressed = {r.key for r in model.rows if r.linear and published.get(r.key) is None}
+    sensitive = {k for k in sensitive if not _one_sex_share(model, k)}
+    relaxed = bounds(model, published, sensitive)
+    wide_enough: dict[tuple, float] = {}  # cell -> the width it must keep against an integer attacker
+    for key, interval in relaxed.items():
         result.audited += 1
         target = model.by_key[key]
         if interval is None:
             result.unsolved.append(f"{key}: the linear program has no solution")
             continue
-        true_value = float(target.numerator) / float(target.denominator)
+        true_value = _true_value(target)
         required = rules.required_width(true_value, target.unit)
         if interval[1] - interval[0] < required * (1 - 1e-6):
             result.findings.append(Finding(key, interval[0], interval[1], required, true_value))
+        elif integers_count(target.indicator):
+            wide_enough[key] = required * (1 - 1e-6)
+    for key in suppressed - set(relaxed):
+        # the exactness of a suppressed share of women is not checked: its counts are those of the cells by sex of
+        # its family, whose published counts may give it (a pointless suppression, no disclosure)
+        if key[1] in COUNTED:
+            result.audited += 1
+            wide_enough[key] = _exactness(_true_value(model.by_key[key]))
+    for key, interval in integer_bounds(model, published, wide_enough).items():
+        target = model.by_key[key]
+        if interval is None:
+            result.unsolved.append(f"{key}: no integer program solved it in {INTEGER_TIME_LIMIT:.0f} s")
+        elif interval[1] - interval[0] < wide_enough[key]:
+            exact = key not in sensitive
+            required = 0.0 if exact else rules.required_width(_true_value(target), target.unit)
+            result.findings.append(Finding(key, interval[0], interval[1], required, _true_value(target), exact))
     return result
+
+
+def _one_sex_share(model: Model, key: tuple) -> bool:
+    """A share of women in a country-year with one sex only: 0 or 100 % by the other sex's `M` status, which is
+    published (a sex with nobody is not applicable), so there is nothing left to protect."""
+    row = model.by_key[key]
+    if row.indicator not in SHARES_OF_WOMEN or row.pooled:
+        return False
+    return len(model.sexes.get((row.family, row.ref_area, row.time), "FM")) == 1
+
+
+def _true_value(row: Row) -> float:
+    return float(row.numerator) / float(row.denominator)
+
+
+def _exactness(value: float) -> float:
+    """The width below which an interval is one value (floating point)."""
+    return 1e-7 * max(1.0, abs(value))
+
+
+def integer_bounds(
+    model: Model, published: dict[tuple, float | None], wanted: dict[tuple, float]
+) -> dict[tuple, tuple[float, float] | None]:
+    """For each suppressed cell of `wanted` (key -> the width it must keep), an interval of values an attacker who
+    counts in whole units cannot exclude: the exact extremes, or a part of them at least as wide as wanted (the
+    search stops there). None when a program was not solved in time."""
+    known_counts = _published_count_vectors(model, published)
+    tables: dict[tuple, list[Row]] = defaultdict(list)
+    for row in model.rows:  # one program per year for the indicators a `within` link joins (links.WITHIN)
+        if row.linear and integers_count(row.indicator):
+            tables[(WITHIN_GROUP.get(row.indicator, row.indicator), row.time)].append(row)
+    out = {}
+    for rows in tables.values():
+        targets = [r for r in rows if r.key in wanted]
+        if targets:
+            lp = _program(model, rows, published, known_counts, scaled=False)
+            lp.ub += _within_links(model, rows, lp)
+            program = _IntegerProgram(lp, max(float(r.denominator) for r in rows))
+            out |= {t.key: program.extremes(t, wanted[t.key]) for t in targets}
+    return out
+
+
+def _within_links(model: Model, rows: list[Row], lp: _Program) -> list[dict[int, float]]:
+    """A country's units counted in a part are counted in its group (k_part <= k_group: a factory non-compliant on a
+    compliance point is non-compliant on its cluster), and a unit counted in a group in one of its parts
+    (k_group <= sum of k_part). Each only where the true counts satisfy it: an attacker's belief that does not
+    hold must not make the program infeasible."""
+    out = []
+    by_key = {r.key: r for r in rows}
+    for indicator, (group_indicator, group_of) in WITHIN.items():
+        members: dict[tuple, list[Row]] = defaultdict(list)
+        for r in rows:
+            if r.indicator == indicator and not r.pooled and r.classif1 in group_of:
+                group = by_key.get((r.ref_area, group_indicator, r.sex, group_of[r.classif1], r.time))
+                if group is not None:
+                    members[group.key].append(r)
+        for group_key, parts in members.items():
+            group = by_key[group_key]
+            (group_leaf,) = model.leaves(group, group.indicator)
+            for part in parts:
+                (part_leaf,) = model.leaves(part, part.indicator)
+                if part.numerator <= group.numerator:
+                    out.append({lp.s(part_leaf): 1.0, lp.s(group_leaf): -1.0})
+            if group.numerator <= sum(p.numerator for p in parts):
+                out.append(
+                    {lp.s(group_leaf): 1.0, **{lp.s(next(iter(model.leaves(p, p.indicator)))): -1.0 for p in parts}}
+                )
+    return out
+
+
+class _IntegerProgram:
+    """One table's constraints over whole numbers: per leaf k (units counted in the numerator: S / 100 for a
+    rate; unused for a share of women, whose numerator is the women's W) and W (units in the denominator)."""
+
+    def __init__(self, lp: _Program, largest: float):
+        self.lp = lp
+        self.size = 2 * lp.n
+        # columns of S become columns of k = S / 100 (S in the value's unit: a rate's numerator is 100 per unit)
+        self.to_k = np.ones(self.size)
+        self.to_k[: lp.n] = 100.0
+        constraints = []
+        if lp.ub:
+            constraints.append(LinearConstraint(self._matrix(lp.ub), -np.inf, 0.0))
+        if lp.eq:
+            rhs = np.array([r for _, r in lp.eq])
+            constraints.append(LinearConstraint(self._matrix([c for c, _ in lp.eq]), rhs, rhs))
+        self.constraints = constraints
+        self.bounds = Bounds(np.zeros(self.size), np.full(self.size, math.floor(largest)))
+
+    def _matrix(self, rows: list[dict[int, float]]) -> csr_matrix:
+        return _matrix([{i: c * self.to_k[i] for i, c in row.items()} for row in rows], self.size)
+
+    def _vector(self, coefficients: dict[int, float]) -> np.ndarray:
+        out = np.zeros(self.size)
+        for i, c in coefficients.items():
+            out[i] = c * self.to_k[i]
+        return out
+
+    def extremes(self, target: Row, wanted: float) -> tuple[float, float] | None:
+        numerator = self._vector(self.lp.numerator(target))
+        denominator = self._vector(self.lp.denominator(target))
+        positive = LinearConstraint(denominator.reshape(1, -1), 1.0, np.inf)  # the cell has units
+        constraints = [*self.constraints, positive]
+        low = high = _true_value(target)
+        sides = {1.0: False, -1.0: False}  # side (1: upwards) -> its extreme is proven
+        for _ in range(DINKELBACH_STEPS):
+            if high - low >= wanted or all(sides.values()):
+                return low, high
+            for sign, proven in sides.items():
+                if proven:
+                    continue
+                lam = high if sign > 0 else low
+                # maximise sign * (N - lam D): a solution above 0 has a ratio beyond lam on this side
+                done = milp(
+                    -sign * (numerator - lam * denominator),
+                    constraints=constraints,
+                    integrality=np.ones(self.size),
+                    bounds=self.bounds,
+                    options={"time_limit": INTEGER_TIME_LIMIT},
+                )
+                if done.x is None:
+                    return None
+                gain = -done.fun
+                if gain <= 1e-9 * max(1.0, abs(lam)) * max(1.0, float(denominator @ done.x)):
+                    if done.status != 0:
+                        return None  # stopped by the time limit without proving nothing beats lam
+                    sides[sign] = True
+                    continue
+                ratio = float(numerator @ done.x) / float(denominator @ done.x)
+                if sign * (ratio - lam) <= 1e-9 * max(1.0, abs(lam)):  # no real step: lam is the extreme
+                    if done.status != 0:
+                        return None
+                    sides[sign] = True
+                elif sign > 0:
+                    high = ratio
+                else:
+                    low = ratio
+        return None  # Dinkelbach's steps did not converge (never seen: each step is a new value of a finite set)
 
 
 def _published_count_vectors(model: Model, published: dict[tuple, float | None]) -> set:
@@ -113,7 +298,7 @@ def _published_count_vectors(model: Model, published: dict[tuple, float | None])
 class _Program:
     """The variables (S and W of each leaf) and the homogeneous constraints of one indicator-year."""
 
-    def __init__(self, model: Model, rows: list[Row]):
+    def __init__(self, model: Model, rows: list[Row], scaled: bool = True):
         self.model = model
         leaves = sorted({leaf for r in rows for leaf in model.leaves(r, r.indicator)})
         self.index = {leaf: i for i, leaf in enumerate(leaves)}
@@ -122,7 +307,7 @@ class _Program:
         # a table mixing dong and dollars keeps coefficients near 1
         scale: dict[str, float] = {}
         for r in rows:
-            if r.sex == "SEX_T" and not r.pooled and r.classif1 in ("_Z", "CUR_TYPE_LCU") and r.value:
+            if scaled and r.sex == "SEX_T" and not r.pooled and r.classif1 in ("_Z", "CUR_TYPE_LCU") and r.value:
                 scale[r.ref_area] = abs(r.value)
         self.scale = [scale.get(leaf[2], 1.0) for leaf in leaves]
         self.ub: list[dict[int, float]] = []
@@ -155,18 +340,23 @@ def _combine(*parts: tuple[float, dict[int, float]]) -> dict[int, float]:
     return {i: c / top for i, c in out.items() if c}
 
 
-def _program(model: Model, rows: list[Row], published: dict, known_counts: set) -> _Program:
-    """The attacker's constraints for one indicator-year (module docstring)."""
-    lp = _Program(model, rows)
-    indicator, unit = rows[0].indicator, rows[0].unit
-    low, high = rules.value_range(indicator, unit)
-    if indicator not in SHARES_OF_WOMEN:  # a-priori range of every leaf: low W <= S <= high W
-        for leaf, i in lp.index.items():
-            s = {lp.s(leaf): lp.scale[i]}
-            if math.isfinite(low):
-                lp.ub.append(_combine((low, {lp.w(leaf): 1.0}), (-1.0, s)))
-            if math.isfinite(high):
-                lp.ub.append(_combine((1.0, s), (-high, {lp.w(leaf): 1.0})))
+def _program(model: Model, rows: list[Row], published: dict, known_counts: set, scaled: bool = True) -> _Program:
+    """The attacker's constraints for one indicator-year (module docstring); `scaled`: S of each leaf in units of
+    its country's magnitude (for the linear programs' conditioning), else in the value's own unit."""
+    lp = _Program(model, rows, scaled)
+    ranges = {
+        leaf: rules.value_range(r.indicator, r.unit)
+        for r in rows
+        if r.indicator not in SHARES_OF_WOMEN
+        for leaf in model.leaves(r, r.indicator)
+    }
+    for leaf, (low, high) in ranges.items():  # a-priori range of every leaf: low W <= S <= high W
+        i = lp.index[leaf]
+        s = {lp.s(leaf): lp.scale[i]}
+        if math.isfinite(low):
+            lp.ub.append(_combine((low, {lp.w(leaf): 1.0}), (-1.0, s)))
+        if math.isfinite(high):
+            lp.ub.append(_combine((1.0, s), (-high, {lp.w(leaf): 1.0})))
     for row in rows:
         value = published.get(row.key)
         if value is not None:
@@ -177,7 +367,7 @@ def _program(model: Model, rows: list[Row], published: dict, known_counts: set) 
             lp.ub.append(_combine((1.0, num), (-hi, den)))
             lp.ub.append(_combine((lo, den), (-1.0, num)))
         counts = model.count_vectors(row)
-        if counts[-1] in known_counts:
+        if counts[-1] in known_counts or (row.family in PUBLIC_DENOMINATORS and not row.pooled):
             lp.eq.append((lp.denominator(row), float(row.denominator)))
         if row.indicator in SHARES_OF_WOMEN and counts[0] in known_counts:  # the count of women is known too
             lp.eq.append((lp.denominator(row, sexes=("F",)), float(row.numerator) / 100))

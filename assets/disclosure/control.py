@@ -31,6 +31,7 @@ from assets.disclosure import gauss, rules
 from assets.disclosure.audit import Audit, audit
 from assets.disclosure.links import (
     CURRENCIES,
+    DISCLOSURE,
     KEY,
     POOLED,
     YEARS_IN_PROGRAMME,
@@ -50,26 +51,26 @@ FULL_YEAR = 12
 
 # --------------------------------------------------------------------------------------------- follows
 def follows(row: Row, model: Model) -> list[tuple]:
-    """The cells a non-linear cell is computed from: it is suppressed when any of them is."""
+    """The cells a cell that is no sum is computed from (the catalogue seed's sdc_follows): it is suppressed when any
+    of them is. A median follows the mean of the same cell; a gap the followed indicator's cells of both sexes, in
+    the country's own currency (a pooled gap in PPP dollars; the pooled gap of an occupation every country's cells
+    of it); a ratio the followed indicator's total. The gaps by years in the programme have no cells by sex
+    beside them: they are a family of their own (links.YEARS_IN_PROGRAMME)."""
     area, indicator, sex, classif1, time = row.key
+    declared = DISCLOSURE[indicator]
+    followed = declared.follows
+    if declared.numerator == "median":
+        return [(area, followed, sex, classif1, time)]
+    if declared.numerator == "ratio":
+        return [(area, followed, "SEX_T", "_Z", time)]
+    if declared.numerator != "gap" or classif1.startswith("YIP_"):
+        return []
     own_currency = "CUR_TYPE_PPP" if row.pooled else "CUR_TYPE_LCU"
-    if indicator == "EAR_MEDIAN_HOURLY":
-        return [(area, "EAR_MEAN_HOURLY", sex, classif1, time)]
-    if indicator == "GPG_MEDIAN_HOURLY":
-        return [(area, "EAR_MEDIAN_HOURLY", s, own_currency, time) for s in ("SEX_F", "SEX_M")]
-    if indicator == "GPG_MEAN_HOURLY" and not classif1.startswith("YIP_"):
-        part = own_currency if classif1 == "_Z" else classif1
-        if row.pooled and classif1 != "_Z":  # the pooled gap of an occupation rests on every country's cells of it
-            keys = [
-                (c, "EAR_MEAN_HOURLY", s, classif1, time)
-                for c in sorted(model.countries(row))
-                for s in ("SEX_F", "SEX_M")
-            ]
-            return [k for k in keys if k in model.by_key]  # a country's part may have one sex only
-        return [(area, "EAR_MEAN_HOURLY", s, part, time) for s in ("SEX_F", "SEX_M")]
-    if indicator == "PICC_REPRESENTATION_PARITY":
-        return [(area, "PICC_FEMALE_SHARE_WORKER_REPS", "SEX_T", "_Z", time)]
-    return []
+    part = own_currency if classif1 == "_Z" else classif1
+    if row.pooled and classif1 != "_Z":  # the pooled gap of an occupation rests on every country's cells of it
+        keys = [(c, followed, s, classif1, time) for c in sorted(model.countries(row)) for s in ("SEX_F", "SEX_M")]
+        return [k for k in keys if k in model.by_key]  # a country's part may have one sex only
+    return [(area, followed, s, part, time) for s in ("SEX_F", "SEX_M")]
 
 
 # --------------------------------------------------------------------------------------------- primary
@@ -332,7 +333,7 @@ def control(
         .sort(KEY)
     )
     frame, unpublishable = pooled_gaps(frame, unpooled)
-    frame = pl.concat([frame, _not_applicable(frame)]).sort(KEY)
+    frame = pl.concat([frame, _not_applicable(frame, model)]).sort(KEY)
     report = _report(model, primary, dominated, edges, suppressed | unpublishable, result)
     return Controlled(frame, result, report)
 
@@ -396,35 +397,39 @@ def pooled_gaps(
 NOT_APPLICABLE = "M"  # SDMX CL_OBS_STATUS "missing value; data cannot exist": a sex without anybody in it
 
 
-def _not_applicable(frame: pl.DataFrame) -> pl.DataFrame:
+def _not_applicable(frame: pl.DataFrame, model: Model) -> pl.DataFrame:
     """The cells of a sex that has nobody in a country-year (a first small delivery of women only, say): published
-    as not applicable, with no value and zero counts, so the table stays complete by sex and nothing blocks.
-    Only where the other sex's cell rests on every worker of the total (the sex is absent, not merely unpublished)."""
-    by_sex = frame.filter(pl.col("sex") != "SEX_T")
-    disaggregated = set(by_sex["indicator"].unique())
-    totals = frame.filter(pl.col("sex") == "SEX_T", pl.col("indicator").is_in(disaggregated))
-    present = by_sex.select(
-        *[c for c in KEY if c != "sex"], pl.col("sex").alias("present"), pl.col("n_workers").alias("present_n")
+    as not applicable, with no value and zero counts, whatever the status of the other sex's cells (suppressed or
+    not), so the table stays complete by sex and nothing blocks. A sex has nobody when the family has no cell of it
+    in the country and year before control (Model.sexes; the attacker's model leaves its leaves out too)."""
+    by_cell = [c for c in KEY if c != "sex"]
+    absent = []
+    for row in model.rows:
+        if row.pooled or row.sex != "SEX_T":
+            continue
+        present = model.sexes.get((row.family, row.ref_area, row.time))
+        if present and len(present) == 1:
+            (only,) = present
+            if (row.ref_area, row.indicator, f"SEX_{only}", row.classif1, row.time) in model.by_key:
+                absent.append((*row.key[:2], row.key[3], row.key[4], "SEX_M" if only == "F" else "SEX_F"))
+    if not absent:
+        return frame.clear()
+    wanted = pl.DataFrame(absent, schema=[*by_cell, "sex"], orient="row").cast({"time": frame.schema["time"]})
+    totals = frame.filter(pl.col("sex") == "SEX_T").drop("sex")
+    return (
+        wanted.join(totals, on=by_cell, how="inner")
+        .select(
+            *KEY,
+            pl.lit(None, pl.Float64).alias("obs_value"),
+            pl.lit(NOT_APPLICABLE).alias("obs_status"),
+            "unit",
+            pl.lit(0, pl.Int64).alias("n_workers"),
+            pl.lit(0, pl.Int64).alias("n_factories"),
+            "months_covered",
+            "coverage",
+        )
+        .cast(frame.schema)
     )
-    alone = (
-        totals.join(present, on=[c for c in KEY if c != "sex"], how="inner")
-        .filter(pl.col("present_n").is_not_null() & (pl.col("present_n") == pl.col("n_workers")))
-        .filter(pl.len().over([c for c in KEY if c != "sex"]) == 1)
-    )  # exactly one sex has cells
-    return alone.select(
-        "ref_area",
-        "indicator",
-        pl.when(pl.col("present") == "SEX_F").then(pl.lit("SEX_M")).otherwise(pl.lit("SEX_F")).alias("sex"),
-        "classif1",
-        "time",
-        pl.lit(None, pl.Float64).alias("obs_value"),
-        pl.lit(NOT_APPLICABLE).alias("obs_status"),
-        "unit",
-        pl.lit(0, pl.Int64).alias("n_workers"),
-        pl.lit(0, pl.Int64).alias("n_factories"),
-        "months_covered",
-        "coverage",
-    ).cast(frame.schema)
 
 
 def _report(model: Model, primary: dict, dominated: set, edges: set, suppressed: set, result: Audit) -> dict:

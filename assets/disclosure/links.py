@@ -23,61 +23,38 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from schemas.codes import compliance_point_clusters, indicator_disclosure
+
 POOLED = "X_BW"
 KEY = ("ref_area", "indicator", "sex", "classif1", "time")
 CURRENCIES = ("CUR_TYPE_LCU", "CUR_TYPE_USD", "CUR_TYPE_PPP")
 ANY = "*"
 
-FAMILY = {
-    **dict.fromkeys(
-        [
-            "EAR_MEAN_MONTHLY",
-            "EAR_MEAN_HOURLY",
-            "EAR_MEDIAN_HOURLY",
-            "HOW_OT_MEAN",
-            "HOW_OT_EXCESS_RT",
-            "EAR_DIGITAL_RT",
-            "MINW_BELOW_RT",
-            "EAR_TO_MINW_RATIO",
-            "SS_REGISTERED_RT",
-            "SS_CONTRIB_PAID_RT",
-            "SS_CONTRIB_GAP_RT",
-            "FEMALE_SHARE_WORKFORCE",
-            "FEMALE_SHARE_SUPERVISORS",
-            "GPG_MEAN_HOURLY",
-            "GPG_MEDIAN_HOURLY",
-        ],
-        "payroll",
-    ),
-    "GPG_FACTOR_WEIGHTED": "payroll_strata",
-    **dict.fromkeys(
-        [
-            "UNION_MEMBER_RT",
-            "WS_CONCERN_DANGEROUS_EQUIPMENT_RT",
-            "WS_CONCERN_ACCIDENTS_RT",
-            "WS_CONCERN_SEXUAL_HARASSMENT_RT",
-            "WS_CONCERN_VERBAL_ABUSE_RT",
-            "WS_COMFORT_UNION_RT",
-            "WS_COMFORT_PICC_RT",
-        ],
-        "survey",
-    ),
-    "PICC_FEMALE_SHARE_WORKER_REPS": "picc_members",
-    "PICC_REPRESENTATION_PARITY": "picc_members",
-    "PICC_ACTIVE_RT": "picc_active",
-    "NC_CLUSTER_RT": "assessments",
-    "NC_CP_RT": "assessments",
-}
+# the family of people each indicator's cells count, what its numerator is, what it follows and its links: declared
+# once, in the catalogue seed (dbt_project/seeds/ref_indicators.csv, read by schemas/codes.py)
+DISCLOSURE = indicator_disclosure()
+FAMILY = {code: d.family for code, d in DISCLOSURE.items()}
 YEARS_IN_PROGRAMME = "payroll_years"  # the family of the gaps by years in the programme (classif1 YIP_*)
 SEXLESS = {"payroll_strata", "picc_active", "assessments"}
+# families whose units an outsider can count without us: the factories assessed in a country and year (the
+# transparency pages list them), the register's active factories. The audit takes every country's denominator
+# of these as known, published or not.
+PUBLIC_DENOMINATORS = {"assessments", "picc_active"}
 # the families whose pooled cells leave out the country-years with fewer payroll months (int_coverage)
 PAYROLL_FAMILIES = {"payroll", "payroll_strata", YEARS_IN_PROGRAMME}
-SHARES_OF_WOMEN = {
-    "FEMALE_SHARE_WORKFORCE",
-    "FEMALE_SHARE_SUPERVISORS",
-    "PICC_FEMALE_SHARE_WORKER_REPS",
-    "PICC_REPRESENTATION_PARITY",
+# a share of women reveals the count of women (the parity ratio follows the share of women of worker representatives
+# and reveals its counts)
+SHARES_OF_WOMEN = {code for code, d in DISCLOSURE.items() if d.numerator == "women"} | {
+    code for code, d in DISCLOSURE.items() if d.numerator == "ratio" and DISCLOSURE[d.follows].numerator == "women"
 }
+# indicators whose numerator counts units: with their denominators, whole numbers an outsider knows to be so
+COUNTED = {code for code, d in DISCLOSURE.items() if d.numerator == "count"}
+# `within` links: indicator -> (the indicator of its groups, part -> its group's part). A part's grouping is public
+# (the assessment tool's compliance points and their clusters).
+_GROUPINGS = {"NC_CP_RT": compliance_point_clusters}
+WITHIN = {code: (d.link[1], _GROUPINGS[code]()) for code, d in DISCLOSURE.items() if d.link and d.link[0] == "within"}
+# the indicators a `within` link joins into one program, by the name of the group's indicator
+WITHIN_GROUP = {code: group for code, (group, _) in WITHIN.items()} | {group: group for group, _ in WITHIN.values()}
 SUPERVISORS = frozenset({"SUPERVISOR", "MANAGER"})
 # classif1 codes that break a total down into parts that add up to it
 PART_PREFIXES = ("OCU_", "YIP_")
@@ -165,6 +142,13 @@ class Model:
                     for scope in (r.family, r.indicator):
                         parts[(scope, r.ref_area, sex, r.time)].add(name)
         self.members = {k: frozenset(v) for k, v in members.items()}
+        # the sexes with cells in a family, per country and year: a sex with none has nobody (a first small delivery
+        # of women only), its leaves are empty, and the attacker knows it (its cells are published as not applicable)
+        sexes: dict[tuple, set[str]] = defaultdict(set)
+        for r in rows:
+            if not r.pooled and r.sex in ("SEX_F", "SEX_M"):
+                sexes[(r.family, r.ref_area, r.time)].add(r.sex.removeprefix("SEX_"))
+        self.sexes = {k: frozenset(v) for k, v in sexes.items()}
         # the parts a country's workers of one sex fall into: every part with workers has a cell, so these add up
         # to the total (an attacker knows the list is complete)
         self.parts = {k: frozenset(v) for k, v in parts.items()}
@@ -199,7 +183,10 @@ class Model:
             chosen = None
         out = set()
         for c in self.countries(row):
+            present = self.sexes.get((fam, c, row.time))
             for s in sexes:
+                if present is not None and s and s not in present:
+                    continue  # nobody of this sex in the country's family that year
                 parts = chosen or self.parts.get((scope, c, s, row.time), frozenset({ANY}))
                 if chosen is None and row.indicator == "FEMALE_SHARE_SUPERVISORS" and scope == fam:
                     parts = SUPERVISORS & parts
