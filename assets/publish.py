@@ -361,7 +361,8 @@ def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     tags = context.run.tags
     made = json.loads(tags[MADE_WITH_TAG]) if MADE_WITH_TAG in tags else None
     made = made or publication_record.made_with(key_fingerprint(pseudonym_key(p)))
-    not_read = set(quality.get("disclosure", {}).get("countries_kept_previous", {})) | set(paused_countries(p))
+    kept = quality.get("disclosure", {}).get("countries_kept_previous", {})  # "KHM" or "KHM 2027": read again next time
+    not_read = {unit.split(" ")[0] for unit in kept} | set(paused_countries(p))
     publication_record.write(p, json.loads(tags.get(DELIVERIES_TAG, "{}")), not_read, made)
     for warning in quality["warnings"]:
         context.log.warning(f"quality: {warning}")

@@ -88,6 +88,8 @@ class QualityReport:
     docs_index: Path = Path()
     # the error-level failures that rows of one country alone cause, per country (X_BW and table-level
     # failures stay global): what publication by country needs (assets/disclosure/asset.py)
+    # the errors a country's own cells cause, by country-year ("KHM 2027"), or by country ("KHM") where the failing
+    # rows name no year: what a gate withholds (assets/disclosure/asset.py)
     errors_by_country: dict[str, list[str]] = field(default_factory=dict)
     global_errors: list[str] = field(default_factory=list)
 
@@ -231,6 +233,40 @@ def _coverage_frame(staging_dir: Path, indicators: pd.DataFrame) -> pd.DataFrame
         for key in zip(frame["indicator"], frame["ref_area"], frame["time"], frame["sex"], strict=True)
     ]
     return frame
+
+
+def _units(rows: list[dict]) -> list[str] | None:
+    """The country-years ("KHM 2027") failing rows belong to, or the country ("KHM") for rows without a year; None
+    when a row names no country or the pooled X_BW (an error of the whole publication)."""
+    out = set()
+    for row in rows:
+        country, year = row.get("ref_area"), row.get("time")
+        if country is None or pd.isna(country) or country == "X_BW":
+            return None
+        out.add(country if year is None or pd.isna(year) else f"{country} {int(year)}")
+    return sorted(out)
+
+
+def withheld_units(units) -> tuple[set[str], set[tuple[str, int]]]:
+    """("KHM", "VNM 2027", ...) -> (whole countries, (country, year) pairs)."""
+    countries, pairs = set(), set()
+    for unit in units:
+        country, _, year = unit.partition(" ")
+        if year:
+            pairs.add((country, int(year)))
+        else:
+            countries.add(country)
+    return countries, pairs
+
+
+def _withheld(frame: pd.DataFrame, units) -> pd.Series:
+    """Rows of `frame` (ref_area, time) that belong to a withheld country or country-year."""
+    countries, pairs = withheld_units(units)
+    return pd.Series(
+        [c in countries or (c, int(t)) in pairs for c, t in zip(frame["ref_area"], frame["time"], strict=True)],
+        index=frame.index,
+        dtype=bool,
+    )
 
 
 def _columns_frame(tables: dict[str, list[str]]) -> pd.DataFrame:
@@ -392,8 +428,8 @@ def validate_publication(
     `data_docs` is false: a check whose pages nobody reads, such as a country's gates before the marts are built).
 
     With `staging_dir` (data/staging), also check coverage: every country, year and sex with staged
-    rows has its headline indicator in the candidate; except the countries of `kept_previous`, which
-    publish their previous rows this time (their staged data failed a gate)."""
+    rows has its headline indicator in the candidate; except the countries and country-years of `kept_previous`
+    ("KHM", "KHM 2027"), which publish their previous rows this time (their staged data failed a gate)."""
     candidate_dir, docs_dir = Path(candidate_dir), Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
@@ -408,16 +444,16 @@ def validate_publication(
         indicators = pd.read_parquet(indicators_path)
         for text, rows in _dbt_tests(indicators):
             errors.append(text)
-            countries = set(rows["ref_area"]) if rows is not None and "ref_area" in rows else {None}
-            if None in countries or "X_BW" in countries or any(pd.isna(c) for c in countries):
+            units = _units(rows.to_dict("records")) if rows is not None and "ref_area" in rows else None
+            if units is None:
                 global_errors.append(text)
             else:
-                for country in sorted(countries):
-                    errors_by_country.setdefault(country, []).append(text)
+                for unit in units:
+                    errors_by_country.setdefault(unit, []).append(text)
         frames["indicators"] = _indicators_frame(indicators)
         if staging_dir is not None and {"indicator", "ref_area", "time", "sex"} <= set(indicators.columns):
             coverage = _coverage_frame(staging_dir, indicators)
-            frames["coverage"] = coverage[~coverage["ref_area"].isin(kept_previous)]
+            frames["coverage"] = coverage[~_withheld(coverage, kept_previous)]
         previous_path = Path(previous_dir) / "indicators.parquet" if previous_dir else None
         if previous_path is not None and previous_path.exists() and set(KEY + ["obs_value"]) <= set(indicators.columns):
             previous = pd.read_parquet(previous_path)
@@ -453,16 +489,13 @@ def validate_publication(
                 warnings.append(text)
                 continue
             errors.append(text)
-            countries = {
-                row.get("ref_area")
-                for row in (r.result or {}).get("unexpected_index_list") or []
-                if isinstance(row, dict)
-            }
-            if countries and None not in countries and "X_BW" not in countries:
-                for country in countries:
-                    errors_by_country.setdefault(country, []).append(text)
-            else:
+            rows = [row for row in (r.result or {}).get("unexpected_index_list") or [] if isinstance(row, dict)]
+            units = _units(rows) if rows else None
+            if units is None:
                 global_errors.append(text)
+            else:
+                for unit in units:
+                    errors_by_country.setdefault(unit, []).append(text)
 
     _clear_site(docs_dir)  # the in-memory stores know this run only: drop last run's pages, not orphan them
     urls = context.build_data_docs(site_names=[SITE_NAME]) if data_docs else {}

@@ -209,3 +209,9 @@ def indicator_disclosure(seeds: Path = SEEDS_DIR) -> dict[str, Disclosure]:
 def compliance_point_clusters(seeds: Path = SEEDS_DIR) -> dict[str, str]:
     """cp_code -> cluster_code of the assessment tool's compliance points (public: the tool's structure)."""
     return dict(_seed("ref_compliance_points", seeds).select("cp_code", "cluster_code").iter_rows())
+
+
+@lru_cache(maxsize=4)
+def overtime_limits(seeds: Path = SEEDS_DIR) -> dict[str, float]:
+    """iso3 -> the legal monthly overtime limit in hours (ref_hour_limits: public law)."""
+    return {c: float(v) for c, v in _seed("ref_hour_limits", seeds).select("iso3", "overtime_limit_month").iter_rows()}

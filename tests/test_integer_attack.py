@@ -216,3 +216,118 @@ def test_the_integer_bounds_contain_the_truth():
     for key, (low, high) in bounds.items():
         true = model.by_key[key].value
         assert low - 1e-6 <= true <= high + 1e-6, (key, low, high, true)
+
+
+# ------------------------------------------------------------------------------------------- links of the catalogue
+def _payroll_row(indicator: str, unit: str, numerator: float, denominator: float) -> dict:
+    return {
+        "ref_area": "KHM",
+        "indicator": indicator,
+        "sex": "SEX_F",
+        "classif1": "_Z",
+        "time": 2025,
+        "unit": unit,
+        "basis": "workers",
+        "n_workers": 20,
+        "n_factories": 4,
+        "obs_value": numerator / denominator,
+        "numerator": numerator,
+        "denominator": denominator,
+    }
+
+
+@pytest.mark.parametrize(
+    ("target", "linked", "published", "side", "bound"),
+    [
+        # 60 worker-months, 3 above Cambodia's 52 h: the share is 5 %; a mean of 4.0 h caps it at 100 x 4.05 / 52
+        ("HOW_OT_EXCESS_RT", "HOW_OT_MEAN", 4.0, "high", 100 * 4.05 / 52),
+        # the other way: a share of 5.0 % above 52 h puts the mean above 52 x 4.95 / 100
+        ("HOW_OT_MEAN", "HOW_OT_EXCESS_RT", 5.0, "low", 52 * 4.95 / 100),
+        # a mean ratio to the minimum of 0.80: at least 100 x (1 - 0.805) % below the minimum
+        ("MINW_BELOW_RT", "EAR_TO_MINW_RATIO", 0.80, "low", 100 * (1 - 0.805)),
+        # 30 % below the minimum: a mean ratio of at least 1 - 0.3005
+        ("EAR_TO_MINW_RATIO", "MINW_BELOW_RT", 30.0, "low", 1 - 0.3005),
+    ],
+)
+def test_a_published_linked_cell_bounds_a_suppressed_one(target, linked, published, side, bound):
+    """The links the catalogue seed declares (sdc_link) narrow the audit's interval for the cell of the same key."""
+    from assets.disclosure.links import Model, rows_from
+
+    true = {
+        "HOW_OT_EXCESS_RT": ("PCT", 100 * 3.0, 60.0),
+        "HOW_OT_MEAN": ("HOURS", 4.0 * 60, 60.0),
+        "MINW_BELOW_RT": ("PCT", 100 * 18.0, 60.0),
+        "EAR_TO_MINW_RATIO": ("RATIO", 0.80 * 60, 60.0),
+    }
+    rows = rows_from([_payroll_row(i, *true[i]) for i in (target, linked)])
+    model = Model(rows)
+    target_row = model.by_key[("KHM", target, "SEX_F", "_Z", 2025)]
+    values = {("KHM", linked, "SEX_F", "_Z", 2025): published, target_row.key: None}
+    low, high = audit_module._linked(model, values, target_row, (0.0, 1000.0))
+    assert (high if side == "high" else low) == pytest.approx(bound)
+    assert (low if side == "high" else high) == (0.0 if side == "high" else 1000.0)
+    assert low <= target_row.value <= high
+
+
+# ------------------------------------------------------------------------------------------- the publication gate
+def test_the_gate_refuses_a_weakened_suppression_an_outsider_who_counts_undoes(scenario, tmp_path, monkeypatch):
+    """The scenario's cells controlled as before issue 29 (counts relaxed to real numbers): a pattern the linear
+    audit passes. The publication gate audits the exported file with integers and refuses it; the pattern control
+    chooses with integers passes the same gate."""
+    from assets.disclosure.links import unpooled_country_years
+    from assets.publish import disclosure_gate
+    from assets.warehouse import read_built
+
+    warehouse = scenario["root"] / "warehouse.duckdb"
+    cells = read_built(warehouse, "intermediate", "int_indicator_cells")
+    contributions = read_built(warehouse, "intermediate", "int_factory_contributions")
+    unpooled = unpooled_country_years(read_built(warehouse, "intermediate", "int_coverage"))
+    with monkeypatch.context() as patch:
+        patch.setattr(audit_module, "integer_bounds", lambda model, published, wanted: {})
+        weak = control(cells, contributions, unpooled)
+    assert weak.audit.passed, "the linear audit alone passes the weakened pattern"
+    published = scenario["published"]
+    weaker = (published["obs_status"] == "C").sum() - (weak.frame["obs_status"] == "C").sum()
+    assert weaker > 0, "the scenario has cells only an outsider who counts needs suppressed"
+    from tests.test_indicators_independent import recompute
+
+    leaks = _outsider_on(weak.frame, recompute(scenario["root"]))  # the independent outsider undoes it: Haiti's cells
+    assert any(key[0] == "HTI" and "derived exactly" in leak for key, leak in leaks.items()), leaks
+    candidate = tmp_path / "weak"
+    candidate.mkdir()
+    weak.frame.write_parquet(candidate / "indicators.parquet")
+    gate = disclosure_gate(candidate, warehouse)
+    assert any("counting in whole units derives it exactly" in e or "narrows it to" in e for e in gate["errors"]), gate[
+        "errors"
+    ][:5]
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "indicators.parquet").write_bytes((scenario["root"] / "marts" / "indicators.parquet").read_bytes())
+    assert disclosure_gate(honest, warehouse)["errors"] == []
+
+
+def _outsider_on(published: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """The independent outsider on a publication of factory tables, with the truth recomputed from the raw files."""
+    nc = truth.filter(pl.col("indicator").is_in(["NC_CLUSTER_RT", "NC_CP_RT"]), pl.col("sex") == "SEX_T")
+    values = {(r["ref_area"], r["indicator"], r["classif1"], int(r["time"])): r["obs_value"] for r in nc.to_dicts()}
+    assessed = {
+        (r["ref_area"], int(r["time"])): int(r["n"])
+        for r in nc.filter(pl.col("ref_area") != "X_BW")
+        .group_by("ref_area", "time")
+        .agg(pl.col("n_factories").max().alias("n"))
+        .to_dicts()
+    }
+    small = nc.filter(pl.col("n_factories") < rules.MIN_FACTORIES)
+    sensitive = {(r["ref_area"], r["indicator"], r["classif1"], int(r["time"])) for r in small.to_dicts()}
+    return findings(published, values, sensitive, assessed, CLUSTERS)
+
+
+def test_an_outsider_who_counts_gets_nothing_from_the_scenario(scenario):
+    """The scenario's publication (a small programme, Haiti, beside five usual ones), truth recomputed from the raw
+    files by tests/test_indicators_independent.py."""
+    from tests.test_indicators_independent import recompute
+
+    truth = recompute(scenario["root"])
+    published = scenario["published"]
+    assert (published.filter(pl.col("indicator").str.starts_with("NC_"))["obs_status"] == "C").sum() > 0
+    assert _outsider_on(published, truth) == {}

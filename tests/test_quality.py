@@ -111,7 +111,8 @@ def test_percentage_above_100_fails_dbts_range_test_for_that_country_only(tmp_pa
     [error] = report.errors
     assert "dbt test within_unit_range(obs_value) failed: 1 rows" in error
     assert "150.0" in error and "MINW_BELOW_RT" in error and "'max_value': 100.0" in error
-    assert report.errors_by_country == {"KHM": [error]} and report.global_errors == []
+    # by country-year: the gate withholds Cambodia's 2023 only (issue 29)
+    assert report.errors_by_country == {"KHM 2023": [error]} and report.global_errors == []
 
 
 def test_gap_may_be_negative_but_not_beyond_minus_100(tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ def test_gap_may_be_negative_but_not_beyond_minus_100(tmp_path: Path) -> None:
     assert not report.success
     [error] = report.errors
     assert "within_unit_range" in error and "-130.0" in error and "GPG_MEAN_HOURLY" in error
-    assert list(report.errors_by_country) == ["BGD"]
+    assert list(report.errors_by_country) == ["BGD 2023"]
 
 
 def test_ranges_by_unit_and_indicator_prefix(tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ def test_ranges_by_unit_and_indicator_prefix(tmp_path: Path) -> None:
     report = run(tmp_path, df)
     [error] = report.errors
     assert "2 rows" in error and "800.0" in error and "-1.0" in error and "SS_CONTRIB_GAP_RT" not in error
-    assert set(report.errors_by_country) == {"KHM", "BGD"}
+    assert set(report.errors_by_country) == {"KHM 2023", "BGD 2023"}
 
 
 def test_a_pooled_cell_out_of_range_is_a_global_error(tmp_path: Path) -> None:
@@ -175,6 +176,15 @@ def test_missing_sex_f_for_a_country_year_is_an_error(tmp_path: Path) -> None:
     assert "sex_coverage" in error and "BGD" in error and "MINW_BELOW_RT" in error
 
 
+def test_errors_of_rows_without_a_year_withhold_the_whole_country(tmp_path: Path) -> None:
+    from assets.quality import _units
+
+    assert _units([{"ref_area": "KHM", "time": 2027}, {"ref_area": "KHM", "time": 2026}]) == ["KHM 2026", "KHM 2027"]
+    assert _units([{"ref_area": "KHM"}, {"ref_area": "VNM", "time": None}]) == ["KHM", "VNM"]
+    assert _units([{"ref_area": "KHM", "time": 2027}, {"ref_area": "X_BW", "time": 2027}]) is None  # global
+    assert _units([{"time": 2027}]) is None
+
+
 def test_suppression_and_key_rules(tmp_path: Path) -> None:
     df = clean_indicators()
     df.loc[df.indicator == "HOW_OT_MEAN", "obs_value"] = None  # suppressed without status C
@@ -184,7 +194,7 @@ def test_suppression_and_key_rules(tmp_path: Path) -> None:
     text = "\n".join(report.errors)
     assert "expect_column_values_to_not_be_null(obs_value)" in text  # suppression consistency: GX's
     assert "dbt test unique_combination(ref_area, indicator, sex, classif1, time) failed" in text  # the key: dbt's
-    assert report.errors_by_country["KHM"] == [next(e for e in report.errors if "unique_combination" in e)]
+    assert report.errors_by_country["KHM 2023"] == [next(e for e in report.errors if "unique_combination" in e)]
 
 
 # GX expectation -> the dbt tests that apply the same kind of rule (a contract fixes the column set)

@@ -6,12 +6,13 @@ which dbt's marts read (source `disclosure`), and `report.json`, the information
 countries the publication covers. When the audit still finds a cell narrowed below its protection, the asset
 fails: nothing downstream runs and the previous publication stays.
 
-Publication by country: the quality gates that judge a country's own cells (assets/quality.py: values, statuses,
-sex coverage, the headline indicator of every staged country-year) run here on the controlled cells. A country
-that fails keeps its previously published rows; the cells are rebuilt without it (DECENTWORK_EXCLUDED_COUNTRIES,
-dbt_project/macros/excluded_countries.sql), so the pooled X_BW covers only the countries that publish, and the
-report names them. The run ends non-zero and says which gate failed for which country; every other country
-publishes.
+Publication by country-year: the quality gates that judge a country's own cells (assets/quality.py: values,
+statuses, sex coverage, the headline indicator of every staged country-year) run here on the controlled cells. A
+country-year that fails ("KHM 2027") keeps its previously published rows (none for a year never published); the
+country's other years publish. A failure that names no year withholds the whole country. The cells are rebuilt
+without what failed (DECENTWORK_EXCLUDED_COUNTRIES, dbt_project/macros/excluded_countries.sql), so the pooled X_BW
+covers only what publishes, and the report names it. The run ends non-zero and says which gate failed where;
+everything else publishes.
 """
 
 import json
@@ -59,7 +60,8 @@ def country_gates(frame: pl.DataFrame, p: Paths, kept: set[str]) -> dict[str, li
 
 
 def rebuild_cells(excluded: list[str], log: Callable[[str], None]) -> None:
-    """dbt builds the cell models again without `excluded` (this asset holds the warehouse pool's slot)."""
+    """dbt builds the cell models again without `excluded` ("KHM" or "KHM 2027"; this asset holds the warehouse
+    pool's slot)."""
     from assets.dbt_runner import invoke
 
     log(
@@ -69,7 +71,7 @@ def rebuild_cells(excluded: list[str], log: Callable[[str], None]) -> None:
     done = invoke(
         ["build", "--select", *CELL_MODELS, "--exclude-resource-type", "unit_test"],
         paths().dbt_artifacts,
-        {EXCLUDED_VARIABLE: ",".join(excluded)},
+        {EXCLUDED_VARIABLE: ",".join(unit.replace(" ", ":") for unit in excluded)},
     )
     done.raise_on_failure(f"dbt could not rebuild the cells without {excluded}")
 
@@ -112,8 +114,12 @@ def control_warehouse(rebuild: Callable[[list[str]], None] | None = None) -> dic
     return report
 
 
-def _previous_rows(p: Paths, countries: set[str]) -> pl.DataFrame:
-    """What the current publication shows for `countries` (nothing for a country never published before)."""
+def _previous_rows(p: Paths, units: set[str]) -> pl.DataFrame:
+    """What the current publication shows for `units`, countries and country-years ("KHM", "KHM 2027"; nothing for
+    one never published before)."""
+    from assets.quality import withheld_units
+
+    countries, pairs = withheld_units(units)
     published = p.marts / "indicators.parquet"
     schema = {
         "ref_area": pl.String,
@@ -131,7 +137,12 @@ def _previous_rows(p: Paths, countries: set[str]) -> pl.DataFrame:
     }
     if not published.exists():
         return pl.DataFrame(schema=schema)
-    rows = pl.read_parquet(published).filter(pl.col("ref_area").is_in(sorted(countries)))
+    rows = pl.read_parquet(published).filter(
+        pl.col("ref_area").is_in(sorted(countries))
+        | pl.struct("ref_area", "time").map_elements(
+            lambda r: (r["ref_area"], int(r["time"])) in pairs, return_dtype=pl.Boolean
+        )
+    )
     rows = rows.select(
         [(pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()]
     )  # older versions lack some
@@ -164,10 +175,8 @@ def _write(target, text: str) -> None:
 )
 def controlled_cells(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     report = control_warehouse(rebuild=lambda countries: rebuild_cells(countries, context.log.warning))
-    for country, errors in report["countries_kept_previous"].items():
-        context.log.error(
-            f"{country} keeps its previous publication: " + "; ".join(e.split(", e.g.")[0] for e in errors)
-        )
+    for held, errors in report["countries_kept_previous"].items():
+        context.log.error(f"{held} keeps its previous publication: " + "; ".join(e.split(", e.g.")[0] for e in errors))
     audit = report["audit"]
     context.log.info(
         f"disclosure: {report['suppressed']} of {report['cells']} cells suppressed ({report['primary']} primary, "

@@ -41,11 +41,22 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_matrix
 
 from assets.disclosure import rules
-from assets.disclosure.links import COUNTED, PUBLIC_DENOMINATORS, SHARES_OF_WOMEN, WITHIN, WITHIN_GROUP, Model, Row
+from assets.disclosure.links import (
+    COUNTED,
+    DISCLOSURE,
+    PUBLIC_DENOMINATORS,
+    SHARES_OF_WOMEN,
+    WITHIN,
+    WITHIN_GROUP,
+    Model,
+    Row,
+)
+from schemas.codes import overtime_limits
 
 SLACK = 1e-9  # relative widening of published intervals and of the width test, for floating point
 INTEGER_TIME_LIMIT = 20.0  # seconds per mixed-integer program; a program not solved in time counts as a finding
 DINKELBACH_STEPS = 60
+OVERTIME_LIMITS = overtime_limits()
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,7 @@ def audit(model: Model, published: dict[tuple, float | None], sensitive: set[tup
         if interval is None:
             result.unsolved.append(f"{key}: the linear program has no solution")
             continue
+        interval = _linked(model, published, target, interval)
         true_value = _true_value(target)
         required = rules.required_width(true_value, target.unit)
         if interval[1] - interval[0] < required * (1 - 1e-6):
@@ -145,11 +157,49 @@ def audit(model: Model, published: dict[tuple, float | None], sensitive: set[tup
         target = model.by_key[key]
         if interval is None:
             result.unsolved.append(f"{key}: no integer program solved it in {INTEGER_TIME_LIMIT:.0f} s")
-        elif interval[1] - interval[0] < wide_enough[key]:
+            continue
+        interval = _linked(model, published, target, interval)
+        if interval[1] - interval[0] < wide_enough[key]:
             exact = key not in sensitive
             required = 0.0 if exact else rules.required_width(_true_value(target), target.unit)
             result.findings.append(Finding(key, interval[0], interval[1], required, _true_value(target), exact))
     return result
+
+
+def _linked(model: Model, published: dict, target: Row, interval: tuple[float, float]) -> tuple[float, float]:
+    """`interval` narrowed by what the cell of the same key of a linked indicator tells (catalogue seed, sdc_link):
+    - over_limit (HOW_OT_EXCESS_RT, HOW_OT_MEAN): every worker-month counted works more overtime than the legal limit
+      L, so the share above it is below 100 x mean / L, and the mean above L x share / 100 (L: the lowest limit of
+      the cell's countries);
+    - under_one (MINW_BELOW_RT, EAR_TO_MINW_RATIO): every worker-month not below the minimum earns at least the
+      minimum, so the share below is above 100 x (1 - ratio), and the ratio above 1 - share / 100.
+    Each bound is taken only where the true values satisfy it (as the links of `_within_links`)."""
+    low, high = interval
+    true = _true_value(target)
+    for code, declared in DISCLOSURE.items():
+        if not declared.link or declared.link[0] not in ("over_limit", "under_one"):
+            continue
+        kind, other = declared.link
+        if target.indicator not in (code, other):
+            continue
+        linked = other if target.indicator == code else code
+        value = published.get((target.ref_area, linked, target.sex, target.classif1, target.time))
+        if value is None:
+            continue
+        half = rules.rounding_unit(value, model.by_key[(target.ref_area, linked, *target.key[2:])].unit) / 2
+        if kind == "over_limit":
+            limit = min(OVERTIME_LIMITS.get(c, math.inf) for c in model.countries(target))
+            if not math.isfinite(limit):
+                continue
+            bound = 100 * (value + half) / limit if target.indicator == code else limit * (value - half) / 100
+        else:
+            bound = 100 * (1 - (value + half)) if target.indicator == code else 1 - (value + half) / 100
+        if target.indicator == code and kind == "over_limit":
+            if true <= bound:
+                high = min(high, bound)
+        elif true >= bound:
+            low = max(low, bound)
+    return low, high
 
 
 def _one_sex_share(model: Model, key: tuple) -> bool:

@@ -9,7 +9,7 @@ with survey as (select * from {{ ref('stg_worker_survey') }} {{ without_excluded
 
 picc as (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}),
 
-factories as (select * from {{ ref('stg_factories') }} {{ without_excluded_countries() }}),
+factories as (select * from {{ ref('stg_factories') }} {{ without_excluded_countries(year=none) }}),
 
 {{ survey_rate_cells(
     binary=[
