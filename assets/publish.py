@@ -336,6 +336,10 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
         raise PublicationRefused(
             "quality gates failed, previous publication kept: " + "; ".join(quality["errors"][:10])
         )
+    from assets.site.build import build as build_site
+
+    # the constituents' portal, from the candidate's own files: swapped in with them (assets/site/)
+    quality["site"] = build_site(candidate) | {"folder": str(out / "site")}
     _swap_in(candidate, out)
     return counts, quality
 
@@ -347,7 +351,8 @@ def publish(warehouse: Path, out: Path, staging: Path | None = None) -> tuple[di
     pool=WAREHOUSE_POOL,
     description=(
         "Every published mart as data/marts/<table>.parquet and .csv (+ SDMX-CSV, "
-        "marts.duckdb), after the quality gates; data/marts switches atomically."
+        "marts.duckdb), after the quality gates, and the constituents' portal built from them (data/marts/site); "
+        "data/marts switches atomically."
     ),
 )
 def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -366,11 +371,13 @@ def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     publication_record.write(p, json.loads(tags.get(DELIVERIES_TAG, "{}")), not_read, made)
     for warning in quality["warnings"]:
         context.log.warning(f"quality: {warning}")
-    context.log.info(f"published {len(counts)} mart(s) to {p.marts}")
+    site = quality.get("site", {})
+    context.log.info(f"published {len(counts)} mart(s) to {p.marts}; the portal: {site.get('pages', 0)} pages")
     return dg.MaterializeResult(
         metadata={
             "tables": dg.MetadataValue.json(counts),
             "folder": str(p.marts),
             "quality_warnings": len(quality["warnings"]),
+            "site_pages": site.get("pages", 0),
         }
     )

@@ -705,6 +705,39 @@ def cmd_dbt_docs(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(_args: argparse.Namespace) -> int:
+    """The constituents' portal, built again from the current publication (a refresh builds it too)."""
+    from assets.site.build import build
+    from decentwork.settings import paths
+
+    p = paths()
+    if not (p.marts / "indicators.parquet").exists():
+        _usage(f"no publication in {p.marts} yet: run `decentwork run` first")
+    done = build(p.marts)
+    _say(f"site: {done['pages']} pages in {done['folder']} (open {done['folder']}/index.html, or `decentwork serve`)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """A local web server for the publication (its portal and its files), printing the address."""
+    import contextlib
+    import functools
+    import http.server
+
+    from decentwork.settings import paths
+
+    p = paths()
+    if not (p.marts / "site" / "index.html").exists():
+        _usage(f"no site in {p.marts / 'site'} yet: run `decentwork run` or `decentwork site` first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(p.marts))
+    with http.server.ThreadingHTTPServer((args.host, args.port), handler) as server:
+        host, port = server.server_address[:2]
+        _say(f"serving {p.marts} at http://{host}:{port}/site/index.html (Ctrl-C stops)")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.captureWarnings(True)  # library deprecation chatter goes to the (quiet) warnings logger
     parser = argparse.ArgumentParser(
@@ -809,6 +842,10 @@ def main(argv: list[str] | None = None) -> int:
     web.add_argument("--host", default="127.0.0.1")
     web.add_argument("--port", type=int, default=3000)
 
+    sub.add_parser("site", help="build the constituents' portal again from the current publication (data/marts/site)")
+    srv = sub.add_parser("serve", help="serve the publication and its portal on a local web server")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     sub.add_parser("dbt-parse", help="(re)build the dbt manifest")
     sub.add_parser("dbt-docs", help="generate dbt's documentation site of the models and columns (after a run)")
     cat = sub.add_parser(
@@ -830,6 +867,8 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "pause": cmd_pause,
         "resume": cmd_pause,
+        "site": cmd_site,
+        "serve": cmd_serve,
     }
     if args.command in commands:
         return commands[args.command](args)

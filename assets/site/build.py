@@ -1,0 +1,295 @@
+"""Build the static site from a publication's files (assets/site/__init__.py).
+
+Every page is plain HTML with its data inside it (no fetch, no other host): it opens from a USB stick
+(`file://`) as from any web server. Each published figure is written with its key and status
+(`data-cell`, `data-status`), so a test can check every number on every page against the published table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import polars as pl
+
+SITE_DIR = "site"
+TEMPLATES = Path(__file__).parent / "templates"
+POOLED = "X_BW"
+TOPICS = {  # wide country mart -> the topic's title, in the fact sheet's order
+    "country_wages": "Wages",
+    "country_gender_gaps": "Gender gaps",
+    "country_osh": "Safety, health and compliance",
+    "country_social_dialogue": "Social dialogue",
+    "country_social_protection": "Social protection",
+}
+SEXES = ("SEX_T", "SEX_F", "SEX_M")
+SEX_LABELS = {"SEX_T": "Total", "SEX_F": "Women", "SEX_M": "Men"}
+KEY = ("ref_area", "indicator", "sex", "classif1", "time")
+
+
+@dataclass
+class Publication:
+    """What the site reads: the published files of one publication."""
+
+    indicators: pl.DataFrame
+    labels: dict[tuple[str, str], str]  # (dimension, code) -> label
+    definitions: dict[str, str]  # indicator -> definition
+    statuses: dict[str, tuple[str, str]]  # status -> (label, definition)
+    topics: dict[str, list[str]]  # topic title -> indicators
+    factories: pl.DataFrame  # factory_compliance
+    version: str  # a content hash of indicators.parquet: the publication's version
+
+
+def read_publication(marts: Path) -> Publication:
+    indicators = pl.read_parquet(marts / "indicators.parquet").sort(KEY)
+    codes = pl.read_parquet(marts / "codes.parquet")
+    labels = {(d, c): label for d, c, label in codes.select("dimension", "code", "label").iter_rows()}
+    definitions = dict(codes.filter(pl.col("dimension") == "INDICATOR").select("code", "definition").iter_rows())
+    statuses = {
+        c: (label, d)
+        for c, label, d in codes.filter(pl.col("dimension") == "OBS_STATUS")
+        .select("code", "label", "definition")
+        .iter_rows()
+    }
+    topics: dict[str, list[str]] = {}
+    published = sorted(set(indicators["indicator"]))
+    for mart, title in TOPICS.items():
+        path = marts / f"{mart}.parquet"
+        columns = pl.read_parquet_schema(path).keys() if path.exists() else []
+        topics[title] = [
+            code for code in published if any(c == code.lower() or c.startswith(code.lower() + "_") for c in columns)
+        ]
+    factories_path = marts / "factory_compliance.parquet"
+    factories = pl.read_parquet(factories_path) if factories_path.exists() else pl.DataFrame()
+    version = hashlib.sha256((marts / "indicators.parquet").read_bytes()).hexdigest()[:12]
+    return Publication(indicators, labels, definitions, statuses, topics, factories, version)
+
+
+# --------------------------------------------------------------------------------------------- figures
+def _figure(row: dict) -> dict:
+    """A published cell as a page shows it: its text, status and key."""
+    value, status = row["obs_value"], row["obs_status"]
+    if value is None:
+        text = {"C": "confidential", "M": "not applicable"}.get(status or "", "no value")
+    elif row["unit"] in ("LCU", "USD", "PPP_USD"):
+        text = f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    elif row["unit"] == "RATIO":
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.1f}"
+    return {
+        "text": text,
+        "status": status or "",
+        "cell": "|".join(str(row[k]) for k in KEY),
+        "value": "" if value is None else repr(value),
+        "unit": row["unit"],
+    }
+
+
+def _label(pub: Publication, dimension: str, code: str) -> str:
+    return pub.labels.get((dimension, code), code)
+
+
+def _country_sheet(pub: Publication, country: str) -> dict:
+    rows = pub.indicators.filter(pl.col("ref_area") == country)
+    years = sorted(set(rows["time"]))
+    latest = years[-1] if years else None
+    by_key = {tuple(r[k] for k in KEY): r for r in rows.iter_rows(named=True)}
+    sections = []
+    for title, codes in pub.topics.items():
+        lines = []
+        for code in codes:
+            of_code = rows.filter(pl.col("indicator") == code, pl.col("time") == latest)
+            for classif1 in sorted(set(of_code["classif1"])):
+                cells = [by_key.get((country, code, sex, classif1, latest)) for sex in SEXES]
+                if not any(cells):
+                    continue
+                trend = [by_key.get((country, code, "SEX_T", classif1, y)) for y in years]
+                lines.append(
+                    {
+                        "indicator": code,
+                        "label": _label(pub, "INDICATOR", code),
+                        "breakdown": "" if classif1 == "_Z" else _label(pub, "CLASSIF1", classif1),
+                        "unit": next(c for c in cells if c)["unit"],
+                        "by_sex": [_figure(c) if c else None for c in cells],
+                        "trend": [_figure(c) if c else None for c in trend],
+                        "coverage": next(c for c in cells if c)["coverage"] or "",
+                    }
+                )
+        if lines:
+            sections.append({"title": title, "lines": lines})
+    headline = by_key.get((country, "EAR_MEAN_HOURLY", "SEX_T", "CUR_TYPE_LCU", latest))
+    return {
+        "code": country,
+        "name": _label(pub, "REF_AREA", country),
+        "years": years,
+        "latest": latest,
+        "sections": sections,
+        "workers": headline["n_workers"] if headline else None,
+        "factories": headline["n_factories"] if headline else None,
+    }
+
+
+def _comparison(pub: Publication, indicator: str) -> dict:
+    rows = pub.indicators.filter(pl.col("indicator") == indicator, pl.col("sex") == "SEX_T")
+    years = sorted(set(rows["time"]))
+    areas = sorted(set(rows["ref_area"]) - {POOLED}) + ([POOLED] if POOLED in set(rows["ref_area"]) else [])
+    classif = sorted(set(rows["classif1"]))
+    by_key = {tuple(r[k] for k in KEY): r for r in rows.iter_rows(named=True)}
+    tables = []
+    for classif1 in classif:
+        tables.append(
+            {
+                "breakdown": "" if classif1 == "_Z" else _label(pub, "CLASSIF1", classif1),
+                "rows": [
+                    {
+                        "area": area,
+                        "name": _label(pub, "REF_AREA", area),
+                        "cells": [
+                            _figure(c) if (c := by_key.get((area, indicator, "SEX_T", classif1, y))) else None
+                            for y in years
+                        ],
+                        "coverage": next(
+                            (by_key[k]["coverage"] or "" for k in by_key if k[0] == area and k[3] == classif1), ""
+                        ),
+                    }
+                    for area in areas
+                ],
+            }
+        )
+    return {
+        "code": indicator,
+        "label": _label(pub, "INDICATOR", indicator),
+        "definition": pub.definitions.get(indicator, ""),
+        "years": years,
+        "tables": tables,
+    }
+
+
+def _factories(pub: Publication) -> list[dict]:
+    """One entry per listed factory (the factory_compliance mart's rules): its latest assessment's findings by
+    cluster, on the publicly reported questions the mart holds."""
+    if pub.factories.is_empty():
+        return []
+    out = []
+    for (country, factory_id), rows in pub.factories.sort("cluster_code", "question_id").group_by(
+        "country", "factory_id", maintain_order=True
+    ):
+        first = rows.row(0, named=True)
+        clusters = []
+        for (cluster,), of_cluster in rows.group_by("cluster_code", maintain_order=True):
+            findings = [
+                {"question": q, "label": label, "non_compliant": bool(nc)}
+                for q, label, nc in of_cluster.select("question_id", "question_label", "non_compliant").iter_rows()
+            ]
+            clusters.append(
+                {
+                    "code": cluster,
+                    "label": _label(pub, "CLASSIF1", cluster),
+                    "findings": findings,
+                    "non_compliant": sum(f["non_compliant"] for f in findings),
+                }
+            )
+        out.append(
+            {
+                "country": country,
+                "country_name": _label(pub, "REF_AREA", country),
+                "id": factory_id,
+                "slug": f"{country}-{factory_id}",
+                "name": first["factory_name"],
+                "date": str(first["assessment_start_date"]),
+                "cycle": first["cycle"],
+                "assessments": first["n_assessments"],
+                "clusters": clusters,
+                "issues": sorted({c["code"] for c in clusters if c["non_compliant"]}),
+            }
+        )
+    return sorted(out, key=lambda f: (f["country"], f["name"]))
+
+
+# --------------------------------------------------------------------------------------------- the build
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # data for a page's script: JSON, with "</" escaped so that no value can close the script element
+    # (templates mark it `| safe`: JSON in a script element is no HTML text)
+    env.filters["tojson_safe"] = lambda v: json.dumps(v, ensure_ascii=False).replace("</", "<\\/")
+    return env
+
+
+def build(marts: Path, out: Path | None = None) -> dict:
+    """Write the site of the publication in `marts` to `out` (default: `marts/site`), replacing it whole.
+    Returns {"pages": n, "largest_page_bytes": b, "folder": str}."""
+    marts = Path(marts)
+    out = Path(out) if out is not None else marts / SITE_DIR
+    pub = read_publication(marts)
+    env = _environment()
+    countries = sorted(set(pub.indicators["ref_area"]) - {POOLED})
+    sheets = [_country_sheet(pub, c) for c in countries]
+    indicators = sorted(set(pub.indicators["indicator"]))
+    factories = _factories(pub)
+    common = {
+        "version": pub.version,
+        "countries": [{"code": s["code"], "name": s["name"]} for s in sheets],
+        "statuses": pub.statuses,
+        "sex_labels": SEX_LABELS,
+    }
+    pages: dict[str, str] = {}
+
+    def render(path: str, template: str, **context) -> None:
+        depth = path.count("/")
+        pages[path] = env.get_template(template).render(root="../" * depth, path=path, **common, **context)
+
+    render("index.html", "index.html", sheets=sheets, years=sorted(set(pub.indicators["time"])))
+    for sheet in sheets:
+        render(f"country/{sheet['code']}.html", "country.html", sheet=sheet)
+    comparisons = [_comparison(pub, code) for code in indicators]
+    for comparison in comparisons:
+        render(f"compare/{comparison['code']}.html", "compare.html", comparison=comparison)
+    render("factories/index.html", "factories.html", factories=factories)
+    for factory in factories:
+        render(f"factories/{factory['slug']}.html", "factory.html", factory=factory)
+    explorer_rows = [
+        {k: r[k] for k in (*KEY, "obs_value", "obs_status", "unit", "n_workers", "n_factories")}
+        for r in pub.indicators.iter_rows(named=True)
+    ]
+    render(
+        "explorer.html",
+        "explorer.html",
+        rows=explorer_rows,
+        indicator_labels={c: _label(pub, "INDICATOR", c) for c in indicators},
+    )
+    render(
+        "methods.html",
+        "methods.html",
+        indicators=[(c, _label(pub, "INDICATOR", c), pub.definitions.get(c, "")) for c in indicators],
+        comparisons=comparisons,
+    )
+
+    tmp = out.with_name(f".{out.name}.building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for path, html in pages.items():
+        target = tmp / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html, encoding="utf-8")
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return {
+        "pages": len(pages),
+        "largest_page_bytes": max(len(h.encode("utf-8")) for h in pages.values()),
+        "folder": str(out),
+    }

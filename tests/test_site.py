@@ -1,0 +1,180 @@
+"""The constituents' portal (issue 30), built by the publication from the published files only.
+
+On the scenario sample's publication: every number on every page is a published value with its status (read
+from the page's `data-cell`, `data-value` and `data-status`, compared with indicators.parquet); nothing loads from
+another host; every page says its language and stays under 1 MB; every country has a fact sheet, every indicator
+a comparison, every listed factory a page; the explorer holds exactly the published table; the site rebuilt from a
+copy of the published files alone is the same; `decentwork site` and `decentwork serve` work.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import decentwork
+
+KEY = ("ref_area", "indicator", "sex", "classif1", "time")
+SITE_MODULES = Path(__file__).parents[1] / "assets" / "site"
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lang: str | None = None
+        self.cells: list[dict] = []
+        self.links: list[str] = []
+        self.scripts: list[str] = []
+        self._script: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        if a.get("data-cell"):
+            self.cells.append(a)
+        for name in ("href", "src", "action"):
+            if a.get(name):
+                self.links.append(a[name])
+        if tag == "script":
+            self._script = []
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append("".join(self._script))
+            self._script = None
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def site(scenario) -> dict:
+    root = scenario["root"] / "marts" / "site"
+    pages = {p.relative_to(root).as_posix(): _parse(p) for p in sorted(root.rglob("*.html"))}
+    return {"root": root, "pages": pages, "published": scenario["published"], "marts": scenario["root"] / "marts"}
+
+
+def test_the_publication_builds_the_site(site):
+    published = site["published"]
+    pages = site["pages"]
+    countries = set(published["ref_area"]) - {"X_BW"}
+    assert {f"country/{c}.html" for c in countries} <= set(pages)
+    assert {f"compare/{i}.html" for i in set(published["indicator"])} <= set(pages)
+    assert {"index.html", "explorer.html", "methods.html", "factories/index.html"} <= set(pages)
+
+
+def test_every_number_on_every_page_is_a_published_value_with_its_status(site):
+    published = {tuple(str(r[k]) for k in KEY): r for r in site["published"].iter_rows(named=True)}
+    checked = 0
+    for name, page in site["pages"].items():
+        for cell in page.cells:
+            row = published.get(tuple(cell["data-cell"].split("|")))
+            assert row is not None, f"{name}: {cell['data-cell']} is no published cell"
+            value = row["obs_value"]
+            assert cell["data-value"] == ("" if value is None else repr(value)), (name, cell, value)
+            assert cell["data-status"] == (row["obs_status"] or ""), (name, cell, row["obs_status"])
+            checked += 1
+    assert checked > 1000
+    confidential = [c for p in site["pages"].values() for c in p.cells if c["data-status"] == "C"]
+    assert confidential and all(c["data-value"] == "" for c in confidential)
+
+
+def test_nothing_loads_from_another_host_and_every_page_is_light_and_says_its_language(site):
+    for name, page in site["pages"].items():
+        assert page.lang == "en", name
+        external = [link for link in page.links if re.match(r"^(https?:)?//", link)]
+        assert external == [], (name, external)
+        assert not any("fetch(" in s or "XMLHttpRequest" in s for s in page.scripts), name
+        assert (site["root"] / name).stat().st_size < 1_000_000, name
+        for link in page.links:  # every link inside the publication resolves
+            if not link.startswith(("#", "blob:")):
+                target = (site["root"] / name).parent / link.split("#")[0]
+                assert target.exists(), (name, link)
+
+
+def test_every_listed_factory_has_its_page_with_its_latest_findings(site):
+    factories = pl.read_parquet(site["marts"] / "factory_compliance.parquet")
+    listed = factories.select("country", "factory_id", "factory_name").unique()
+    assert listed.height > 0
+    index = html.unescape((site["root"] / "factories" / "index.html").read_text(encoding="utf-8"))
+    for country, factory_id, name in listed.iter_rows():
+        page = site["root"] / "factories" / f"{country}-{factory_id}.html"
+        assert page.exists(), page
+        text = html.unescape(page.read_text(encoding="utf-8"))
+        assert name in index and name in text  # a name like a spreadsheet formula is text here, escaped
+        findings = factories.filter(pl.col("country") == country, pl.col("factory_id") == factory_id)
+        assert text.count("Non-compliant</td>") == findings["non_compliant"].sum()
+
+
+def test_the_explorer_holds_exactly_the_published_table(site):
+    [data] = [s for s in site["pages"]["explorer.html"].scripts if s.strip().startswith("[")]
+    rows = json.loads(data)
+    published = site["published"]
+    assert len(rows) == published.height
+    shown = {tuple(r[k] for k in KEY): (r["obs_value"], r["obs_status"]) for r in rows}
+    for r in published.iter_rows(named=True):
+        assert shown[tuple(r[k] for k in KEY)] == (r["obs_value"], r["obs_status"])
+
+
+def test_the_site_reads_the_published_files_only(site, tmp_path):
+    """Rebuilt from a copy of the published files alone (no warehouse, no data root): the same pages. And the
+    site's code imports nothing of ingestion, disclosure control or the warehouse."""
+    from assets.site.build import build
+
+    copy = tmp_path / "download"
+    copy.mkdir()
+    for f in site["marts"].glob("*.parquet"):
+        shutil.copy(f, copy / f.name)
+    build(copy)
+    for path in site["root"].rglob("*.html"):
+        rebuilt = copy / "site" / path.relative_to(site["root"])
+        assert rebuilt.read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path
+    for module in SITE_MODULES.glob("*.py"):
+        imported = {
+            n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in (n.names if isinstance(n, ast.Import) else [n])
+        }
+        assert not {m for m in imported if m and m.startswith(("assets.", "pipelines", "decentwork"))}, imported
+
+
+def test_the_site_and_serve_commands(scenario, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(scenario["root"] / "marts", root / "marts")
+    shutil.rmtree(root / "marts" / "site")
+    done = decentwork(root, "site")
+    assert done.returncode == 0 and "pages in" in done.stdout, done.stdout + done.stderr
+    assert (root / "marts" / "site" / "index.html").exists()
+    command = [str(Path(sys.executable).parent / "decentwork"), "serve", "--port", "0"]
+    server = subprocess.Popen(
+        command, env={**__import__("os").environ, "DECENTWORK_DATA_DIR": str(root)}, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = server.stdout.readline()
+        address = re.search(r"http://\S+/site/index.html", line)
+        assert address, line
+        with urllib.request.urlopen(address.group(0), timeout=10) as response:
+            assert response.status == 200 and b'lang="en"' in response.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
