@@ -331,3 +331,20 @@ def test_an_outsider_who_counts_gets_nothing_from_the_scenario(scenario):
     published = scenario["published"]
     assert (published.filter(pl.col("indicator").str.starts_with("NC_"))["obs_status"] == "C").sum() > 0
     assert _outsider_on(published, truth) == {}
+
+
+@pytest.mark.slow
+def test_an_outsider_who_counts_gets_nothing_from_the_default_sample(tmp_path):
+    """`make run`'s default sample, where the issue's outsider derived 35 cells exactly (the two smallest programmes'
+    first year): published by an in-process `decentwork run`, attacked with the truth recomputed from its raw files."""
+    from decentwork.sample import generate
+    from tests.conftest import decentwork
+    from tests.test_indicators_independent import recompute
+
+    root = tmp_path / "data"
+    generate(root / "raw")
+    done = decentwork(root, "run", env={"DECENTWORK_DATA_DOCS": "off"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    published = pl.read_parquet(root / "marts" / "indicators.parquet")
+    assert (published.filter(pl.col("indicator").str.starts_with("NC_"))["obs_status"] == "C").sum() > 30
+    assert _outsider_on(published, recompute(root)) == {}
