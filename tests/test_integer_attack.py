@@ -212,10 +212,10 @@ def test_the_integer_bounds_contain_the_truth():
     }
     wanted = {k: 1e9 for k, v in published.items() if v is None}  # no early stop: the exact extremes
     bounds = audit_module.integer_bounds(model, published, wanted)
-    assert bounds and all(b is not None for b in bounds.values())
-    for key, (low, high) in bounds.items():
+    assert bounds and all(b is not None and b.decided for b in bounds.values())
+    for key, bound in bounds.items():
         true = model.by_key[key].value
-        assert low - 1e-6 <= true <= high + 1e-6, (key, low, high, true)
+        assert bound.low - 1e-6 <= true <= bound.high + 1e-6, (key, bound, true)
 
 
 # ------------------------------------------------------------------------------------------- links of the catalogue

@@ -125,6 +125,27 @@ def test_every_listed_factory_has_its_page_with_its_latest_findings(site):
         assert text.count("Non-compliant</td>") == findings["non_compliant"].sum()
 
 
+def test_the_quality_page_reports_the_publications_gates_and_disclosure_offline(site):
+    check = json.loads((site["marts"] / "quality" / "last_check.json").read_text(encoding="utf-8"))
+    text = html.unescape((site["root"] / "quality.html").read_text(encoding="utf-8"))
+    disclosure = check["disclosure"]
+    assert f'Confidential (C)</th><td class="num">{disclosure["suppressed"]:,}<' in text
+    assert f"{disclosure['suppressed_pooled']} of {disclosure['pooled']}" in text
+    assert ("passed" if disclosure["audit"]["passed"] else "failed") in text
+    assert not site["pages"]["quality.html"].scripts  # a page of text and tables: nothing to load
+
+
+def test_the_factory_list_filters_by_the_clusters_a_factory_is_non_compliant_on(site):
+    factories = pl.read_parquet(site["marts"] / "factory_compliance.parquet")
+    expected = {
+        f"{c}-{i}": " ".join(sorted(set(rows.filter(pl.col("non_compliant") == 1)["cluster_code"])))
+        for (c, i), rows in factories.group_by("country", "factory_id")
+    }
+    index = (site["root"] / "factories" / "index.html").read_text(encoding="utf-8")
+    pairs = re.findall(r'data-issues="([^"]*)"><th scope="row"><a href="([^"]+)\.html"', index)
+    assert {slug: issues for issues, slug in pairs} == expected
+
+
 def test_the_explorer_holds_exactly_the_published_table(site):
     [data] = [s for s in site["pages"]["explorer.html"].scripts if s.strip().startswith("[")]
     rows = json.loads(data)
@@ -144,6 +165,8 @@ def test_the_site_reads_the_published_files_only(site, tmp_path):
     copy.mkdir()
     for f in site["marts"].glob("*.parquet"):
         shutil.copy(f, copy / f.name)
+    (copy / "quality").mkdir()
+    shutil.copy(site["marts"] / "quality" / "last_check.json", copy / "quality" / "last_check.json")
     build(copy)
     for path in site["root"].rglob("*.html"):
         rebuilt = copy / "site" / path.relative_to(site["root"])

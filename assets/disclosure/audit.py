@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, vstack
 
 from assets.disclosure import rules
 from assets.disclosure.links import (
@@ -54,7 +54,10 @@ from assets.disclosure.links import (
 from schemas.codes import overtime_limits
 
 SLACK = 1e-9  # relative widening of published intervals and of the width test, for floating point
-INTEGER_TIME_LIMIT = 20.0  # seconds per mixed-integer program; a program not solved in time counts as a finding
+# the work one mixed-integer program may do: a branch-and-bound node limit, so that the result does not depend on the
+# machine's speed; a search cut by it counts as narrowed (protect more). The time limit is a safety net only.
+INTEGER_NODE_LIMIT = 5_000
+INTEGER_TIME_LIMIT = 120.0
 DINKELBACH_STEPS = 60
 OVERTIME_LIMITS = overtime_limits()
 
@@ -68,6 +71,7 @@ class Finding:
     value: float
 
     exact: bool = False  # a suppressed cell without protection of its own, pinned to one value
+    decided: bool = True  # False: the integer programs ran out of time (counted as narrowed: protect more)
 
     @property
     def width(self) -> float:
@@ -75,6 +79,11 @@ class Finding:
 
     def __str__(self) -> str:
         area, indicator, sex, classif1, time = self.key
+        if not self.decided:
+            return (
+                f"{indicator} {area} {sex} {classif1} {time}: the integer programs could not bound it in time "
+                f"(counted as narrowed; found [{self.low:.6g}, {self.high:.6g}] so far)"
+            )
         if self.exact:
             return f"{indicator} {area} {sex} {classif1} {time}: an attacker counting in whole units derives it exactly"
         return (
@@ -153,16 +162,18 @@ def audit(model: Model, published: dict[tuple, float | None], sensitive: set[tup
         if key[1] in COUNTED:
             result.audited += 1
             wide_enough[key] = _exactness(_true_value(model.by_key[key]))
-    for key, interval in integer_bounds(model, published, wide_enough).items():
+    for key, bound in integer_bounds(model, published, wide_enough).items():
         target = model.by_key[key]
-        if interval is None:
-            result.unsolved.append(f"{key}: no integer program solved it in {INTEGER_TIME_LIMIT:.0f} s")
+        if bound is None:
+            result.unsolved.append(f"{key}: the integer program has no solution")
             continue
-        interval = _linked(model, published, target, interval)
-        if interval[1] - interval[0] < wide_enough[key]:
-            exact = key not in sensitive
-            required = 0.0 if exact else rules.required_width(_true_value(target), target.unit)
-            result.findings.append(Finding(key, interval[0], interval[1], required, _true_value(target), exact))
+        interval = _linked(model, published, target, (bound.low, bound.high))
+        if interval[1] - interval[0] < wide_enough[key] or not bound.decided:
+            exact = key not in sensitive and bound.decided
+            required = 0.0 if key not in sensitive else rules.required_width(_true_value(target), target.unit)
+            result.findings.append(
+                Finding(key, interval[0], interval[1], required, _true_value(target), exact, bound.decided)
+            )
     return result
 
 
@@ -220,12 +231,27 @@ def _exactness(value: float) -> float:
     return 1e-7 * max(1.0, abs(value))
 
 
+@dataclass(frozen=True)
+class IntegerBound:
+    """What the integer programs found for one cell: values the attacker cannot exclude (`low`, `high`), and whether
+    the search ended (`decided`: the extremes were proven, or the interval is as wide as wanted). A search cut by
+    the time limit is undecided: the audit counts it as narrowed, and the repair protects more."""
+
+    low: float
+    high: float
+    decided: bool = True
+
+
 def integer_bounds(
     model: Model, published: dict[tuple, float | None], wanted: dict[tuple, float]
-) -> dict[tuple, tuple[float, float] | None]:
+) -> dict[tuple, IntegerBound | None]:
     """For each suppressed cell of `wanted` (key -> the width it must keep), an interval of values an attacker who
     counts in whole units cannot exclude: the exact extremes, or a part of them at least as wide as wanted (the
-    search stops there). None when a program was not solved in time."""
+    search stops there). None where the program has no solution at all (the model contradicts the data: a bug).
+
+    Every integer point a program finds is a complete assignment of the table's counts, so it shows a value for
+    every cell of the table: each widens every target's interval, and a target already wide enough needs no
+    program of its own."""
     known_counts = _published_count_vectors(model, published)
     tables: dict[tuple, list[Row]] = defaultdict(list)
     for row in model.rows:  # one program per year for the indicators a `within` link joins (links.WITHIN)
@@ -234,11 +260,13 @@ def integer_bounds(
     out = {}
     for rows in tables.values():
         targets = [r for r in rows if r.key in wanted]
-        if targets:
-            lp = _program(model, rows, published, known_counts, scaled=False)
-            lp.ub += _within_links(model, rows, lp)
-            program = _IntegerProgram(lp, max(float(r.denominator) for r in rows))
-            out |= {t.key: program.extremes(t, wanted[t.key]) for t in targets}
+        if not targets:
+            continue
+        lp = _program(model, rows, published, known_counts, scaled=False)
+        lp.ub += _within_links(model, rows, lp)
+        program = _IntegerProgram(lp, max(float(r.denominator) for r in rows), targets)
+        for target in targets:
+            out[target.key] = program.extremes(target, wanted[target.key])
     return out
 
 
@@ -274,7 +302,7 @@ class _IntegerProgram:
     """One table's constraints over whole numbers: per leaf k (units counted in the numerator: S / 100 for a
     rate; unused for a share of women, whose numerator is the women's W) and W (units in the denominator)."""
 
-    def __init__(self, lp: _Program, largest: float):
+    def __init__(self, lp: _Program, largest: float, targets: list[Row]):
         self.lp = lp
         self.size = 2 * lp.n
         # columns of S become columns of k = S / 100 (S in the value's unit: a rate's numerator is 100 per unit)
@@ -288,6 +316,9 @@ class _IntegerProgram:
             constraints.append(LinearConstraint(self._matrix([c for c, _ in lp.eq]), rhs, rhs))
         self.constraints = constraints
         self.bounds = Bounds(np.zeros(self.size), np.full(self.size, math.floor(largest)))
+        # every target's numerator and denominator, and the values the points found so far show for it
+        self.vectors = {t.key: (self._vector(lp.numerator(t)), self._vector(lp.denominator(t))) for t in targets}
+        self.seen = {t.key: [_true_value(t), _true_value(t)] for t in targets}
 
     def _matrix(self, rows: list[dict[int, float]]) -> csr_matrix:
         return _matrix([{i: c * self.to_k[i] for i, c in row.items()} for row in rows], self.size)
@@ -298,46 +329,49 @@ class _IntegerProgram:
             out[i] = c * self.to_k[i]
         return out
 
-    def extremes(self, target: Row, wanted: float) -> tuple[float, float] | None:
-        numerator = self._vector(self.lp.numerator(target))
-        denominator = self._vector(self.lp.denominator(target))
+    def _saw(self, x: np.ndarray) -> None:
+        """A feasible integer point: the value it shows for every target widens that target's interval."""
+        for key, (numerator, denominator) in self.vectors.items():
+            units = float(denominator @ x)
+            if units >= 0.5:
+                ratio = float(numerator @ x) / units
+                seen = self.seen[key]
+                seen[0], seen[1] = min(seen[0], ratio), max(seen[1], ratio)
+
+    def extremes(self, target: Row, wanted: float) -> IntegerBound | None:
+        numerator, denominator = self.vectors[target.key]
         positive = LinearConstraint(denominator.reshape(1, -1), 1.0, np.inf)  # the cell has units
         constraints = [*self.constraints, positive]
-        low = high = _true_value(target)
+        seen = self.seen[target.key]
         sides = {1.0: False, -1.0: False}  # side (1: upwards) -> its extreme is proven
         for _ in range(DINKELBACH_STEPS):
-            if high - low >= wanted or all(sides.values()):
-                return low, high
+            if seen[1] - seen[0] >= wanted or all(sides.values()):
+                return IntegerBound(seen[0], seen[1])
             for sign, proven in sides.items():
                 if proven:
                     continue
-                lam = high if sign > 0 else low
+                lam = seen[1] if sign > 0 else seen[0]
                 # maximise sign * (N - lam D): a solution above 0 has a ratio beyond lam on this side
                 done = milp(
                     -sign * (numerator - lam * denominator),
                     constraints=constraints,
                     integrality=np.ones(self.size),
                     bounds=self.bounds,
-                    options={"time_limit": INTEGER_TIME_LIMIT},
+                    options={"node_limit": INTEGER_NODE_LIMIT, "time_limit": INTEGER_TIME_LIMIT},
                 )
                 if done.x is None:
-                    return None
+                    if done.status == 1:  # the work limit, no point found: undecided
+                        return IntegerBound(seen[0], seen[1], decided=False)
+                    return None  # no integer point at all, not even the truth: the model contradicts the data
+                self._saw(done.x)
                 gain = -done.fun
-                if gain <= 1e-9 * max(1.0, abs(lam)) * max(1.0, float(denominator @ done.x)):
-                    if done.status != 0:
-                        return None  # stopped by the time limit without proving nothing beats lam
-                    sides[sign] = True
-                    continue
                 ratio = float(numerator @ done.x) / float(denominator @ done.x)
-                if sign * (ratio - lam) <= 1e-9 * max(1.0, abs(lam)):  # no real step: lam is the extreme
-                    if done.status != 0:
-                        return None
+                stalled = sign * (ratio - lam) <= 1e-9 * max(1.0, abs(lam))
+                if gain <= 1e-9 * max(1.0, abs(lam)) * max(1.0, float(denominator @ done.x)) or stalled:
+                    if done.status != 0:  # stopped by the work limit without proving nothing beats lam
+                        return IntegerBound(seen[0], seen[1], decided=False)
                     sides[sign] = True
-                elif sign > 0:
-                    high = ratio
-                else:
-                    low = ratio
-        return None  # Dinkelbach's steps did not converge (never seen: each step is a new value of a finite set)
+        return IntegerBound(seen[0], seen[1], decided=False)  # Dinkelbach's steps did not converge: undecided
 
 
 def _published_count_vectors(model: Model, published: dict[tuple, float | None]) -> set:
@@ -362,6 +396,7 @@ class _Program:
         self.scale = [scale.get(leaf[2], 1.0) for leaf in leaves]
         self.ub: list[dict[int, float]] = []
         self.eq: list[tuple[dict[int, float], float]] = []  # (coefficients, right-hand side times tau)
+        self.matrices: tuple | None = None  # the linear programs' constraint matrices, once built
 
     def s(self, leaf) -> int:
         return self.index[leaf]
@@ -428,13 +463,15 @@ def _extremes(lp: _Program, target: Row) -> tuple[float, float] | None:
     """min and max of numerator / denominator of `target` (Charnes-Cooper: variables y = tau x, then tau)."""
     size = 2 * lp.n + 1
     tau = size - 1
-    rows_ub = lp.ub
-    eq_rows = [{**coefficients, tau: -rhs} for coefficients, rhs in lp.eq]
-    eq_rows.append(lp.denominator(target))  # = 1
-    a_ub = _matrix(rows_ub, size)
-    a_eq = _matrix(eq_rows, size)
-    b_ub = np.zeros(len(rows_ub)) if rows_ub else None
-    b_eq = np.zeros(len(eq_rows))
+    if lp.matrices is None:  # the same for every target of the table: built once
+        eq_rows = [{**coefficients, tau: -rhs} for coefficients, rhs in lp.eq]
+        lp.matrices = (_matrix(lp.ub, size), _matrix(eq_rows, size))
+    a_ub, a_eq_common = lp.matrices
+    a_eq = _matrix([lp.denominator(target)], size)  # = 1
+    if a_eq_common is not None:
+        a_eq = vstack([a_eq_common, a_eq], format="csr")
+    b_ub = np.zeros(len(lp.ub)) if lp.ub else None
+    b_eq = np.zeros(a_eq.shape[0])
     b_eq[-1] = 1.0
     bounds = [(None, None)] * lp.n + [(0, None)] * lp.n + [(0, None)]
     objective = np.zeros(size)

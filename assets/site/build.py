@@ -43,6 +43,7 @@ class Publication:
     topics: dict[str, list[str]]  # topic title -> indicators
     factories: pl.DataFrame  # factory_compliance
     version: str  # a content hash of indicators.parquet: the publication's version
+    check: dict  # quality/last_check.json: the publication's gates and disclosure report ({} when absent)
 
 
 def read_publication(marts: Path) -> Publication:
@@ -67,7 +68,9 @@ def read_publication(marts: Path) -> Publication:
     factories_path = marts / "factory_compliance.parquet"
     factories = pl.read_parquet(factories_path) if factories_path.exists() else pl.DataFrame()
     version = hashlib.sha256((marts / "indicators.parquet").read_bytes()).hexdigest()[:12]
-    return Publication(indicators, labels, definitions, statuses, topics, factories, version)
+    check_path = marts / "quality" / "last_check.json"
+    check = json.loads(check_path.read_text(encoding="utf-8")) if check_path.exists() else {}
+    return Publication(indicators, labels, definitions, statuses, topics, factories, version, check)
 
 
 # --------------------------------------------------------------------------------------------- figures
@@ -122,7 +125,8 @@ def _country_sheet(pub: Publication, country: str) -> dict:
                     }
                 )
         if lines:
-            sections.append({"title": title, "lines": lines})
+            years_in_programme = any(line["indicator"] == "GPG_MEAN_HOURLY" and line["breakdown"] for line in lines)
+            sections.append({"title": title, "lines": lines, "years_in_programme": years_in_programme})
     headline = by_key.get((country, "EAR_MEAN_HOURLY", "SEX_T", "CUR_TYPE_LCU", latest))
     return {
         "code": country,
@@ -256,7 +260,13 @@ def build(marts: Path, out: Path | None = None) -> dict:
     comparisons = [_comparison(pub, code) for code in indicators]
     for comparison in comparisons:
         render(f"compare/{comparison['code']}.html", "compare.html", comparison=comparison)
-    render("factories/index.html", "factories.html", factories=factories)
+    issues = sorted({code for f in factories for code in f["issues"]})
+    render(
+        "factories/index.html",
+        "factories.html",
+        factories=factories,
+        issues=[(code, _label(pub, "CLASSIF1", code)) for code in issues],
+    )
     for factory in factories:
         render(f"factories/{factory['slug']}.html", "factory.html", factory=factory)
     explorer_rows = [
@@ -268,6 +278,14 @@ def build(marts: Path, out: Path | None = None) -> dict:
         "explorer.html",
         rows=explorer_rows,
         indicator_labels={c: _label(pub, "INDICATOR", c) for c in indicators},
+    )
+    disclosure = pub.check.get("disclosure", {})
+    render(
+        "quality.html",
+        "quality.html",
+        check=pub.check,
+        disclosure=disclosure,
+        audit=disclosure.get("audit", {}),
     )
     render(
         "methods.html",
