@@ -201,3 +201,24 @@ def test_the_site_and_serve_commands(scenario, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_each_comparison_has_a_chart_described_in_text_with_its_bars_keyed_like_the_table(site):
+    """The bars are checked with every other figure (data-cell); here: every comparison with a published value has
+    an SVG drawn at build time, with a title and a text description naming each bar's value, and unique ids."""
+    drawn = 0
+    for name in site["pages"]:
+        if not name.startswith("compare/"):
+            continue
+        text = (site["root"] / name).read_text(encoding="utf-8")
+        charts = re.findall(r"<svg .*?</svg>", text, flags=re.S)  # none where the latest year is all suppressed
+        drawn += len(charts)
+        ids = re.findall(r'\bid="([^"]+)"', text)
+        assert len(ids) == len(set(ids)), name
+        for chart in charts:
+            description = html.unescape(re.search(r"<desc [^>]*>([^<]*)</desc>", chart).group(1))
+            values = re.findall(r'data-value="[^"]*" data-status="[^"]*"/><text [^>]*>([^<]*)</text>', chart)
+            assert values, name
+            for value_text in values:
+                assert html.unescape(value_text).split(" ")[0] in description, (name, value_text)
+    assert drawn >= len([n for n in site["pages"] if n.startswith("compare/")])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 import polars as pl
+from jinja2.utils import markupsafe
 
 SITE_DIR = "site"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -28,6 +29,8 @@ TOPICS = {  # wide country mart -> the topic's title, in the fact sheet's order
     "country_social_protection": "Social protection",
 }
 SEXES = ("SEX_T", "SEX_F", "SEX_M")
+escape = markupsafe.escape
+markup = markupsafe.Markup  # an SVG drawn here, its texts escaped
 SEX_LABELS = {"SEX_T": "Total", "SEX_F": "Women", "SEX_M": "Men"}
 KEY = ("ref_area", "indicator", "sex", "classif1", "time")
 
@@ -147,9 +150,20 @@ def _comparison(pub: Publication, indicator: str) -> dict:
     by_key = {tuple(r[k] for k in KEY): r for r in rows.iter_rows(named=True)}
     tables = []
     for classif1 in classif:
+        breakdown = "" if classif1 == "_Z" else _label(pub, "CLASSIF1", classif1)
+        latest = years[-1]
+        bars = [
+            (
+                f"{_label(pub, 'REF_AREA', area)}{' (X_BW)' if area == POOLED else ''}",
+                _figure(c) if (c := by_key.get((area, indicator, "SEX_T", classif1, latest))) else None,
+            )
+            for area in areas
+        ]
+        title = f"{_label(pub, 'INDICATOR', indicator)}{': ' + breakdown if breakdown else ''}, total, {latest}"
         tables.append(
             {
-                "breakdown": "" if classif1 == "_Z" else _label(pub, "CLASSIF1", classif1),
+                "breakdown": breakdown,
+                "chart": markup(bar_chart(title, bars, f"chart-{len(tables)}")),
                 "rows": [
                     {
                         "area": area,
@@ -173,6 +187,48 @@ def _comparison(pub: Publication, indicator: str) -> dict:
         "years": years,
         "tables": tables,
     }
+
+
+def bar_chart(title: str, bars: list[tuple[str, dict]], name: str) -> str:
+    """A horizontal bar chart as inline SVG, drawn here (no library, nothing loaded when viewed): one bar per
+    (label, figure) with a value, X_BW hatched so that it differs by more than colour, the values written beside the
+    bars, and a text description for screen readers. Each bar carries its cell's key and status like a table cell.
+    `name`: unique on its page (the ids of its title, description and pattern)."""
+    shown = [(label, f) for label, f in bars if f is not None and f["value"]]
+    if not shown:
+        return ""
+    values = [float(f["value"]) for _, f in shown]
+    low, high = min(0.0, *values), max(0.0, *values)
+    span = (high - low) or 1.0
+    left, width, row = 150, 360, 22
+    zero = left + width * (0 - low) / span
+    height = row * len(shown) + 10
+    description = "; ".join(
+        f"{label}: {f['text']}{' (' + f['status'] + ')' if f['status'] else ''}" for label, f in shown
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{name}-t {name}-d" '
+        f'width="{left + width + 90}" height="{height}" viewBox="0 0 {left + width + 90} {height}">',
+        f'<title id="{name}-t">{escape(title)}</title><desc id="{name}-d">{escape(description)}</desc>',
+        f'<defs><pattern id="{name}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#0b4f8a"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" stroke-width="3"/></pattern></defs>',
+    ]
+    for i, (label, f) in enumerate(shown):
+        value = float(f["value"])
+        x = min(zero, left + width * (value - low) / span)
+        w = max(abs(width * value / span), 1.0)
+        y = 5 + i * row
+        fill = f"url(#{name}-hatch)" if label.endswith("(X_BW)") else "#0b4f8a"
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="12">{escape(label)}</text>'
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{fill}" '
+            f'data-cell="{escape(f["cell"])}" data-value="{escape(f["value"])}" data-status="{escape(f["status"])}"/>'
+            f'<text x="{max(zero, x + w) + 4:.1f}" y="{y + 14}" font-size="12">{escape(f["text"])}'
+            f"{' ' + escape(f['status']) if f['status'] else ''}</text>"
+        )
+    parts.append(f'<line x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{height}" stroke="#1a1a1a"/></svg>')
+    return "".join(parts)
 
 
 def _factories(pub: Publication) -> list[dict]:
