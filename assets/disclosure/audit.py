@@ -71,7 +71,7 @@ class Finding:
     value: float
 
     exact: bool = False  # a suppressed cell without protection of its own, pinned to one value
-    decided: bool = True  # False: the integer programs ran out of time (counted as narrowed: protect more)
+    decided: bool = True  # False: the integer programs hit their work limit (counted as narrowed: protect more)
 
     @property
     def width(self) -> float:
@@ -81,8 +81,8 @@ class Finding:
         area, indicator, sex, classif1, time = self.key
         if not self.decided:
             return (
-                f"{indicator} {area} {sex} {classif1} {time}: the integer programs could not bound it in time "
-                f"(counted as narrowed; found [{self.low:.6g}, {self.high:.6g}] so far)"
+                f"{indicator} {area} {sex} {classif1} {time}: the integer programs could not bound it within their "
+                f"work limit (counted as narrowed; found [{self.low:.6g}, {self.high:.6g}] so far)"
             )
         if self.exact:
             return f"{indicator} {area} {sex} {classif1} {time}: an attacker counting in whole units derives it exactly"
@@ -235,7 +235,7 @@ def _exactness(value: float) -> float:
 class IntegerBound:
     """What the integer programs found for one cell: values the attacker cannot exclude (`low`, `high`), and whether
     the search ended (`decided`: the extremes were proven, or the interval is as wide as wanted). A search cut by
-    the time limit is undecided: the audit counts it as narrowed, and the repair protects more."""
+    the work limit (INTEGER_NODE_LIMIT) is undecided: the audit counts it as narrowed, and the repair protects more."""
 
     low: float
     high: float
