@@ -160,7 +160,7 @@ def test_query_command_sees_marts_only_and_cannot_write(run):
     done = _cli(run, "query", "select table_name from information_schema.tables order by 1", "--format", "csv")
     assert done.returncode == 0, done.stderr
     tables = set(done.stdout.split()[1:])
-    assert {"indicators", "country_wages", "cross_country_wages", "factory_compliance"} <= tables
+    assert {"indicators", "country_wages", "cross_country_wages", "factory_compliance", "low_compliance"} <= tables
     assert not any(t.startswith(("stg_", "int_")) for t in tables)
     refused = _cli(run, "query", "create table x as select 1")
     assert refused.returncode != 0 and "read-only" in refused.stderr

@@ -106,7 +106,8 @@ def test_national_refresh_leaves_other_countries_published_rows_identical(refres
             continue
         compared += 1
         after_rows = _rows_outside(new[table], {REFRESHED, POOLED})
-        assert before_rows.height > 0, table
+        # low_compliance lists the factories of the programmes that publish such a list: KHM's only, by its seed
+        assert before_rows.height > 0 or table == "low_compliance", table
         assert before_rows.equals(after_rows), f"{table}: rows of countries other than {REFRESHED} changed"
     assert compared == len(old), "every published table carries its country"
 

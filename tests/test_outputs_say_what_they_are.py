@@ -95,7 +95,14 @@ def test_help_points_to_the_codes_and_the_tables(run):
     indicators = cli(run, "indicators", "--help").stdout
     assert "decentwork codes" in indicators and "case-insensitive" in indicators
     query = cli(run, "query", "--help").stdout
-    for table in ("indicators", "codes", "country_wages", "cross_country_gender_gaps", "factory_compliance"):
+    for table in (
+        "indicators",
+        "codes",
+        "country_wages",
+        "cross_country_gender_gaps",
+        "factory_compliance",
+        "low_compliance",
+    ):
         assert table in query
     codes = cli(run, "codes", "sex")
     assert codes.returncode == 0 and "SEX_F" in codes.stdout and "Female" in codes.stdout

@@ -104,7 +104,9 @@ def _same_publication(duck: Path, spark: Path) -> None:
     assert sorted(p.name for p in spark.glob("*.parquet")) == tables
     for name in tables:
         a, b = pl.read_parquet(duck / name), pl.read_parquet(spark / name)
-        assert a.height > 0, name
+        # the small sample has too few factories in KHM for any to lie two standard deviations below their mean (the
+        # list's arithmetic on Spark: the dbt unit test of low_compliance, run on Spark by the `scale` test below)
+        assert a.height > 0 or name == "low_compliance.parquet", name
         assert_frame_equal(a, b, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
     indicators = pl.read_parquet(spark / "indicators.parquet")
     assert indicators["indicator"].n_unique() == 28 and indicators["obs_value"].is_not_null().sum() > 500

@@ -27,3 +27,11 @@
     (cast(sum(case when {{ condition }} then {{ prefix }}_sum end) as double) / nullif(sum(case when {{ condition }} then {{ prefix }}_n end), 0))
     {%- endif -%}
 {%- endmacro %}
+
+{#- A value rounded to `decimals` places in DECIMAL, returned as a double: rounding a double directly can go either
+    way at a half (0.15 is 0.1499... in binary) and the engines differ there; in DECIMAL both round half away from
+    zero, so every engine publishes the same digits. -#}
+
+{% macro exact_round(expression, decimals) -%}
+    cast(round(cast({{ expression }} as decimal(38, 10)), {{ decimals }}) as double)
+{%- endmacro %}
