@@ -718,6 +718,20 @@ def cmd_site(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site_messages(args: argparse.Namespace) -> int:
+    """The portal's message catalogues: the template written from the site and the reference seeds, each
+    language's catalogue updated (decentwork/site_messages.py)."""
+    from decentwork import site_messages
+
+    found = site_messages.run(check=args.check)
+    for problem in found:
+        print(problem, file=sys.stderr)
+    if found:
+        return 1
+    _say("site messages: the template and every language's catalogue are complete")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """A local web server for the publication (its portal and its files), printing the address."""
     import contextlib
@@ -843,6 +857,11 @@ def main(argv: list[str] | None = None) -> int:
     web.add_argument("--port", type=int, default=3000)
 
     sub.add_parser("site", help="build the constituents' portal again from the current publication (data/marts/site)")
+    msg = sub.add_parser(
+        "site-messages",
+        help="write the portal's message template and update the French catalogue (assets/site/locales)",
+    )
+    msg.add_argument("--check", action="store_true", help="write nothing; exit 1 when a message lacks a translation")
     srv = sub.add_parser("serve", help="serve the publication and its portal on a local web server")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000, help="0 picks a free port")
@@ -869,6 +888,7 @@ def main(argv: list[str] | None = None) -> int:
         "resume": cmd_pause,
         "site": cmd_site,
         "serve": cmd_serve,
+        "site-messages": cmd_site_messages,
     }
     if args.command in commands:
         return commands[args.command](args)

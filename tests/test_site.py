@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from babel.numbers import get_decimal_symbol, parse_decimal
 
 from tests.conftest import decentwork
 
@@ -34,6 +35,7 @@ class _Page(HTMLParser):
         super().__init__()
         self.lang: str | None = None
         self.cells: list[dict] = []
+        self._cell_text: list[str] | None = None
         self.links: list[str] = []
         self.scripts: list[str] = []
         self._script: list[str] | None = None
@@ -42,8 +44,12 @@ class _Page(HTMLParser):
         a = dict(attrs)
         if tag == "html":
             self.lang = a.get("lang")
+        self._cell_text = None
         if a.get("data-cell"):
             self.cells.append(a)
+            if tag == "td":  # its text runs to the status's abbr or the cell's end
+                a["text"] = ""
+                self._cell_text = a
         for name in ("href", "src", "action"):
             if a.get(name):
                 self.links.append(a[name])
@@ -51,10 +57,13 @@ class _Page(HTMLParser):
             self._script = []
 
     def handle_data(self, data):
+        if self._cell_text is not None:
+            self._cell_text["text"] += data
         if self._script is not None:
             self._script.append(data)
 
     def handle_endtag(self, tag):
+        self._cell_text = None
         if tag == "script" and self._script is not None:
             self.scripts.append("".join(self._script))
             self._script = None
@@ -83,6 +92,8 @@ def test_the_publication_builds_the_site(site):
 
 
 def test_every_number_on_every_page_is_a_published_value_with_its_status(site):
+    """In both languages: the cell's key, value and status are the published ones, and the number a reader sees,
+    read back in the page's locale (12 345,6 in French), is the published value as rounded for the page."""
     published = {tuple(str(r[k]) for k in KEY): r for r in site["published"].iter_rows(named=True)}
     checked = 0
     for name, page in site["pages"].items():
@@ -92,21 +103,43 @@ def test_every_number_on_every_page_is_a_published_value_with_its_status(site):
             value = row["obs_value"]
             assert cell["data-value"] == ("" if value is None else repr(value)), (name, cell, value)
             assert cell["data-status"] == (row["obs_status"] or ""), (name, cell, row["obs_status"])
+            if value is not None and "text" in cell:
+                shown = cell["text"].strip()
+                read = float(parse_decimal(shown, locale=page.lang))
+                point = get_decimal_symbol(page.lang)  # "." in English, "," in French
+                decimals = len(shown.split(point)[1]) if point in shown else 0
+                assert abs(read - value) <= 0.5 * 10**-decimals + 1e-9, (name, cell, value)
+                assert page.lang == "en" or "." not in shown, (name, shown)
             checked += 1
-    assert checked > 1000
+    assert checked > 2000
     confidential = [c for p in site["pages"].values() for c in p.cells if c["data-status"] == "C"]
     assert confidential and all(c["data-value"] == "" for c in confidential)
 
 
+def test_every_page_in_french_with_a_language_switch_and_complete_catalogues(site):
+    """The French site mirrors the English one page for page, each page links to its other language, and the
+    message catalogues are complete (`decentwork site-messages --check`: the template up to date, every message
+    translated). Numbers in the French pages are checked with every other figure above."""
+    from decentwork import site_messages
+
+    english = {n for n in site["pages"] if not n.startswith("fr/")}
+    assert {n for n in site["pages"] if n.startswith("fr/")} == {f"fr/{n}" for n in english}
+    for name in english:
+        depth = name.count("/")
+        assert "../" * depth + f"fr/{name}" in site["pages"][name].links, name
+        assert "../" * (depth + 1) + name in site["pages"][f"fr/{name}"].links, name
+    assert site_messages.run(check=True) == []
+
+
 def test_nothing_loads_from_another_host_and_every_page_is_light_and_says_its_language(site):
     for name, page in site["pages"].items():
-        assert page.lang == "en", name
+        assert page.lang == ("fr" if name.startswith("fr/") else "en"), name
         external = [link for link in page.links if re.match(r"^(https?:)?//", link)]
         assert external == [], (name, external)
         assert not any("fetch(" in s or "XMLHttpRequest" in s for s in page.scripts), name
         assert (site["root"] / name).stat().st_size < 1_000_000, name
         for link in page.links:  # every link inside the publication resolves
-            if not link.startswith(("#", "blob:")):
+            if not link.startswith(("#", "blob:", "data:")):
                 target = (site["root"] / name).parent / link.split("#")[0]
                 assert target.exists(), (name, link)
 
@@ -122,17 +155,31 @@ def test_every_listed_factory_has_its_page_with_its_latest_findings(site):
         text = html.unescape(page.read_text(encoding="utf-8"))
         assert name in index and name in text  # a name like a spreadsheet formula is text here, escaped
         findings = factories.filter(pl.col("country") == country, pl.col("factory_id") == factory_id)
-        assert text.count("Non-compliant</td>") == findings["non_compliant"].sum()
+        assert text.count('data-finding="1">Non-compliant</td>') == findings["non_compliant"].sum()
+        french = (site["root"] / "fr" / "factories" / f"{country}-{factory_id}.html").read_text(encoding="utf-8")
+        assert french.count('data-finding="1">') == findings["non_compliant"].sum()
 
 
 def test_the_quality_page_reports_the_publications_gates_and_disclosure_offline(site):
     check = json.loads((site["marts"] / "quality" / "last_check.json").read_text(encoding="utf-8"))
-    text = html.unescape((site["root"] / "quality.html").read_text(encoding="utf-8"))
     disclosure = check["disclosure"]
-    assert f'Confidential (C)</th><td class="num">{disclosure["suppressed"]:,}<' in text
-    assert f"{disclosure['suppressed_pooled']} of {disclosure['pooled']}" in text
-    assert ("passed" if disclosure["audit"]["passed"] else "failed") in text
-    assert not site["pages"]["quality.html"].scripts  # a page of text and tables: nothing to load
+    for page, suppressed, pooled in (
+        (
+            "quality.html",
+            f"{disclosure['suppressed']:,}",
+            f"{disclosure['suppressed_pooled']} of {disclosure['pooled']}",
+        ),
+        (
+            "fr/quality.html",
+            f"{disclosure['suppressed']:,}".replace(",", "\u202f"),
+            f"{disclosure['suppressed_pooled']} sur {disclosure['pooled']}",
+        ),
+    ):
+        text = html.unescape((site["root"] / page).read_text(encoding="utf-8"))
+        assert f'data-count="suppressed">{suppressed}<' in text, page
+        assert f'data-count="pooled">{pooled}<' in text, page
+        assert f'data-audit="{"passed" if disclosure["audit"]["passed"] else "failed"}"' in text
+        assert not site["pages"][page].scripts  # a page of text and tables: nothing to load
 
 
 def test_the_factory_list_filters_by_the_clusters_a_factory_is_non_compliant_on(site):
@@ -142,7 +189,7 @@ def test_the_factory_list_filters_by_the_clusters_a_factory_is_non_compliant_on(
         for (c, i), rows in factories.group_by("country", "factory_id")
     }
     index = (site["root"] / "factories" / "index.html").read_text(encoding="utf-8")
-    pairs = re.findall(r'data-issues="([^"]*)"><th scope="row"><a href="([^"]+)\.html"', index)
+    pairs = re.findall(r'data-issues="([^"]*)"><th scope="row" translate="no"><a href="([^"]+)\.html"', index)
     assert {slug: issues for issues, slug in pairs} == expected
 
 
@@ -167,7 +214,8 @@ def test_the_site_reads_the_published_files_only(site, tmp_path):
         shutil.copy(f, copy / f.name)
     (copy / "quality").mkdir()
     shutil.copy(site["marts"] / "quality" / "last_check.json", copy / "quality" / "last_check.json")
-    build(copy)
+    done = build(copy)
+    assert done["untranslated"] == []  # every label of this publication has its French translation
     for path in site["root"].rglob("*.html"):
         rebuilt = copy / "site" / path.relative_to(site["root"])
         assert rebuilt.read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path
@@ -222,3 +270,21 @@ def test_each_comparison_has_a_chart_described_in_text_with_its_bars_keyed_like_
             for value_text in values:
                 assert html.unescape(value_text).split(" ")[0] in description, (name, value_text)
     assert drawn >= len([n for n in site["pages"] if n.startswith("compare/")])
+
+
+def test_the_low_compliance_lists_name_exactly_the_published_factories_with_their_rule(site):
+    """The factories page shows each published low-compliance list (the scenario lists a Cambodian factory): the
+    factories of low_compliance.parquet and no other, its rule in the page's language."""
+    low = pl.read_parquet(site["marts"] / "low_compliance.parquet")
+    assert low.height > 0
+    for page in ("factories/index.html", "fr/factories/index.html"):
+        text = (site["root"] / page).read_text(encoding="utf-8")
+        section = text[text.index('id="low-compliance"') :]
+        named = [
+            html.unescape(re.sub(r"<[^>]+>", "", n))
+            for n in re.findall(r'<th scope="row" translate="no">(.*?)</th>', section)
+        ]
+        assert sorted(named) == sorted(low["factory_name"]), page
+        rule = html.unescape(section)
+        assert (low["rule"][0] in rule) == (page == "factories/index.html"), page  # French: translated
+        assert "3" in rule and "2" in rule
