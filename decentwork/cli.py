@@ -76,6 +76,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     out = Path(args.out).resolve() if args.out else p.raw
     _say(f"generating sample extracts into {out} ...")
     started = time.perf_counter()
+    if getattr(args, "risk_signal", None):
+        params["risk_signal"] = args.risk_signal
     manifest = sample.generate(out, seed=args.seed, progress=_say, **params)
     _say(
         f"done in {time.perf_counter() - started:.1f}s: {len(manifest.get('bad_rows', []))} "
@@ -732,6 +734,34 @@ def cmd_site_messages(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    """The inspectors' ranked list of one country (assets/risk/, docs/risk.md): for the inspectorate only."""
+    import polars as pl
+
+    from assets.risk.ranking import CAPACITY, FOLDER
+    from decentwork.settings import paths
+
+    p = paths()
+    folder = p.root / FOLDER
+    if not (folder / "ranking.csv").exists():
+        _usage(f"no ranking in {folder} yet: run `decentwork run` first (the ranking follows every publication)")
+    ranking = pl.read_csv(folder / "ranking.csv", schema_overrides={"risk": pl.Float64})
+    country = args.country.upper()
+    if country not in set(ranking["country"]):
+        _usage(f"no ranking for {country}: the ranking covers {', '.join(sorted(set(ranking['country'])))}")
+    capacity = args.capacity or CAPACITY
+    shown = ranking.filter(pl.col("country") == country).head(capacity)
+    _say(
+        f"{country}: the {shown.height} factories to visit first (capacity {capacity}); advice, not a decision: "
+        f"an inspector decides, and a share of visits should stay random. Model card: {folder / 'model_card.md'}"
+    )
+    with pl.Config(
+        tbl_rows=capacity, tbl_cols=-1, fmt_str_lengths=90, tbl_width_chars=200, tbl_hide_dataframe_shape=True
+    ):
+        print(shown.drop("country", "inspector_decision"))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """A local web server for the publication (its portal and its files), printing the address."""
     import contextlib
@@ -775,6 +805,13 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("--factories", type=int)
     smp.add_argument("--workers", type=int)
     smp.add_argument("--months", type=int)
+    smp.add_argument(
+        "--risk-signal",
+        type=float,
+        default=0.0,
+        help="plant a relation between payroll traits and later findings for the inspectors' risk ranking "
+        "(1 = the documented strength; 0, the default, plants none)",
+    )
     smp.add_argument("--seed", type=int, default=20251231)
     smp.add_argument("--out", help="raw folder to write (default: <data root>/raw)")
 
@@ -857,6 +894,11 @@ def main(argv: list[str] | None = None) -> int:
     web.add_argument("--port", type=int, default=3000)
 
     sub.add_parser("site", help="build the constituents' portal again from the current publication (data/marts/site)")
+    rsk = sub.add_parser(
+        "risk", help="the inspectors' ranked list of one country's factories (data/inspectorate/; not public)"
+    )
+    rsk.add_argument("--country", required=True, help="ISO3 code")
+    rsk.add_argument("--capacity", type=int, help="visits the inspectorate can make (rows shown; default 10)")
     msg = sub.add_parser(
         "site-messages",
         help="write the portal's message template and update the French catalogue (assets/site/locales)",
@@ -889,6 +931,7 @@ def main(argv: list[str] | None = None) -> int:
         "site": cmd_site,
         "serve": cmd_serve,
         "site-messages": cmd_site_messages,
+        "risk": cmd_risk,
     }
     if args.command in commands:
         return commands[args.command](args)

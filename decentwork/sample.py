@@ -479,6 +479,7 @@ def generate(
     countries: tuple[str, ...] = DEFAULT_COUNTRIES,
     seed: int = 20251231,
     bad_rows: bool = True,
+    risk_signal: float = 0.0,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Write sample extracts under `out_dir/<source>/<ISO3>/`; return (and write) the manifest."""
@@ -496,6 +497,7 @@ def generate(
             "countries": list(countries),
             "seed": seed,
             "bad_rows": bad_rows,
+            "risk_signal": risk_signal,
         },
         "bad_rows": [],
         "duplicate_files": [],
@@ -508,7 +510,7 @@ def generate(
     n_work = np.maximum(n_fact * 20, np.round(workers * shares / shares.sum()).astype(int))
     for i, country in enumerate(countries):
         say(f"  {country}: {n_fact[i]} factories, {n_work[i]:,} workers, {months} months")
-        _country(writer, rng, country, int(n_fact[i]), int(n_work[i]), periods, bad_rows)
+        _country(writer, rng, country, int(n_fact[i]), int(n_work[i]), periods, bad_rows, risk_signal)
     generated = sorted(f for f in out.rglob("*") if f.is_file() and not f.name.startswith("."))
     manifest["files"] = len(generated)
     # what the generator wrote, so that the public development key pseudonymises these files only
@@ -519,7 +521,14 @@ def generate(
 
 
 def _country(
-    w: _Writer, rng: np.random.Generator, country: str, n_fact: int, n_work: int, periods: list[str], bad: bool
+    w: _Writer,
+    rng: np.random.Generator,
+    country: str,
+    n_fact: int,
+    n_work: int,
+    periods: list[str],
+    bad: bool,
+    risk_signal: float = 0.0,
 ) -> None:
     world = WORLD[country]
     end_year = int(periods[-1][:4])
@@ -528,7 +537,14 @@ def _country(
     active = register.filter(pl.col("active"))
     staff = _workers(rng, country, world, active, periods)
     _assessments(
-        w, rng, country, world, register.filter(pl.col("enrolment") <= dt.date(end_year, 12, 31)), end_year, bad
+        w,
+        rng,
+        country,
+        world,
+        register.filter(pl.col("enrolment") <= dt.date(end_year, 12, 31)),
+        end_year,
+        bad,
+        risk_signal,
     )
     _picc(w, rng, country, world, active, end_year, bad)
     _survey(w, rng, country, active, staff, periods, bad)
@@ -872,7 +888,18 @@ def _social_security(w, rng, country, world, s, idx, registered, basic, period, 
     _write_planted(w, frame, country, "social_security", f"social_security_{period}", plants)
 
 
-def _assessments(w, rng, country, world, reg: pl.DataFrame, end_year: int, bad: bool) -> None:
+# The inspectors' risk ranking's planted relation (issue 31): a factory's payroll traits raise its chance of a
+# non-compliance in the matching cluster, by these factors times `risk_signal` (0, the default, plants nothing: the
+# default sample is the same bits as before; the traits also shape the payroll, so the relation runs from payroll
+# signals to later findings, noisily: each question is still drawn at random).
+RISK_TRAITS = {
+    "Compensation": ("low_payer", 1.5),
+    "Working Time": ("heavy_overtime", 0.8),
+    "Contracts and Human Resources": ("poor_registration", 1.5),
+}
+
+
+def _assessments(w, rng, country, world, reg: pl.DataFrame, end_year: int, bad: bool, risk_signal: float = 0.0) -> None:
     rows = []
     quest_id = {"BGD": 10000, "KHM": 20000, "VNM": 30000, "IDN": 40000, "JOR": 50000, "HTI": 60000}.get(country, 70000)
     for f in reg.iter_rows(named=True):
@@ -884,7 +911,9 @@ def _assessments(w, rng, country, world, reg: pl.DataFrame, end_year: int, bad: 
             tool = "Garment CAT V2" if year >= end_year - 1 else "Garment CAT"
             improve = 0.85 ** (cycle - 1)
             for q, (cluster, cp, label, public) in enumerate(QUESTIONS):
-                p = min(0.95, NC_PROPENSITY[cluster] * f["compliance"] * improve)
+                trait, factor = RISK_TRAITS.get(cluster, (None, 0.0))
+                planted = 1 + risk_signal * factor * bool(trait and f[trait])
+                p = min(0.95, NC_PROPENSITY[cluster] * f["compliance"] * improve * planted)
                 finding = int(rng.random() < p)
                 shown = label if tool == "Garment CAT" else label.replace("Does the employer", "Did the employer")
                 dirt = rng.random()

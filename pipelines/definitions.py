@@ -21,6 +21,7 @@ from assets.disclosure.asset import controlled_cells
 from assets.ingestion.asset import ingestion_assets
 from assets.partitions import country_partitions
 from assets.publish import published_marts
+from assets.risk.asset import risk_ranking
 from decentwork.settings import export_environment
 from pipelines.automation import country_schedules, raw_delivery_sensor
 from pipelines.runs import HOST_TAG
@@ -46,7 +47,7 @@ refresh_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, warehouse_models, controlled_cells, mart_models, published_marts],
+    assets=[*ingestion_assets, warehouse_models, controlled_cells, mart_models, published_marts, risk_ranking],
     jobs=[refresh_job],
     schedules=country_schedules(refresh_job),
     sensors=[raw_delivery_sensor(refresh_job), refresh_failure_sensor, interrupted_runs_sensor],

