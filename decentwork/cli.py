@@ -750,7 +750,13 @@ def cmd_risk(args: argparse.Namespace) -> int:
     if country not in set(ranking["country"]):
         _usage(f"no ranking for {country}: the ranking covers {', '.join(sorted(set(ranking['country'])))}")
     capacity = args.capacity or CAPACITY
-    shown = ranking.filter(pl.col("country") == country).head(capacity)
+    of_country = ranking.filter(pl.col("country") == country)
+    if args.region:
+        regions = sorted(set(of_country["region"].fill_null("")))
+        if args.region not in regions:
+            _usage(f"no region {args.region!r} in {country}'s ranking: {', '.join(regions)}")
+        of_country = of_country.filter(pl.col("region") == args.region).sort("rank_in_region")
+    shown = of_country.head(capacity)
     _say(
         f"{country}: the {shown.height} factories to visit first (capacity {capacity}); advice, not a decision: "
         f"an inspector decides, and a share of visits should stay random. Model card: {folder / 'model_card.md'}"
@@ -899,6 +905,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rsk.add_argument("--country", required=True, help="ISO3 code")
     rsk.add_argument("--capacity", type=int, help="visits the inspectorate can make (rows shown; default 10)")
+    rsk.add_argument("--region", help="one region's list (as the factory register names it)")
     msg = sub.add_parser(
         "site-messages",
         help="write the portal's message template and update the French catalogue (assets/site/locales)",

@@ -239,3 +239,39 @@ def test_the_ranking_is_written_for_the_inspectorate_only(scenario):
         ]
     text = b"".join(f.read_bytes() for f in folder.iterdir() if f.suffix in {".csv", ".json", ".md"})
     assert pids and not any(pid.encode() in text for pid in pids)
+
+
+def test_a_survey_round_counts_once_its_answers_are_known_and_with_enough_respondents():
+    months, found, register = synthetic(signal=True, factories=3)
+    planning = dt.date(2024, 1, 1)
+
+    def rate(rounds: list[tuple[dt.date, int, int, int]]) -> list:
+        survey = pl.DataFrame(
+            [(0, d, n, c, a) for d, n, c, a in rounds],
+            orient="row",
+            schema=["factory_id", "survey_date", "respondents", "concerns", "answers"],
+        ).with_columns(pl.lit("KHM").alias("country"), pl.col("factory_id").cast(pl.Int64))
+        rows = ft.feature_rows(months, found, register, planning, survey=survey)
+        ft.check_no_leak(rows)
+        return rows.filter(pl.col("factory_id") == 0)["survey_concern_rate"].unique().to_list()
+
+    assert rate([(dt.date(2023, 9, 1), 20, 10, 100)]) == [0.1]
+    assert rate([(dt.date(2023, 9, 1), 20, 10, 100), (dt.date(2023, 12, 20), 20, 100, 100)]) == [0.1]  # not known yet
+    assert rate([(dt.date(2023, 9, 1), ft.MIN_RESPONDENTS - 1, 9, 9)]) == [0.0]  # too few respondents: no feature
+
+
+def test_a_committee_is_active_with_current_members_on_both_sides():
+    months, found, register = synthetic(signal=True, factories=3)
+    planning = dt.date(2024, 1, 1)
+    members = pl.DataFrame(
+        {
+            "country": ["KHM"] * 4,
+            "factory_id": [0, 0, 1, 1],
+            "category": ["Workers", "Management", "Workers", "Management"],
+            "date_joined": [dt.date(2020, 1, 1)] * 4,
+            "date_left": [None, None, None, dt.date(2023, 6, 1)],  # factory 1's management side left
+        }
+    )
+    rows = ft.feature_rows(months, found, register, planning, members=members)
+    active = dict(rows.group_by("factory_id").agg(pl.col("picc_active").first()).iter_rows())
+    assert active == {0: 1.0, 1: 0.0, 2: 0.0}

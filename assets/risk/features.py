@@ -20,6 +20,15 @@ import duckdb
 import polars as pl
 
 DELIVERY_LAG_MONTHS = 1
+SURVEY_LAG_DAYS = 31  # a survey round's answers are known a month after the interviews
+MIN_RESPONDENTS = 10  # below this, a factory's survey concern rate is no feature (0, and flagged)
+CONCERNS = (
+    "concern_sexual_harassment",
+    "concern_verbal_abuse",
+    "concern_dangerous_equipment",
+    "concern_accidents",
+    "concern_late_pay",
+)
 WINDOW_MONTHS = 12  # the payroll months before a planning date that its features summarise
 HORIZON_DAYS = 366  # a target: the factory's next assessment within a year after the planning date
 SEEDS = Path(__file__).parents[2] / "dbt_project" / "seeds"
@@ -34,6 +43,8 @@ FEATURES: dict[str, tuple[str, int]] = {
     "registered_share": ("workers on the payroll not registered with social security", -1),
     "contribution_paid_share": ("social-security contributions not paid for the month", -1),
     "payroll_months": ("few months of payroll delivered", 0),
+    "survey_concern_rate": ("workers' survey: many report concerns (accidents, harassment, abuse, late pay)", +1),
+    "picc_active": ("no active bipartite committee (PICC) on the planning date", 0),
     "earlier_nc": ("non-compliant in this cluster at the last assessment", +1),
     "earlier_nc_clusters": ("non-compliant in many clusters at the last assessment", +1),
     "years_in_programme": ("few years in the programme", 0),
@@ -41,6 +52,7 @@ FEATURES: dict[str, tuple[str, int]] = {
 }
 PROTECTIVE = [name for name, (_, direction) in FEATURES.items() if direction < 0]  # never raise risk
 REASON_WHEN_HIGH = {  # the features that may act either way: the reason when a high value raises the risk
+    "picc_active": "an active bipartite committee (PICC) on the planning date",
     "payroll_months": "many months of payroll delivered",
     "years_in_programme": "many years in the programme",
     "log_workers": "a large workforce",
@@ -121,6 +133,54 @@ ASSESSMENT_COLUMNS = (
 )
 
 
+def _staged(staging: Path, source: str, columns: list[str]) -> pl.DataFrame | None:
+    files = sorted(staging.glob(f"{source}/country=*/*.parquet"))
+    frames = [
+        pl.read_parquet(f, columns=columns).with_columns(pl.lit(f.parent.name[8:]).alias("country")) for f in files
+    ]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+def surveys(staging: Path) -> pl.DataFrame:
+    """Per factory and interview date: respondents, and concerns reported among the answers given (0 or 1; the
+    survey's missing codes left out). Counted here; no respondent key is kept."""
+    rows = _staged(staging, "worker_survey", ["factory_id", "survey_date", *CONCERNS])
+    if rows is None:
+        return pl.DataFrame(
+            schema={
+                "country": pl.String,
+                "factory_id": pl.Int64,
+                "survey_date": pl.Date,
+                "respondents": pl.UInt32,
+                "concerns": pl.Int64,
+                "answers": pl.Int64,
+            }
+        )
+    answered = [pl.col(c).is_in([0, 1]).cast(pl.Int64) for c in CONCERNS]
+    reported = [(pl.col(c) == 1).fill_null(False).cast(pl.Int64) for c in CONCERNS]
+    return rows.group_by("country", "factory_id", "survey_date").agg(
+        pl.len().alias("respondents"),
+        pl.sum_horizontal(reported).sum().alias("concerns"),
+        pl.sum_horizontal(answered).sum().alias("answers"),
+    )
+
+
+def picc_members(staging: Path) -> pl.DataFrame:
+    """The committees' members by side and dates (no member key kept)."""
+    rows = _staged(staging, "picc_members", ["factory_id", "category", "date_joined", "date_left"])
+    if rows is None:
+        return pl.DataFrame(
+            schema={
+                "country": pl.String,
+                "factory_id": pl.Int64,
+                "category": pl.String,
+                "date_joined": pl.Date,
+                "date_left": pl.Date,
+            }
+        )
+    return rows
+
+
 def factories(staging: Path) -> pl.DataFrame:
     files = sorted(staging.glob("factories/country=*/*.parquet"))
     frames = [
@@ -154,7 +214,14 @@ def known_before(frame: pl.DataFrame, planning: dt.date, column: str = "known_fr
     return frame.filter(pl.col(column) <= planning)
 
 
-def feature_rows(months: pl.DataFrame, found: pl.DataFrame, register: pl.DataFrame, planning: dt.date) -> pl.DataFrame:
+def feature_rows(
+    months: pl.DataFrame,
+    found: pl.DataFrame,
+    register: pl.DataFrame,
+    planning: dt.date,
+    survey: pl.DataFrame | None = None,
+    members: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """The features of every factory at a planning date, one row per factory and cluster, each computed from what
     was known before the date. `known_from` of each row's newest input is kept (`latest_input`) for the leak test."""
     window_start = planning.replace(year=planning.year - 1)
@@ -187,8 +254,34 @@ def feature_rows(months: pl.DataFrame, found: pl.DataFrame, register: pl.DataFra
     following = after.filter(
         pl.col("assessment_id") == pl.col("assessment_id").sort_by("date").first().over("country", "factory_id")
     ).select("country", "factory_id", "cluster", "nc", "nc_public", pl.col("date").alias("target_date"))
+    window = (pl.col("survey_date") >= window_start) & (
+        pl.col("survey_date") + pl.duration(days=SURVEY_LAG_DAYS) <= planning
+    )
+    survey = survey if survey is not None else surveys(Path("/nonexistent"))
+    heard = (
+        survey.filter(window)
+        .group_by("country", "factory_id")
+        .agg(
+            pl.col("respondents").sum().alias("survey_respondents"),
+            (pl.col("concerns").sum() / pl.col("answers").sum()).alias("_rate"),
+            (pl.col("survey_date").max() + pl.duration(days=SURVEY_LAG_DAYS)).alias("survey_known_from"),
+        )
+        .with_columns(
+            pl.when(pl.col("survey_respondents") >= MIN_RESPONDENTS).then(pl.col("_rate")).alias("survey_concern_rate")
+        )
+        .drop("_rate")
+    )
+    members = members if members is not None else picc_members(Path("/nonexistent"))
+    current = members.filter(
+        pl.col("date_joined") < planning, pl.col("date_left").is_null() | (pl.col("date_left") >= planning)
+    )
+    committees = current.group_by("country", "factory_id").agg(
+        (pl.col("category").n_unique() >= 2).cast(pl.Float64).alias("picc_active")
+    )
     factory_rows = (
         summary.join(per_factory, on=["country", "factory_id"], how="left")
+        .join(heard, on=["country", "factory_id"], how="left")
+        .join(committees, on=["country", "factory_id"], how="left")
         .join(
             register.select("country", "factory_id", "factory_name", "state", "enrolment_date"),
             on=["country", "factory_id"],
@@ -200,7 +293,7 @@ def feature_rows(months: pl.DataFrame, found: pl.DataFrame, register: pl.DataFra
             .fill_null(0)
             .alias("years_in_programme"),
             pl.lit(planning).alias("planning"),
-            pl.max_horizontal("payroll_known_from", "assessment_known_from").alias("latest_input"),
+            pl.max_horizontal("payroll_known_from", "assessment_known_from", "survey_known_from").alias("latest_input"),
         )
     )
     # every factory with payroll features gets a row per cluster; its target is its next assessment's finding there

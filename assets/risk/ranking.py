@@ -27,6 +27,7 @@ RANKING_COLUMNS = [  # ranking.csv, one row per factory
     "country",
     "rank",
     "region",
+    "rank_in_region",
     "factory_id",
     "factory_name",
     "risk",
@@ -143,6 +144,10 @@ def rank(rows: pl.DataFrame, models: dict, base_rates: dict[str, float]) -> pl.D
                     for flag, on in (
                         ("fewer than 6 payroll months", r["payroll_months"] < 6),
                         ("no social-security extract", not r["has_social_security"]),
+                        (
+                            f"fewer than {ft.MIN_RESPONDENTS} survey respondents",
+                            (r["survey_respondents"] or 0) < ft.MIN_RESPONDENTS,
+                        ),
                         ("never assessed before", r["assessment_known_from"] is None),
                     )
                     if on
@@ -159,7 +164,9 @@ def rank(rows: pl.DataFrame, models: dict, base_rates: dict[str, float]) -> pl.D
         .with_columns(pl.col("risk").map_elements(band, return_dtype=pl.String).alias("band"))
         .sort("country", "risk_ratio", "factory_id", descending=[False, True, False])
         .with_columns(
-            pl.int_range(1, pl.len() + 1).over("country").alias("rank"), pl.lit("").alias("inspector_decision")
+            pl.int_range(1, pl.len() + 1).over("country").alias("rank"),
+            pl.int_range(1, pl.len() + 1).over("country", "region").alias("rank_in_region"),
+            pl.lit("").alias("inspector_decision"),
         )
     )
     return ranked.select(RANKING_COLUMNS)
@@ -197,7 +204,10 @@ def red_flag_ranking(rows: pl.DataFrame) -> pl.DataFrame:
             ),
         )
         .sort("country", "points", "factory_id", descending=[False, True, False])
-        .with_columns(pl.int_range(1, pl.len() + 1).over("country").alias("rank"))
+        .with_columns(
+            pl.int_range(1, pl.len() + 1).over("country").alias("rank"),
+            pl.int_range(1, pl.len() + 1).over("country", "region").alias("rank_in_region"),
+        )
         .select(RANKING_COLUMNS)
     )
 
@@ -208,9 +218,10 @@ def build(warehouse: Path, staging: Path, out: Path, capacity: int = CAPACITY) -
     months = ft.factory_months(warehouse)
     found = ft.assessments(staging)
     register = ft.factories(staging)
+    survey, members = ft.surveys(staging), ft.picc_members(staging)
     dates = planning_dates(months)
     rows = (
-        pl.concat([ft.feature_rows(months, found, register, d) for d in dates], how="diagonal_relaxed")
+        pl.concat([ft.feature_rows(months, found, register, d, survey, members) for d in dates], how="diagonal_relaxed")
         if dates
         else pl.DataFrame()
     )
