@@ -83,29 +83,23 @@ def factory_months(warehouse: Path) -> pl.DataFrame:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
 
 
+def _staged(staging: Path, source: str, schema: dict) -> pl.DataFrame:
+    """The columns `schema` names of a source's staged files, all countries (a `country` column added); an empty
+    frame of that schema when nothing is staged."""
+    files = sorted(staging.glob(f"{source}/country=*/*.parquet"))
+    frames = [
+        pl.read_parquet(f, columns=list(schema)).with_columns(pl.lit(f.parent.name[8:]).alias("country")) for f in files
+    ]
+    empty = pl.DataFrame(schema=schema | {"country": pl.String})
+    return pl.concat(frames, how="diagonal_relaxed") if frames else empty
+
+
 def assessments(staging: Path) -> pl.DataFrame:
     """One row per assessment and cluster: its date and whether it found a non-compliance there (any NCQ
     question; `nc_public`: any publicly disclosed one)."""
-    files = sorted(staging.glob("assessments/country=*/*.parquet"))
-    if not files:
-        return pl.DataFrame(
-            schema={
-                "country": pl.String,
-                "factory_id": pl.Int64,
-                "assessment_id": pl.Int64,
-                "date": pl.Date,
-                "cluster": pl.String,
-                "nc": pl.Int8,
-                "nc_public": pl.Int8,
-            }
-        )
     clusters = pl.read_csv(SEEDS / "ref_clusters.csv").filter(pl.col("cluster_code").is_not_null())
-    frames = [
-        pl.read_parquet(f, columns=[*ASSESSMENT_COLUMNS]).with_columns(pl.lit(f.parent.name[8:]).alias("country"))
-        for f in files
-    ]
     return (
-        pl.concat(frames)
+        _staged(staging, "assessments", ASSESSMENT_COLUMNS)
         .filter(pl.col("question_type") == "NCQ")
         .join(clusters.select(pl.col("cluster_label").alias("cluster"), "cluster_code"), on="cluster")
         .with_columns(
@@ -122,40 +116,23 @@ def assessments(staging: Path) -> pl.DataFrame:
     )
 
 
-ASSESSMENT_COLUMNS = (
-    "factory_id",
-    "assessment_id",
-    "assessment_start_date",
-    "cluster",
-    "question_type",
-    "finding",
-    "tags",
-)
-
-
-def _staged(staging: Path, source: str, columns: list[str]) -> pl.DataFrame | None:
-    files = sorted(staging.glob(f"{source}/country=*/*.parquet"))
-    frames = [
-        pl.read_parquet(f, columns=columns).with_columns(pl.lit(f.parent.name[8:]).alias("country")) for f in files
-    ]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+ASSESSMENT_COLUMNS = {
+    "factory_id": pl.Int64,
+    "assessment_id": pl.Int64,
+    "assessment_start_date": pl.Date,
+    "cluster": pl.String,
+    "question_type": pl.String,
+    "finding": pl.String,
+    "tags": pl.String,
+}
 
 
 def surveys(staging: Path) -> pl.DataFrame:
     """Per factory and interview date: respondents, and concerns reported among the answers given (0 or 1; the
     survey's missing codes left out). Counted here; no respondent key is kept."""
-    rows = _staged(staging, "worker_survey", ["factory_id", "survey_date", *CONCERNS])
-    if rows is None:
-        return pl.DataFrame(
-            schema={
-                "country": pl.String,
-                "factory_id": pl.Int64,
-                "survey_date": pl.Date,
-                "respondents": pl.UInt32,
-                "concerns": pl.Int64,
-                "answers": pl.Int64,
-            }
-        )
+    rows = _staged(
+        staging, "worker_survey", {"factory_id": pl.Int64, "survey_date": pl.Date} | dict.fromkeys(CONCERNS, pl.Int64)
+    )
     answered = [pl.col(c).is_in([0, 1]).cast(pl.Int64) for c in CONCERNS]
     reported = [(pl.col(c) == 1).fill_null(False).cast(pl.Int64) for c in CONCERNS]
     return rows.group_by("country", "factory_id", "survey_date").agg(
@@ -167,29 +144,13 @@ def surveys(staging: Path) -> pl.DataFrame:
 
 def picc_members(staging: Path) -> pl.DataFrame:
     """The committees' members by side and dates (no member key kept)."""
-    rows = _staged(staging, "picc_members", ["factory_id", "category", "date_joined", "date_left"])
-    if rows is None:
-        return pl.DataFrame(
-            schema={
-                "country": pl.String,
-                "factory_id": pl.Int64,
-                "category": pl.String,
-                "date_joined": pl.Date,
-                "date_left": pl.Date,
-            }
-        )
-    return rows
+    schema = {"factory_id": pl.Int64, "category": pl.String, "date_joined": pl.Date, "date_left": pl.Date}
+    return _staged(staging, "picc_members", schema)
 
 
 def factories(staging: Path) -> pl.DataFrame:
-    files = sorted(staging.glob("factories/country=*/*.parquet"))
-    frames = [
-        pl.read_parquet(f, columns=["factory_id", "factory_name", "state", "enrolment_date"]).with_columns(
-            pl.lit(f.parent.name[8:]).alias("country")
-        )
-        for f in files
-    ]
-    return pl.concat(frames).unique(["country", "factory_id"], keep="last") if frames else pl.DataFrame()
+    schema = {"factory_id": pl.Int64, "factory_name": pl.String, "state": pl.String, "enrolment_date": pl.Date}
+    return _staged(staging, "factories", schema).unique(["country", "factory_id"], keep="last")
 
 
 def known_from_month(period: pl.Expr) -> pl.Expr:
