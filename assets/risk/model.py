@@ -209,17 +209,16 @@ def evaluate(rows: pl.DataFrame, capacity: int, resamples: int = RESAMPLES) -> d
             y = test[target].to_numpy().astype(int)
             groups = (test["country"] + ":" + test["factory_id"].cast(pl.String)).to_numpy()
             k = max(1, min(capacity, test.height))
-            results = {
-                name: metrics(y, score, k, groups, resamples) for name, score in scores(test, model, used).items()
-            }
+            scored = scores(test, model, used)
+            results = {name: metrics(y, score, k, groups, resamples) for name, score in scored.items()}
             entry["years"][year] = {
                 "held_back": i == len(years) - 1,
                 "rows": test.height,
                 "base_rate": round(float(y.mean()), 3),
                 "k": k,
                 "results": results,
-                "calibration": calibration(y, scores(test, model, used)["model"], test["country"].to_numpy()),
-                "by_group": by_group(test, y, scores(test, model, used)["model"], k),
+                "calibration": calibration(y, scored["model"], test["country"].to_numpy()),
+                "by_group": by_group(test, y, scored["model"], k),
             }
         tested = [v for v in entry["years"].values() if "results" in v]
         entry["beats_last_time"] = bool(tested) and all(

@@ -229,6 +229,8 @@ def build(warehouse: Path, staging: Path, out: Path, capacity: int = CAPACITY) -
         ft.check_no_leak(rows)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)
+    for stale in [*out.glob("model_*.skops"), out / "ranking.csv"]:  # an earlier run's, never shown as this one's
+        stale.unlink(missing_ok=True)
     labelled = rows.filter(pl.col("nc").is_not_null()) if rows.height else rows
     report = md.evaluate(labelled, capacity) if labelled.height else {"planning_years": [], "clusters": {}}
     models: dict = {}
@@ -295,8 +297,9 @@ def model_card(summary: dict) -> str:
         "never a sanction by itself.",
         "",
         "**Data.** Factory-month aggregates of payroll and social security (known one month after the month), the "
-        "factories' earlier assessment findings, years in the programme and size. No worker-level data, no assessor, "
-        "no buyer, no share of women.",
+        "worker survey's concern rate (known a month after the interviews, at least 10 respondents), an active PICC, "
+        "the factories' earlier assessment findings, years in the programme and size. No worker-level data, no "
+        "assessor, no buyer, no share of women.",
         "",
         "**Protocol.** Planning dates on 1 January; train on earlier years, test on the next; the last year held back "
         "and scored once. Baselines: random, non-compliant last time, red flags. 95 % intervals: factories resampled.",

@@ -304,7 +304,7 @@ def _factories(t: Texts) -> list[dict]:
             findings = [
                 {
                     "question": q,
-                    "label": lang.messages.get(label, label) if lang.code != SOURCE else label,
+                    "label": lang.messages.get(label, label),  # English has no messages: the label as delivered
                     "label_lang": "" if lang.translated(label) else SOURCE,
                     "non_compliant": bool(nc),
                 }
