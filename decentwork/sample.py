@@ -1054,57 +1054,78 @@ def _picc(w, rng, country, world, active: pl.DataFrame, end_year: int, bad: bool
 
 
 def _survey(w, rng, country, active: pl.DataFrame, s: dict, periods: list[str], bad: bool) -> None:
+    """A survey round or two in the last year's factories (the last 330 days), and, in a sample of several years, a
+    round a year before that, so that the risk ranking's survey feature has a value at every planning date."""
     parts = []
     end = _month_end(periods[-1])
     for fi, f in enumerate(active.iter_rows(named=True)):
         if rng.random() > 0.6:
             continue
-        in_factory = np.arange(s["offsets"][fi], s["offsets"][fi + 1])
         for rnd in (1, 2) if rng.random() < 0.4 else (1,):
-            n = int(np.clip(in_factory.size * 0.1, 10, 80))
-            pick = rng.choice(in_factory, n, replace=in_factory.size < n)
-            female = s["female"][pick]
-            date = end - dt.timedelta(days=int(rng.integers(0, 330 if rnd == 1 else 120)))
-
-            def flag(p, n=n):
-                v = (rng.random(n) < p).astype(int)
-                return np.where(rng.random(n) < 0.03, rng.choice([-98, -99], n), v)
-
-            has_picc = rng.random() < 0.8  # elsewhere workers answer 6 = "this factory has no PICC"
-
-            def likert(n=n):
-                v = rng.choice([1, 2, 3, 4, 5], n, p=[0.3, 0.3, 0.2, 0.1, 0.1])
-                return np.where(rng.random(n) < 0.03, -98, v)
-
+            days = 330 if rnd == 1 else 120
             parts.append(
-                pl.DataFrame(
-                    {
-                        "respondent_id": [f"R{f['factory_id']}-{rnd}-{i:03d}" for i in range(n)],
-                        "factory_id": np.full(n, f["factory_id"]),
-                        "survey_date": [date.strftime("%d/%m/%Y") if country == "VNM" else date.isoformat()] * n,
-                        "round": np.full(n, rnd),
-                        "sex": np.where(female, "2", "1") if country in SURVEY_SEX_12 else np.where(female, "F", "M"),
-                        "age_band": rng.choice(
-                            ["<18", "18-20", "21-25", "26-30", "31-35", "36-40", "40+"],
-                            n,
-                            p=[0.01, 0.1, 0.3, 0.25, 0.17, 0.1, 0.07],
-                        ),
-                        "migrant": flag(0.2 if country == "JOR" else 0.05),
-                        "union_member": flag(0.25),
-                        "picc_exists": np.where(has_picc, flag(0.8), 0),
-                        "concern_sexual_harassment": flag(np.where(female, 0.22, 0.08)),
-                        "concern_verbal_abuse": flag(0.3),
-                        "concern_dangerous_equipment": flag(0.18),
-                        "concern_accidents": flag(0.2),
-                        "concern_late_pay": flag(0.12),
-                        "comfort_supervisor": likert(),
-                        "comfort_union": likert(),
-                        "comfort_picc": likert() if has_picc else np.full(n, 6),
-                    }
+                _survey_round(
+                    rng, country, f, s, fi, rnd, lambda days=days: end - dt.timedelta(int(rng.integers(0, days)))
                 )
             )
+    first = _month_start(periods[0])
+    earlier = range(first.year, int(periods[-1][:4])) if len(periods) > 12 else ()  # none in the default's one year
+    for year in earlier:
+        start = max(first, dt.date(year, 1, 1))
+        span = (dt.date(year, 12, 31) - start).days
+        for fi, f in enumerate(active.iter_rows(named=True)):
+            if rng.random() > 0.6:
+                continue
+            when = lambda start=start, span=span: start + dt.timedelta(int(rng.integers(0, span)))  # noqa: E731
+            parts.append(_survey_round(rng, country, f, s, fi, 1, when, tag=str(year)))
     if not parts:
         return
     frame = pl.concat(parts).with_columns(pl.all().cast(pl.String))
     plants = [(2, "sex", "9", "unknown sex code"), (4, "comfort_union", "7", "answer out of range")]
     _write_planted(w, frame, country, "worker_survey", "worker_survey", plants if bad and frame.height > 5 else [])
+
+
+def _survey_round(rng, country, f: dict, s: dict, fi: int, rnd: int, when, tag: str = "") -> pl.DataFrame:
+    """One round's respondents in factory `f` (10 % of its workers, 10 to 80), interviewed on `when()`; `tag` tells
+    apart the respondent ids of rounds in earlier years."""
+    in_factory = np.arange(s["offsets"][fi], s["offsets"][fi + 1])
+    n = int(np.clip(in_factory.size * 0.1, 10, 80))
+    pick = rng.choice(in_factory, n, replace=in_factory.size < n)
+    female = s["female"][pick]
+    date = when()
+
+    def flag(p):
+        v = (rng.random(n) < p).astype(int)
+        return np.where(rng.random(n) < 0.03, rng.choice([-98, -99], n), v)
+
+    has_picc = rng.random() < 0.8  # elsewhere workers answer 6 = "this factory has no PICC"
+
+    def likert():
+        v = rng.choice([1, 2, 3, 4, 5], n, p=[0.3, 0.3, 0.2, 0.1, 0.1])
+        return np.where(rng.random(n) < 0.03, -98, v)
+
+    return pl.DataFrame(
+        {
+            "respondent_id": [f"R{f['factory_id']}-{tag}{rnd}-{i:03d}" for i in range(n)],
+            "factory_id": np.full(n, f["factory_id"]),
+            "survey_date": [date.strftime("%d/%m/%Y") if country == "VNM" else date.isoformat()] * n,
+            "round": np.full(n, rnd),
+            "sex": np.where(female, "2", "1") if country in SURVEY_SEX_12 else np.where(female, "F", "M"),
+            "age_band": rng.choice(
+                ["<18", "18-20", "21-25", "26-30", "31-35", "36-40", "40+"],
+                n,
+                p=[0.01, 0.1, 0.3, 0.25, 0.17, 0.1, 0.07],
+            ),
+            "migrant": flag(0.2 if country == "JOR" else 0.05),
+            "union_member": flag(0.25),
+            "picc_exists": np.where(has_picc, flag(0.8), 0),
+            "concern_sexual_harassment": flag(np.where(female, 0.22, 0.08)),
+            "concern_verbal_abuse": flag(0.3),
+            "concern_dangerous_equipment": flag(0.18),
+            "concern_accidents": flag(0.2),
+            "concern_late_pay": flag(0.12),
+            "comfort_supervisor": likert(),
+            "comfort_union": likert(),
+            "comfort_picc": likert() if has_picc else np.full(n, 6),
+        }
+    )

@@ -133,8 +133,22 @@ def test_every_feature_is_known_before_its_planning_date_and_a_planted_leak_is_r
         .alias("below_minimum")
     )
     assert ft.feature_rows(leak, found, register, planning).equals(honest)
-    # an assessment on the planning date itself is a target, never a feature
-    assert honest.filter(pl.col("target_date") == planning).height == 0 or True
+    # an assessment on the planning date itself is a target, never a feature: plant one for factory 0, non-compliant
+    # in compensation; it must be factory 0's target and leave its earlier finding as it was
+    on_the_day = (
+        found.filter(pl.col("factory_id") == 0)
+        .head(1)
+        .with_columns(
+            pl.lit(planning).alias("date"),
+            pl.lit(999_999, pl.Int64).alias("assessment_id"),
+            pl.lit(1, pl.Int8).alias("nc"),
+        )
+    )
+    planted_day = ft.feature_rows(months, pl.concat([found, on_the_day]), register, planning)
+    mine = (pl.col("factory_id") == 0) & (pl.col("cluster") == on_the_day["cluster"][0])
+    assert planted_day.filter(mine)["target_date"].to_list() == [planning]
+    assert planted_day.filter(mine)["nc"].to_list() == [1]
+    assert planted_day["earlier_nc"].equals(honest["earlier_nc"])
     assert honest["earlier_nc"].is_not_null().all()
     leaked = honest.with_columns(pl.lit(dt.date(2024, 3, 1)).alias("latest_input"))
     with pytest.raises(ValueError, match="known after their planning date"):
@@ -275,3 +289,72 @@ def test_a_committee_is_active_with_current_members_on_both_sides():
     rows = ft.feature_rows(months, found, register, planning, members=members)
     active = dict(rows.group_by("factory_id").agg(pl.col("picc_active").first()).iter_rows())
     assert active == {0: 1.0, 1: 0.0, 2: 0.0}
+
+
+def test_the_challenger_replaces_the_regression_only_by_the_fixed_margin_in_every_test_year():
+    def year(model: float, challenger: float) -> dict:
+        return {"results": {"model": {"pr_auc": {"value": model}}, "challenger": {"pr_auc": {"value": challenger}}}}
+
+    margin = md.CHALLENGER_MARGIN
+    assert md.challenger_wins([year(0.5, 0.5 + margin), year(0.6, 0.7)])
+    assert not md.challenger_wins([year(0.5, 0.5 + margin - 0.001), year(0.6, 0.7)])  # short of the margin once
+    assert not md.challenger_wins([year(0.5, 0.9), year(0.6, 0.5)])  # a large win does not excuse a loss
+    assert not md.challenger_wins([])  # no test year, no evidence
+
+
+def test_the_challenger_is_evaluated_and_never_raises_risk_for_digital_pay_or_registration(planted):
+    report = md.evaluate(planted, capacity=40, resamples=5)
+    held = _held_back(report)
+    assert {"model", "challenger"} <= set(held["results"])
+    assert isinstance(report["clusters"]["CLU_COMPENSATION"]["challenger_adopted"], bool)
+    tempting = planted.with_columns(
+        pl.when(pl.col("nc") == 1).then(1.0).otherwise(pl.col(f)).alias(f) for f in ft.PROTECTIVE
+    )
+    train = tempting.filter(pl.col("cluster") == "CLU_COMPENSATION", pl.col("nc").is_not_null())
+    challenger = md.fit_challenger(train, list(ft.FEATURES))
+    before = challenger.predict_proba(md.features_of(train, list(ft.FEATURES)))[:, 1]
+    for feature in ft.PROTECTIVE:
+        raised = train.with_columns(pl.lit(1.0).alias(feature))
+        after = challenger.predict_proba(md.features_of(raised, list(ft.FEATURES)))[:, 1]
+        assert (after <= before + 1e-12).all(), feature
+
+
+def test_the_reliability_table_agrees_with_scikit_learns_calibration_curve():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(5)
+    p = rng.beta(2, 3, 800)
+    y = (rng.random(800) < p * 0.8).astype(int)  # over-confident: observed below predicted
+    table = md.reliability(y, p)
+    observed, predicted = calibration_curve(y, p, n_bins=md.RELIABILITY_BINS, strategy="uniform")
+    assert [b["observed"] for b in table] == pytest.approx(observed, abs=1e-3)
+    assert [b["mean_predicted"] for b in table] == pytest.approx(predicted, abs=1e-3)
+    assert sum(b["rows"] for b in table) == 800
+    countries = np.where(rng.random(800) < 0.5, "KHM", "VNM")
+    by_country = md.calibration(y, p, countries)["by_country"]
+    assert sum(b["rows"] for c in by_country.values() for b in c["reliability"]) == 800
+
+
+def test_a_run_without_a_ranking_leaves_no_earlier_ranking_or_model_behind(tmp_path):
+    """An earlier run's ranking.csv and model files are removed before a run that writes none, so no one reads
+    them as this run's."""
+    import duckdb
+
+    from assets.risk.ranking import build
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:  # a warehouse with no payroll months yet
+        con.execute("create schema intermediate")
+        con.execute(
+            "create table intermediate.int_worker_months (country varchar, factory_id bigint, period varchar, "
+            "minimum_wage_due double, basic_pay double, overtime_hours double, overtime_limit_month double, "
+            "payment_method varchar, is_registered boolean, is_contribution_paid boolean, has_social_security boolean)"
+        )
+    out = tmp_path / FOLDER
+    out.mkdir()
+    for stale in ("ranking.csv", "model_CLU_OSH.skops", "model_CLU_OSH_challenger.skops"):
+        (out / stale).write_text("an earlier run's")
+    done = build(warehouse, tmp_path / "staging", out)
+    assert done["factories_ranked"] == 0
+    assert sorted(f.name for f in out.iterdir()) == ["evaluation.json", "model_card.md"]
+    assert "No model" in (out / "model_card.md").read_text()

@@ -116,11 +116,15 @@ def band(p: float) -> str:
     return next(name for low, name in BANDS if p >= low)
 
 
-def rank(rows: pl.DataFrame, models: dict, base_rates: dict[str, float]) -> pl.DataFrame:
+def rank(
+    rows: pl.DataFrame, models: dict, base_rates: dict[str, float], challengers: dict | None = None
+) -> pl.DataFrame:
     """Per factory at the ranking's planning date: the cluster where its risk stands highest above the cluster's
     base rate (a cluster nearly every factory fails would otherwise head every list), that risk and its band, three
     reasons, the data-completeness flags, and an empty field for the inspector's decision. Factories are ranked by
-    that risk ratio."""
+    that risk ratio. Where a cluster's challenger was adopted (`challengers`), its probability is the risk; the
+    reasons stay the regression's."""
+    challengers = challengers or {}
     out = []
     for r in rows.iter_rows(named=True):
         fitted = models.get(r["cluster"])
@@ -128,7 +132,7 @@ def rank(rows: pl.DataFrame, models: dict, base_rates: dict[str, float]) -> pl.D
             continue
         model, used = fitted
         x = np.array([[float(r[f]) for f in used]])
-        p = float(model.predict_proba(x)[0, 1])
+        p = float(challengers.get(r["cluster"], model).predict_proba(x)[0, 1])
         out.append(
             {
                 "country": r["country"],
@@ -215,6 +219,13 @@ def red_flag_ranking(rows: pl.DataFrame) -> pl.DataFrame:
 def build(warehouse: Path, staging: Path, out: Path, capacity: int = CAPACITY) -> dict:
     """Train, evaluate, rank and write the inspectorate folder `out`. Returns a summary for the run's metadata
     (counts only: no factory is named in it)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # small models: one thread is faster than OpenMP's (see model.fit_challenger)
+        return _build(warehouse, staging, out, capacity)
+
+
+def _build(warehouse: Path, staging: Path, out: Path, capacity: int) -> dict:
     months = ft.factory_months(warehouse)
     found = ft.assessments(staging)
     register = ft.factories(staging)
@@ -234,6 +245,7 @@ def build(warehouse: Path, staging: Path, out: Path, capacity: int = CAPACITY) -
     labelled = rows.filter(pl.col("nc").is_not_null()) if rows.height else rows
     report = md.evaluate(labelled, capacity) if labelled.height else {"planning_years": [], "clusters": {}}
     models: dict = {}
+    challengers: dict = {}
     artefacts: dict = {}
     for cluster in sorted(report["clusters"]):
         of_cluster = labelled.filter(pl.col("cluster") == cluster)
@@ -253,10 +265,16 @@ def build(warehouse: Path, staging: Path, out: Path, capacity: int = CAPACITY) -
             "coefficients": md.coefficients(model, used),
             "intercept": float(model.named_steps["fit"].intercept_[0]),
         }
+        if report["clusters"][cluster]["challenger_adopted"]:
+            challengers[cluster] = md.fit_challenger(of_cluster, used, target)
+            data = stable_skops(challengers[cluster])
+            name = f"model_{cluster}_challenger.skops"
+            _private_write(out / name, data)
+            artefacts[cluster]["challenger"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
     ranking_date = dates[-1] if dates else None
     current = rows.filter(pl.col("planning") == ranking_date) if ranking_date else pl.DataFrame()
     base_rates = {c: e["base_rate"] for c, e in report["clusters"].items()}
-    ranked = rank(current, models, base_rates) if models else red_flag_ranking(current)
+    ranked = rank(current, models, base_rates, challengers) if models else red_flag_ranking(current)
     summary = {
         "ranking_date": str(ranking_date) if ranking_date else None,
         "training_snapshot_sha256": snapshot_hash(labelled) if labelled.height else None,
@@ -305,8 +323,9 @@ def model_card(summary: dict) -> str:
         "and scored once. Baselines: random, non-compliant last time, red flags. 95 % intervals: factories resampled.",
         "",
         "| cluster | target | base rate | year | k | model precision@k | last time precision@k | red flags "
-        "precision@k | random precision@k | model PR-AUC | last time PR-AUC | model lift@k | Brier |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "precision@k | random precision@k | model PR-AUC | last time PR-AUC | challenger PR-AUC | model lift@k "
+        "| Brier |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts = []
     for cluster, entry in summary["evaluation"]["clusters"].items():
@@ -323,7 +342,7 @@ def model_card(summary: dict) -> str:
                 f"{_ci(r['model']['precision'])} | {_ci(r['non-compliant last time']['precision'])} | "
                 f"{_ci(r['red flags']['precision'])} | {_ci(r['random']['precision'])} | "
                 f"{_ci(r['model']['pr_auc'])} | {_ci(r['non-compliant last time']['pr_auc'])} | "
-                f"{r['model']['lift']['value']} | {v['calibration']['brier']} |"
+                f"{_ci(r['challenger']['pr_auc'])} | {r['model']['lift']['value']} | {v['calibration']['brier']} |"
             )
         if not entry["beats_last_time"]:
             verdicts.append(cluster)
@@ -342,6 +361,31 @@ def model_card(summary: dict) -> str:
             ]
             lines.append(f"- {cluster}: " + "; ".join(parts))
     lines += [
+        "",
+        "**Reliability** (held-back year, model: predicted risk bin: rows, mean predicted / observed; by country in "
+        "`evaluation.json`):",
+        "",
+    ]
+    for cluster, entry in summary["evaluation"]["clusters"].items():
+        held = next((v for v in entry["years"].values() if v.get("held_back") and "calibration" in v), None)
+        if held:
+            lines.append(
+                f"- {cluster}: "
+                + "; ".join(
+                    f"{b['bin']}: {b['rows']}, {b['mean_predicted']} / {b['observed']}"
+                    for b in held["calibration"]["reliability"]
+                )
+            )
+    adopted = [c for c, e in summary["evaluation"]["clusters"].items() if e.get("challenger_adopted")]
+    lines += [
+        "",
+        "**Challenger.** A gradient-boosted model replaces the regression's risk only where it beats the regression's "
+        f"PR-AUC by {md.CHALLENGER_MARGIN} in every test year (fixed beforehand). "
+        + (
+            "Adopted for: " + ", ".join(adopted) + " (the reasons still come from the regression)."
+            if adopted
+            else "Adopted for no cluster: the regression ranks."
+        ),
         "",
         "**Result.** "
         + (
