@@ -78,6 +78,8 @@ def read_file(
         failures = typed.filter(pl.col(REASONS).list.len() > 0).height
         if best is None or failures < best[0]:
             best = (failures, delivery, typed, extras)
+        if failures == 0:  # no later layout can beat it: a tie keeps the first
+            break
     _, delivery, typed, extras = best
     typed = pseudonymise(typed, extract, key, pseudonyms)
     checked = validate(typed, source, country, register)

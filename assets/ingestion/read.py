@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import functools
 import io
 import re
 from pathlib import Path
@@ -204,13 +205,42 @@ def _read_excel(path: Path, delivery: Delivery) -> pl.DataFrame:
             f"fix read.sheet in schemas/mappings/{delivery.country}.yaml",
         )
     try:
-        return book.load_sheet(sheet, header_row=delivery.skip_rows, dtypes="string").to_polars()
+        frame = _with_header(_sheet_cells(path, _stamp(path), sheet), delivery.skip_rows)
+        if frame is None:  # a header cell empty or repeated: fastexcel names those columns
+            frame = book.load_sheet(sheet, header_row=delivery.skip_rows, dtypes="string").to_polars()
+        return frame
     except Exception as exc:
         raise RejectedFile(
             path,
             f"sheet {sheet!r} cannot be read as a table ({exc})",
             "check read.skip_rows (rows above the header) in the mapping file",
         ) from None
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=2)  # a file per ingestion thread
+def _sheet_cells(path: Path, stamp: tuple[int, int], sheet: int | str) -> pl.DataFrame:  # noqa: ARG001 (cache key)
+    """Every cell of a sheet as text, without a header. fastexcel parses the whole sheet whatever `n_rows` says
+    (a 17,000-row payroll sheet: 0.27 s), so each layout's header and the rows are all taken from one read
+    (`stamp`: the file's size and time, so a file replaced in between is read again)."""
+    import fastexcel
+
+    return fastexcel.read_excel(path).load_sheet(sheet, header_row=None, dtypes="string").to_polars()
+
+
+def _with_header(cells: pl.DataFrame, header_row: int) -> pl.DataFrame | None:
+    """`cells` as fastexcel reads them with `header_row` as the header: the rows below it, under its cells' names;
+    None when fastexcel's own name for a header cell is not certain to be its text."""
+    if cells.height <= header_row:
+        return None
+    names = list(cells.row(header_row))
+    if any(n is None or n == "" or re.fullmatch(r"[-+\d.,:/ T]+", n) for n in names) or len(set(names)) != len(names):
+        return None  # an empty, repeated or number-like header cell: fastexcel's name for it may differ
+    return cells.slice(header_row + 1).rename(dict(zip(cells.columns, names, strict=True)))
 
 
 def _aliases(extract: Extract, delivery: Delivery) -> tuple[dict[str, str], dict[str, str]]:
@@ -331,11 +361,8 @@ def header_cells(path: Path, delivery: Delivery) -> list[str] | None:
 
             return list(pq.read_schema(path).names)
         if suffix == ".xlsx":
-            import fastexcel
-
-            book = fastexcel.read_excel(path)
             sheet = delivery.sheet if delivery.sheet is not None else 0
-            rows = book.load_sheet(sheet, header_row=None, n_rows=delivery.skip_rows + 1, dtypes="string").to_polars()
+            rows = _sheet_cells(path, _stamp(path), sheet)  # the whole sheet, read once for every layout tried
             return (
                 [str(c) for c in rows.row(delivery.skip_rows) if c is not None]
                 if rows.height > delivery.skip_rows
