@@ -123,7 +123,9 @@ def stages(output: str, step: dict, root: Path) -> dict[str, float]:
     """Stage seconds of a `decentwork run`: its Dagster steps from the "stages:" line it prints, and the time
     outside the Dagster run (start-up before it, summary after it) from the run's record in runs.db."""
     line = next((text for text in output.splitlines() if text.strip().startswith("stages:")), "")
-    found = {name: float(sec) for name, sec in re.findall(r"(ingestion|dbt|publication) ([\d.]+)s", line)}
+    outer = re.sub(r"\(.*?\)", "", line.strip().removeprefix("stages:"))  # ingestion, dbt, disclosure control, ...
+    found = {name.strip(): float(sec) for name, sec in re.findall(r"([a-z][a-z ]*?) ([\d.]+)s", outer)}
+    top_level = list(found)
     inner = re.search(r"\((.*?)\)", line)
     for name, sec in re.findall(r"(\w+) ([\d.]+)s", inner.group(1) if inner else ""):
         found[f"ingest {name}"] = float(sec)
@@ -132,9 +134,7 @@ def stages(output: str, step: dict, root: Path) -> dict[str, float]:
             "select start_time, end_time from runs order by create_timestamp desc limit 1"
         ).fetchone()
     found["before the Dagster run (imports, definitions, launch)"] = round(start - step["started_at"], 1)
-    found["Dagster between steps"] = round(
-        end - start - sum(found.get(k, 0) for k in ("ingestion", "dbt", "publication")), 1
-    )
+    found["Dagster between steps"] = round(end - start - sum(found[k] for k in top_level), 1)
     found["after the Dagster run (summary)"] = round(step["ended_at"] - end, 1)
     return found
 

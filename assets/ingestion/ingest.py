@@ -33,7 +33,7 @@ import polars as pl
 from assets.deliveries import file_sha256, list_deliveries, outside_raw
 from assets.ingestion.parse import type_columns
 from assets.ingestion.pseudonyms import Digests, generated_by_the_sample, key_fingerprint, pseudonymise
-from assets.ingestion.read import RejectedFile, canonical_headers, fitting_layouts, read_delivery
+from assets.ingestion.read import RejectedFile, canonical_headers, fitting_layouts, forget_sheets, read_delivery
 from assets.ingestion.reasons import KEY_REASON, REASONS, final_reasons, partner_reason
 from assets.ingestion.stage import (
     FILE_ORDER,
@@ -240,6 +240,7 @@ def ingest(
             stage_and_quarantine(source, country, paths, report, sorted(work.glob("*.parquet")))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            forget_sheets()  # a long-lived process (the daemon) keeps no workbook in memory between refreshes
         partial = record.with_name(f".{record.name}.tmp")
         partial.write_text(json.dumps(inputs), encoding="utf-8")
         os.replace(partial, record)

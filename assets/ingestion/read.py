@@ -232,6 +232,11 @@ def _sheet_cells(path: Path, stamp: tuple[int, int], sheet: int | str) -> pl.Dat
     return fastexcel.read_excel(path).load_sheet(sheet, header_row=None, dtypes="string").to_polars()
 
 
+def forget_sheets() -> None:
+    """Drop the sheets `_sheet_cells` keeps (at the full programme's scale a payroll sheet is ~100-200 MB)."""
+    _sheet_cells.cache_clear()
+
+
 def _with_header(cells: pl.DataFrame, header_row: int) -> pl.DataFrame | None:
     """`cells` as fastexcel reads them with `header_row` as the header: the rows below it, under its cells' names;
     None when fastexcel's own name for a header cell is not certain to be its text."""
