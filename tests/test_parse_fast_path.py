@@ -99,6 +99,22 @@ def test_a_clean_frame_takes_the_fast_path_and_a_messy_value_falls_back_with_its
     assert typed[parse.ROW].to_list() == messy[parse.ROW].to_list()  # the delivered order kept
 
 
+def test_a_code_mapped_to_nothing_keeps_its_reason():
+    """A layout may map a code to an empty text (nothing forbids it): the text path calls that value not text, so
+    the row must not pass the fast path without its reason."""
+    extract = EXTRACTS["worker_survey"]
+    delivery = dataclasses.replace(layouts("JOR", "worker_survey")[0], values={"sex": {"9": ""}})
+    frame = _frame(extract, random.Random(2), clean=True).with_columns(
+        pl.lit(CLEAN[c.type]).alias(c.header) for c in extract.columns
+    )
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("9")).otherwise(pl.col("sex")).alias("sex")
+    )
+    typed = parse.type_columns(frame, extract, delivery)
+    assert_frame_equal(typed, parse._type_columns_text(frame, extract, delivery))
+    assert typed.filter(pl.col(parse.REASONS).list.len() > 0)[parse.ROW].to_list() == [5]
+
+
 def _xlsx_files() -> list[Path]:
     return sorted((Path(__file__).parent / "corpus").rglob("*.xlsx"))
 

@@ -292,14 +292,20 @@ def test_a_committee_is_active_with_current_members_on_both_sides():
 
 
 def test_the_challenger_replaces_the_regression_only_by_the_fixed_margin_in_every_test_year():
-    def year(model: float, challenger: float) -> dict:
-        return {"results": {"model": {"pr_auc": {"value": model}}, "challenger": {"pr_auc": {"value": challenger}}}}
+    def year(model: float, challenger: float, held_back: bool = False) -> dict:
+        pr_auc = {"model": {"pr_auc": {"value": model}}, "challenger": {"pr_auc": {"value": challenger}}}
+        return {"results": pr_auc, "held_back": held_back}
 
     margin = md.CHALLENGER_MARGIN
     assert md.challenger_wins([year(0.5, 0.5 + margin), year(0.6, 0.7)])
     assert not md.challenger_wins([year(0.5, 0.5 + margin - 0.001), year(0.6, 0.7)])  # short of the margin once
     assert not md.challenger_wins([year(0.5, 0.9), year(0.6, 0.5)])  # a large win does not excuse a loss
     assert not md.challenger_wins([])  # no test year, no evidence
+    # a win of exactly the margin counts, for every reported PR-AUC (to 3 decimals), whatever floating point does
+    assert all(md.challenger_wins([year(m / 1000, round(m / 1000 + margin, 3))]) for m in range(981))
+    # the held-back year does not choose: it is scored once, after the choice
+    assert not md.challenger_wins([year(0.5, 0.9, held_back=True)])
+    assert md.challenger_wins([year(0.5, 0.6), year(0.5, 0.4, held_back=True)])
 
 
 def test_the_challenger_is_evaluated_and_never_raises_risk_for_digital_pay_or_registration(planted):
@@ -323,7 +329,7 @@ def test_the_reliability_table_agrees_with_scikit_learns_calibration_curve():
     from sklearn.calibration import calibration_curve
 
     rng = np.random.default_rng(5)
-    p = rng.beta(2, 3, 800)
+    p = np.r_[rng.beta(2, 3, 795), 0.2, 0.4, 0.6, 0.8, 1.0]  # bin edges too: each in the lower bin, as scikit-learn
     y = (rng.random(800) < p * 0.8).astype(int)  # over-confident: observed below predicted
     table = md.reliability(y, p)
     observed, predicted = calibration_curve(y, p, n_bins=md.RELIABILITY_BINS, strategy="uniform")

@@ -113,3 +113,33 @@ def test_the_ranking_lists_every_country_for_the_inspectorate_only(runs):
     assert all(r["factory_name"] in done.stdout for r in top)
     fourth = sorted(khm, key=lambda r: int(r["rank"]))[3:4]
     assert not fourth or fourth[0]["factory_name"] not in done.stdout
+
+
+def test_the_same_warehouse_gives_the_same_snapshot_and_model_hashes_in_another_process(runs, tmp_path):
+    """Each build in its own process (DuckDB's row order and float sums may differ between processes; the snapshot
+    and the models must not)."""
+    import subprocess
+    import sys
+
+    root = runs["1"]["root"]
+    hashes = []
+    for name in ("again", "once more"):
+        out = tmp_path / name
+        code = (
+            "import sys; from pathlib import Path; from assets.risk.ranking import build; "
+            "r = Path(sys.argv[1]); build(r / 'warehouse.duckdb', r / 'staging', Path(sys.argv[2]))"
+        )
+        subprocess.run([sys.executable, "-c", code, str(root), str(out)], check=True)
+        evaluation = json.loads((out / "evaluation.json").read_text())
+        hashes.append(
+            (evaluation["training_snapshot_sha256"], {c: m["sha256"] for c, m in evaluation["models"].items()})
+        )
+    original = runs["1"]["evaluation"]
+    assert (
+        hashes[0]
+        == hashes[1]
+        == (
+            original["training_snapshot_sha256"],
+            {c: m["sha256"] for c, m in original["models"].items()},
+        )
+    )

@@ -88,6 +88,8 @@ def _fast_typed(
             continue
         codes = delivery.value_map(column.header) | delivery.value_map(column.name)
         if column.type == "text":
+            if any(not str(target).strip() for target in codes.values()):  # a code to nothing: the text path words it
+                return None
             if codes:
                 exprs.append(_translated_by_distinct(frame, column, codes).alias(column.name))
             else:

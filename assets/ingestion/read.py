@@ -243,8 +243,9 @@ def _with_header(cells: pl.DataFrame, header_row: int) -> pl.DataFrame | None:
     if cells.height <= header_row:
         return None
     names = list(cells.row(header_row))
-    if any(n is None or n == "" or re.fullmatch(r"[-+\d.,:/ T]+", n) for n in names) or len(set(names)) != len(names):
-        return None  # an empty, repeated or number-like header cell: fastexcel's name for it may differ
+    uncertain = [n for n in names if n is None or n in ("", "true", "false") or re.fullmatch(r"[-+\d.,:/ T]+", n)]
+    if uncertain or len(set(names)) != len(names):
+        return None  # an empty, repeated, boolean or number-like header cell: fastexcel names those itself
     return cells.slice(header_row + 1).rename(dict(zip(cells.columns, names, strict=True)))
 
 

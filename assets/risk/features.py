@@ -78,6 +78,7 @@ def factory_months(warehouse: Path) -> pl.DataFrame:
             bool_or(has_social_security) as has_social_security
         from intermediate.int_worker_months
         group by country, factory_id, period
+        order by country, factory_id, period  -- a fixed order: the features' float sums, and so the snapshot's hash
     """
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
@@ -188,7 +189,7 @@ def feature_rows(
     window_start = planning.replace(year=planning.year - 1)
     payroll = known_before(months.with_columns(known_from_month(pl.col("period")).alias("known_from")), planning)
     payroll = payroll.filter(pl.col("period").str.to_date("%Y-%m") >= window_start)
-    summary = payroll.group_by("country", "factory_id").agg(
+    summary = payroll.group_by("country", "factory_id", maintain_order=True).agg(
         (pl.col("below_minimum").sum() / pl.col("with_minimum").sum()).alias("below_minimum_share"),
         (100 * pl.col("shortfall_sum").sum() / pl.col("below_minimum").sum())
         .fill_nan(0)

@@ -162,7 +162,7 @@ def metrics(y: np.ndarray, score: np.ndarray, k: int, groups: np.ndarray, resamp
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = RELIABILITY_BINS) -> list[dict]:
     """The reliability table: per bin of predicted risk (equal width), its rows, mean predicted and observed rate.
     A calibrated model's two rates agree in every bin that holds enough rows."""
-    which = np.minimum((p * bins).astype(int), bins - 1)
+    which = np.searchsorted(np.linspace(0, 1, bins + 1)[1:-1], p, side="left")  # an edge in the lower bin
     return [
         {
             "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
@@ -224,10 +224,14 @@ def by_group(test: pl.DataFrame, y: np.ndarray, score: np.ndarray, k: int) -> di
 
 
 def challenger_wins(tested_years: list[dict]) -> bool:
-    """The challenger replaces the regression only if it beats it in every test year by the fixed margin."""
-    return bool(tested_years) and all(
-        v["results"]["challenger"]["pr_auc"]["value"] >= v["results"]["model"]["pr_auc"]["value"] + CHALLENGER_MARGIN
-        for v in tested_years
+    """The challenger replaces the regression only if it beats it by the fixed margin in every rolling test year.
+    The held-back year does not choose: it is scored once, for both, after the choice. PR-AUC is compared as
+    reported, to 3 decimals, so a win of exactly the margin counts whatever floating point makes of the sum."""
+    rolling = [v for v in tested_years if not v.get("held_back")]
+    return bool(rolling) and all(
+        round(v["results"]["challenger"]["pr_auc"]["value"] - v["results"]["model"]["pr_auc"]["value"], 3)
+        >= CHALLENGER_MARGIN
+        for v in rolling
     )
 
 
@@ -271,6 +275,9 @@ def evaluate(rows: pl.DataFrame, capacity: int, resamples: int = RESAMPLES) -> d
                 "results": results,
                 "calibration": calibration(y, scored["model"], test["country"].to_numpy()),
                 "by_group": by_group(test, y, scored["model"], k),
+                # the challenger's own, shown instead of the regression's where it is adopted
+                "challenger_calibration": calibration(y, scored["challenger"], test["country"].to_numpy()),
+                "challenger_by_group": by_group(test, y, scored["challenger"], k),
             }
         tested = [v for v in entry["years"].values() if "results" in v]
         entry["beats_last_time"] = bool(tested) and all(

@@ -348,39 +348,45 @@ def model_card(summary: dict) -> str:
             verdicts.append(cluster)
     lines += [
         "",
-        "**Who it misses, whom it sends in vain** (held-back year, model at k: recall / false-alarm rate):",
+        "**Who it misses, whom it sends in vain** (held-back year, the model that ranks at k: recall / false-alarm "
+        "rate):",
         "",
     ]
     for cluster, entry in summary["evaluation"]["clusters"].items():
         held = next((v for v in entry["years"].values() if v.get("held_back") and "by_group" in v), None)
         if held:
+            ranks = "challenger_by_group" if entry.get("challenger_adopted") else "by_group"
             parts = [
                 f"{name} {g['recall']} / {g['false_alarm_rate']}"
                 for column in ("country", "size_band")
-                for name, g in held["by_group"][column].items()
+                for name, g in held[ranks][column].items()
             ]
-            lines.append(f"- {cluster}: " + "; ".join(parts))
+            lines.append(
+                f"- {cluster}{' (challenger)' if entry.get('challenger_adopted') else ''}: " + "; ".join(parts)
+            )
     lines += [
         "",
-        "**Reliability** (held-back year, model: predicted risk bin: rows, mean predicted / observed; by country in "
-        "`evaluation.json`):",
+        "**Reliability** (held-back year, the model that ranks: predicted risk bin: rows, mean predicted / observed; "
+        "by country in `evaluation.json`):",
         "",
     ]
     for cluster, entry in summary["evaluation"]["clusters"].items():
         held = next((v for v in entry["years"].values() if v.get("held_back") and "calibration" in v), None)
         if held:
+            ranks = "challenger_calibration" if entry.get("challenger_adopted") else "calibration"
             lines.append(
-                f"- {cluster}: "
+                f"- {cluster}{' (challenger)' if entry.get('challenger_adopted') else ''}: "
                 + "; ".join(
                     f"{b['bin']}: {b['rows']}, {b['mean_predicted']} / {b['observed']}"
-                    for b in held["calibration"]["reliability"]
+                    for b in held[ranks]["reliability"]
                 )
             )
     adopted = [c for c, e in summary["evaluation"]["clusters"].items() if e.get("challenger_adopted")]
     lines += [
         "",
         "**Challenger.** A gradient-boosted model replaces the regression's risk only where it beats the regression's "
-        f"PR-AUC by {md.CHALLENGER_MARGIN} in every test year (fixed beforehand). "
+        f"PR-AUC by {md.CHALLENGER_MARGIN} in every rolling test year (fixed beforehand; the held-back year does not "
+        "choose). "
         + (
             "Adopted for: " + ", ".join(adopted) + " (the reasons still come from the regression)."
             if adopted
