@@ -20,8 +20,20 @@ PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 def _text(col: str) -> pl.Expr:
     """Trimmed text, empty -> null."""
-    value = pl.col(col).str.strip_chars()
+    return _text_of(pl.col(col))
+
+
+def _text_of(expr: pl.Expr) -> pl.Expr:
+    value = expr.str.strip_chars()
     return pl.when(value.str.len_chars() == 0).then(None).otherwise(value)
+
+
+def _translated(column: Column, codes: dict[str, str]) -> pl.Expr:
+    """A coded column's trimmed text translated to the contract's codes, compared folded (as schemas.mapping.fold
+    folds the mapping's codes); a text no code matches is kept as delivered."""
+    expr = _text(column.header)
+    folded = expr.str.replace_all(r"[\s\u00a0\u200b\ufeff]+", " ").str.strip_chars().str.to_lowercase()
+    return folded.replace_strict(codes, default=expr, return_dtype=pl.String)
 
 
 def _parse(column: Column, delivery: Delivery) -> tuple[pl.Expr, str]:
@@ -132,9 +144,7 @@ def _translated_by_distinct(frame: pl.DataFrame, column: Column, codes: dict[str
     """A coded text column as the text path types it (`_text` of its translation), worked out once per distinct
     delivered text."""
     distinct = frame.get_column(column.header).unique()
-    expr = _text(column.header)
-    folded = expr.str.replace_all(r"[\s\u00a0\u200b\ufeff]+", " ").str.strip_chars().str.to_lowercase()
-    full = _text_of(folded.replace_strict(codes, default=expr, return_dtype=pl.String))
+    full = _text_of(_translated(column, codes))
     if len(distinct) > MAX_CODES_DISTINCT:
         return full
     table = distinct.to_frame().with_columns(full.alias("__typed")).drop_nulls(column.header)
@@ -142,21 +152,12 @@ def _translated_by_distinct(frame: pl.DataFrame, column: Column, codes: dict[str
     return pl.col(column.header).replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _text_of(expr: pl.Expr) -> pl.Expr:
-    value = expr.str.strip_chars()
-    return pl.when(value.str.len_chars() == 0).then(None).otherwise(value)
-
-
 def _type_columns_text(frame: pl.DataFrame, extract: Extract, delivery: Delivery) -> pl.DataFrame:
     """The text path: every value trimmed, translated and parsed from its text, each failure worded."""
     translated = []
     for column in extract.columns:
         codes = delivery.value_map(column.header) | delivery.value_map(column.name)
-        expr = _text(column.header)
-        if codes:  # compared folded, as schemas.mapping.fold folds the mapping's codes
-            folded = expr.str.replace_all(r"[\s\u00a0\u200b\ufeff]+", " ").str.strip_chars().str.to_lowercase()
-            expr = folded.replace_strict(codes, default=expr, return_dtype=pl.String)
-        translated.append(expr.alias(column.header))
+        translated.append((_translated(column, codes) if codes else _text(column.header)).alias(column.header))
     parses = {column: _parse(column, delivery) for column in extract.columns}
     value = {column: f"__value_{i}" for i, column in enumerate(extract.columns)}
     parsed = (

@@ -352,35 +352,22 @@ def model_card(summary: dict) -> str:
         "rate):",
         "",
     ]
-    for cluster, entry in summary["evaluation"]["clusters"].items():
-        held = next((v for v in entry["years"].values() if v.get("held_back") and "by_group" in v), None)
-        if held:
-            ranks = "challenger_by_group" if entry.get("challenger_adopted") else "by_group"
-            parts = [
-                f"{name} {g['recall']} / {g['false_alarm_rate']}"
-                for column in ("country", "size_band")
-                for name, g in held[ranks][column].items()
-            ]
-            lines.append(
-                f"- {cluster}{' (challenger)' if entry.get('challenger_adopted') else ''}: " + "; ".join(parts)
-            )
+    for label, groups in _held_back_of_ranking_model(summary, "by_group"):
+        parts = [
+            f"{name} {g['recall']} / {g['false_alarm_rate']}"
+            for column in ("country", "size_band")
+            for name, g in groups[column].items()
+        ]
+        lines.append(f"- {label}: " + "; ".join(parts))
     lines += [
         "",
         "**Reliability** (held-back year, the model that ranks: predicted risk bin: rows, mean predicted / observed; "
         "by country in `evaluation.json`):",
         "",
     ]
-    for cluster, entry in summary["evaluation"]["clusters"].items():
-        held = next((v for v in entry["years"].values() if v.get("held_back") and "calibration" in v), None)
-        if held:
-            ranks = "challenger_calibration" if entry.get("challenger_adopted") else "calibration"
-            lines.append(
-                f"- {cluster}{' (challenger)' if entry.get('challenger_adopted') else ''}: "
-                + "; ".join(
-                    f"{b['bin']}: {b['rows']}, {b['mean_predicted']} / {b['observed']}"
-                    for b in held[ranks]["reliability"]
-                )
-            )
+    for label, calibrated in _held_back_of_ranking_model(summary, "calibration"):
+        bins = [f"{b['bin']}: {b['rows']}, {b['mean_predicted']} / {b['observed']}" for b in calibrated["reliability"]]
+        lines.append(f"- {label}: " + "; ".join(bins))
     adopted = [c for c, e in summary["evaluation"]["clusters"].items() if e.get("challenger_adopted")]
     lines += [
         "",
@@ -409,6 +396,16 @@ def model_card(summary: dict) -> str:
         + "; ".join(f"{c}: `{a['file']}` SHA-256 `{a['sha256'][:16]}...`" for c, a in summary["models"].items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _held_back_of_ranking_model(summary: dict, table: str):
+    """Per cluster with a scored held-back year: its label and that year's `table` (by_group, calibration) of the
+    model that ranks, the challenger's where it was adopted."""
+    for cluster, entry in summary["evaluation"]["clusters"].items():
+        held = next((v for v in entry["years"].values() if v.get("held_back") and table in v), None)
+        if held:
+            adopted = entry.get("challenger_adopted")
+            yield f"{cluster}{' (challenger)' if adopted else ''}", held[f"challenger_{table}" if adopted else table]
 
 
 def _ci(m: dict) -> str:
