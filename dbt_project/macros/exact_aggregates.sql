@@ -13,8 +13,11 @@
 {%- endmacro %}
 
 {#- Means rolled up from pre-aggregated parts: a finer model keeps `<prefix>_sum` (the exact DECIMAL sum)
-    and `<prefix>_n` (the count of non-null values), and any coarser mean is sum of sums / sum of counts,
-    the same number `exact_avg` gives on the rows themselves. `condition` restricts the parts. -#}
+    and `<prefix>_n` (the count of non-null values), and any coarser mean is sum of sums / sum of counts: the
+    exact sum as a double over the count, whatever order the parts come in. `exact_avg` on the rows themselves
+    divides the same exact sum in extended precision, so the two can differ in the last binary digit (never in
+    a published digit: values are rounded to their published precision, assets/disclosure/). `condition`
+    restricts the parts. -#}
 
 {% macro decimal_sum(expression) -%}
     sum(cast({{ expression }} as decimal(38, 10)))

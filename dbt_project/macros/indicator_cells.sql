@@ -97,3 +97,49 @@ left join {{ ref('int_coverage') }} as coverage
     end
 where obs_value is not null  -- a mean over no value (an occupation whose hours are all zero, say) is no cell
 {%- endmacro %}
+
+{#- The worker-month means and rates of the wage cells, (name, expression, scale): int_month_parts keeps the exact
+    sum and the count of each expression per country, year and sex, and int_cells_wages rolls them up. -#}
+{% macro wage_month_statistics() -%}
+{{ return([
+    ('mean_monthly_lcu', 'earnings', 1),
+    ('mean_monthly_usd', 'earnings / lcu_per_usd', 1),
+    ('mean_monthly_ppp', 'earnings / ppp_lcu_per_intl_usd', 1),
+    ('mean_hourly_lcu', 'hourly_earnings', 1),
+    ('mean_hourly_usd', 'hourly_earnings / lcu_per_usd', 1),
+    ('mean_hourly_ppp', 'hourly_earnings / ppp_lcu_per_intl_usd', 1),
+    ('minw_below_rt', 'case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end', 100),
+    ('ear_to_minw_ratio', 'case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end', 1),
+    ('ot_mean', 'overtime_hours', 1),
+    ('ot_excess_rt', 'case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end', 100),
+    ('digital_rt', "case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1 else 0 end end", 100),
+]) }}
+{%- endmacro %}
+
+{#- The same for the social-protection cells: the two rates, and the amounts due and paid of the contribution gap
+    (a due amount only where the month is linked, a paid amount only where one is due). -#}
+{% macro social_security_month_statistics() -%}
+{{ return([
+    ('ss_registered_rt', 'case when has_social_security then case when is_registered then 1 else 0 end end', 100),
+    ('ss_paid_rt', 'case when has_social_security then case when is_contribution_paid then 1 else 0 end end', 100),
+    ('ss_due', 'case when has_social_security then contribution_due end', 1),
+    ('ss_paid', 'case when has_social_security and contribution_due is not null then contribution_paid end', 1),
+]) }}
+{%- endmacro %}
+
+{#- The currencies of the hourly-earnings medians, (currency, value, dollars): the value ranked and the same value
+    in dollars, whose 0.001 buckets int_hourly_value_buckets counts (in PPP dollars for local currency, so that one
+    bucket width fits every country). -#}
+{% macro hourly_currencies() -%}
+{{ return([
+    ('LCU', 'hourly_earnings', 'hourly_earnings / coalesce(ppp_lcu_per_intl_usd, 1)'),
+    ('USD', 'hourly_earnings / lcu_per_usd', 'hourly_earnings / lcu_per_usd'),
+    ('PPP', 'hourly_earnings / ppp_lcu_per_intl_usd', 'hourly_earnings / ppp_lcu_per_intl_usd'),
+]) }}
+{%- endmacro %}
+
+{#- Pooled rows of per-country parts: `parts` (a relation of per-country rows, with country and year) with their
+    pool (with_payroll_pool), without the countries excluded this run. -#}
+{% macro pooled_parts(parts) -%}
+    {{ with_payroll_pool('select * from ' ~ parts ~ ' ' ~ without_excluded_countries()) }}
+{%- endmacro %}

@@ -5,8 +5,8 @@
   In the shape of int_indicator_cells, which unions the topics; ephemeral, compiled into it.
 #}
 {{ config(materialized='ephemeral') }}
-{% set breakdowns = [('_Z', "'_Z'"), ('yip', 'yip_group'), ('occupation', "'OCU_' || upper(occupation)")] %}
-with worker_strata as {{ inline_cte() }} ({{ pooled_worker_strata() }}
+-- the parts that count each country's workers and factories (int_country_gap_parts), for X_BW added up
+with gap_parts as ({{ pooled_parts(ref('int_country_gap_parts')) }}
 ),
 
 picc as (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}),
@@ -33,17 +33,14 @@ median_by_sex as (
 
 -- a gap rests on the factories of both sexes together (their union, not the larger of the two)
 gap_factories as (
-    {% for name, classif1 in breakdowns %}
-        select
-            * from (
-            select {{ ref_area(pool='pool') }} as country, year, {{ classif1 }} as classif1, count(distinct factory_key) as n_factories
-            from worker_strata
-            group by grouping sets ((country, year, {{ classif1 }}), (pool, year, {{ classif1 }}))
-        ) as grouped
-        {{ pooled_groups_only() }}
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select country, year, classif1, n_factories from gap_parts
+    union all
+    select pool, year, classif1, cast(sum(n_factories) as bigint)
+    from gap_parts
+    where pool is not null
+    group by pool, year, classif1
 ),
+
 {% set gaps = [('GPG_MEAN_HOURLY', 'mean_hourly', 'hourly_by_sex'), ('GPG_MEDIAN_HOURLY', 'median_hourly', 'median_by_sex')] %}
 gap_cells as (
     {% for indicator, statistic, by_sex in gaps %}
@@ -63,26 +60,27 @@ gap_cells as (
         union all
     {% endfor %}
     -- ILO Global Wage Report factor-weighted gap: the gap within each factory x occupation stratum,
-    -- weighted by the stratum's share of workers among strata that employ both sexes
+    -- weighted by the stratum's share of workers among strata that employ both sexes (int_country_gap_parts)
     select
         country as ref_area, 'GPG_FACTOR_WEIGHTED', 'SEX_T', '_Z', year,
-        {{ exact_sum('stratum_workers * stratum_gap') }} / sum(stratum_workers), 'PCT',
-        sum(stratum_workers), count(distinct factory_key),
-        sum(women), sum(men), count(distinct factory_key), count(distinct factory_key),
-        {{ exact_sum('stratum_workers * stratum_gap') }}, sum(stratum_workers)
-    from (
-        select
-            {{ ref_area(pool='pool') }} as country, year, factory_key, occupation,
-            count(distinct worker_key) as stratum_workers,
-            count(distinct case when sex = 'F' then worker_key end) as women,
-            count(distinct case when sex = 'M' then worker_key end) as men,
-            100 * ({{ mean_of_parts('hourly_lcu', "sex = 'M'") }} - {{ mean_of_parts('hourly_lcu', "sex = 'F'") }})
-            / {{ mean_of_parts('hourly_lcu', "sex = 'M'") }} as stratum_gap
-        from worker_strata
-        group by grouping sets ((country, year, factory_key, occupation), (pool, year, factory_key, occupation))
-    ) as strata
-    where women > 0 and men > 0 and stratum_gap is not null and country is not null  -- country-years X_BW leaves out
-    group by country, year
+        cast(weighted_gap_sum as double) / weighted_workers, 'PCT',
+        weighted_workers as n_workers, weighted_factories as n_factories,
+        weighted_women as n_workers_f, weighted_men as n_workers_m,
+        weighted_factories as n_factories_f, weighted_factories as n_factories_m,
+        cast(weighted_gap_sum as double) as numerator, weighted_workers as denominator
+    from gap_parts
+    where classif1 = '_Z' and weighted_workers is not null
+    union all
+    select
+        pool, 'GPG_FACTOR_WEIGHTED', 'SEX_T', '_Z', year,
+        cast(sum(weighted_gap_sum) as double) / sum(weighted_workers), 'PCT',
+        sum(weighted_workers), cast(sum(weighted_factories) as bigint),
+        sum(weighted_women), sum(weighted_men), cast(sum(weighted_factories) as bigint),
+        cast(sum(weighted_factories) as bigint),
+        cast(sum(weighted_gap_sum) as double), sum(weighted_workers)
+    from gap_parts
+    where classif1 = '_Z' and weighted_workers is not null and pool is not null
+    group by pool, year
 ),
 
 share_cells as (
@@ -117,19 +115,17 @@ worker_reps as (
     group by grouping sets ((country, year), (year))
 ),
 
--- the workforce of the same factories (distinct payroll workers of the year) for the parity ratio
-rep_factories as (select distinct country, year, factory_id from picc where category = 'Workers'),
-
+-- the workforce of the same factories (distinct payroll workers of the year, int_country_gap_parts) for the
+-- parity ratio; X_BW over every country, as worker_reps
 rep_workforce as (
-    select
-        {{ ref_area('rep_factories.country') }} as country, rep_factories.year,
-        100 * cast(count(distinct case when strata.sex = 'F' then strata.worker_key end) as double)
-        / count(distinct strata.worker_key) as female_share
-    from rep_factories
-    inner join worker_strata as strata
-        on strata.country = rep_factories.country and strata.year = rep_factories.year
-            and strata.factory_id = rep_factories.factory_id
-    group by grouping sets ((rep_factories.country, rep_factories.year), (rep_factories.year))
+    select country, year, 100 * cast(rep_workforce_women as double) / rep_workforce as female_share
+    from gap_parts
+    where classif1 = '_Z' and rep_workforce > 0
+    union all
+    select 'X_BW', year, 100 * cast(sum(rep_workforce_women) as double) / sum(rep_workforce)
+    from gap_parts
+    where classif1 = '_Z' and rep_workforce > 0
+    group by year
 ),
 
 picc_cells as (

@@ -5,33 +5,28 @@
   ephemeral, compiled into it.
 #}
 {{ config(materialized='ephemeral') }}
-{% set due = 'case when has_social_security then contribution_due end' %}
-{% set paid = 'case when has_social_security and contribution_due is not null then contribution_paid end' %}
-{% set ratio_statistics = [
-    ('ss_registered_rt', 'case when has_social_security then case when is_registered then 1 else 0 end end', 100),
-    ('ss_paid_rt', 'case when has_social_security then case when is_contribution_paid then 1 else 0 end end', 100),
-] %}
-with worker_months as (select * from {{ ref('int_worker_months') }} {{ without_excluded_countries() }}),
-
-months as {{ inline_cte() }} ({{ with_payroll_pool(grouped_worker_months()) }}
+{% set ratio_statistics = social_security_month_statistics()[:2] %}
+{% set due, paid = 'cast(sum(ss_due_sum) as double)', 'cast(sum(ss_paid_sum) as double)' %}
+-- each rate also as numerator / denominator: the linear parts disclosure control audits; from the per-country parts
+-- of the worker-months (int_month_parts)
+with month_parts as ({{ pooled_parts(ref('int_month_parts')) }}
 ),
 
--- each rate also as numerator / denominator: the linear parts disclosure control audits
 month_stats as (
     select * from (
         select
             {{ ref_area(pool='pool') }} as country,
             year,
             {{ sex_code() }} as sex,
-            100 * avg(case when has_social_security then case when is_registered then 1 else 0 end end) as ss_registered_rt,
-            100 * avg(case when has_social_security then case when is_contribution_paid then 1 else 0 end end) as ss_paid_rt,
-            100 * ({{ exact_sum(due) }} - {{ exact_sum(paid) }}) / nullif({{ exact_sum(due) }}, 0) as ss_gap_rt,
             {% for name, expression, scale in ratio_statistics %}
-                {{ scale }} * {{ exact_sum(expression) }} as {{ name }}_num, count({{ expression }}) as {{ name }}_den,
+                {{ scale }} * {{ mean_of_parts(name) }} as {{ name }},
+                {{ scale }} * cast(sum({{ name }}_sum) as double) as {{ name }}_num,
+                cast(sum({{ name }}_n) as bigint) as {{ name }}_den,
             {% endfor %}
-            100 * ({{ exact_sum(due) }} - {{ exact_sum(paid) }}) as ss_gap_rt_num,
-            {{ exact_sum(due) }} as ss_gap_rt_den
-        from months
+            100 * ({{ due }} - {{ paid }}) / nullif({{ due }}, 0) as ss_gap_rt,
+            100 * ({{ due }} - {{ paid }}) as ss_gap_rt_num,
+            {{ due }} as ss_gap_rt_den
+        from month_parts
         group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
     ) as grouped {{ pooled_groups_only() }}
 ),

@@ -10,20 +10,16 @@ with worker_months as (select * from {{ ref('int_worker_months') }} {{ without_e
 months as {{ inline_cte() }} ({{ with_payroll_pool(grouped_worker_months()) }}
 ),
 
-{#-
+{#
   Exact medians of hourly earnings (the interpolated 50th percentile of worker-months) without holding
   every value in memory, which an engine's median aggregate does: at the full programme's scale that
   alone exceeded 4 GB. Two passes: count the values in narrow buckets (0.001 PPP or US dollars an hour;
-  bucketing is monotone within a group, so bucket order is value order), find the buckets that hold the
-  two middle ranks, then rank only the values of those buckets.
+  bucketing is monotone within a group, so bucket order is value order; each country's counts are kept in
+  int_hourly_value_buckets), find the buckets that hold the two middle ranks, then rank only the values of
+  those buckets.
 #}
-{% set hourly_currencies = [
-    ('LCU', 'hourly_earnings', 'hourly_earnings / coalesce(ppp_lcu_per_intl_usd, 1)'),
-    ('USD', 'hourly_earnings / lcu_per_usd', 'hourly_earnings / lcu_per_usd'),
-    ('PPP', 'hourly_earnings / ppp_lcu_per_intl_usd', 'hourly_earnings / ppp_lcu_per_intl_usd'),
-] %}
 hourly_values as {{ inline_cte() }} (
-    {% for currency, value, dollars in hourly_currencies %}
+    {% for currency, value, dollars in hourly_currencies() %}
         select
             country, pool, year, sex, '{{ currency }}' as currency, {{ value }} as value,
             floor(1000 * ({{ dollars }})) as bucket
@@ -33,10 +29,15 @@ hourly_values as {{ inline_cte() }} (
     {% endfor %}
 ),
 
+bucket_parts as ({{ pooled_parts(ref('int_hourly_value_buckets')) }}
+),
+
 value_buckets as (
     select * from (
-        select {{ ref_area(pool='pool') }} as country, year, {{ sex_code() }} as sex, currency, bucket, count(*) as n_values
-        from hourly_values
+        select
+            {{ ref_area(pool='pool') }} as country, year, {{ sex_code() }} as sex, currency, bucket,
+            cast(sum(n_values) as bigint) as n_values
+        from bucket_parts
         group by grouping sets (
             (country, year, sex, currency, bucket), (country, year, currency, bucket),
             (pool, year, sex, currency, bucket), (pool, year, currency, bucket)
@@ -81,7 +82,7 @@ middle_values as (
 hourly_medians as (
     select
         country, year, sex,
-        {% for currency, value, dollars in hourly_currencies %}
+        {% for currency, value, dollars in hourly_currencies() %}
             max(case when currency = '{{ currency }}' then low + (high - low) * ((n_total - 1) / 2.0 - floor((n_total - 1) / 2.0)) end)
                 as median_hourly_{{ currency | lower }}{% if not loop.last %},{% endif %}
         {% endfor %}
@@ -96,45 +97,23 @@ hourly_medians as (
     group by country, year, sex
 ),
 
--- means and rates of worker-months, each also as numerator / denominator: the linear parts disclosure control audits
-{% set ratio_statistics = [
-    ('mean_monthly_lcu', 'earnings', 1),
-    ('mean_monthly_usd', 'earnings / lcu_per_usd', 1),
-    ('mean_monthly_ppp', 'earnings / ppp_lcu_per_intl_usd', 1),
-    ('mean_hourly_lcu', 'hourly_earnings', 1),
-    ('mean_hourly_usd', 'hourly_earnings / lcu_per_usd', 1),
-    ('mean_hourly_ppp', 'hourly_earnings / ppp_lcu_per_intl_usd', 1),
-    ('minw_below_rt', 'case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end', 100),
-    ('ear_to_minw_ratio', 'case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end', 1),
-    ('ot_mean', 'overtime_hours', 1),
-    ('ot_excess_rt', 'case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end', 100),
-    ('digital_rt', 'case when payment_method is not null then case when payment_method in (\'bank\', \'mobile\') then 1 else 0 end end', 100),
-] %}
+-- means and rates of worker-months from their per-country parts (int_month_parts), each also as numerator /
+-- denominator: the linear parts disclosure control audits
+month_parts as ({{ pooled_parts(ref('int_month_parts')) }}
+),
+
 month_stats as (
     select * from (
         select
             {{ ref_area(pool='pool') }} as country,
             year,
             {{ sex_code() }} as sex,
-            {{ exact_avg('earnings') }} as mean_monthly_lcu,
-            {{ exact_avg('earnings / lcu_per_usd') }} as mean_monthly_usd,
-            {{ exact_avg('earnings / ppp_lcu_per_intl_usd') }} as mean_monthly_ppp,
-            {{ exact_avg('hourly_earnings') }} as mean_hourly_lcu,
-            {{ exact_avg('hourly_earnings / lcu_per_usd') }} as mean_hourly_usd,
-            {{ exact_avg('hourly_earnings / ppp_lcu_per_intl_usd') }} as mean_hourly_ppp,
-            100 * avg(case when minimum_wage_due > 0 then case when basic_pay < minimum_wage_due then 1 else 0 end end) as minw_below_rt,
-            {{ exact_avg('case when minimum_wage_due > 0 then basic_pay / minimum_wage_due end') }} as ear_to_minw_ratio,
-            {{ exact_avg('overtime_hours') }} as ot_mean,
-            100
-            * avg(case when overtime_limit_month is not null then case when overtime_hours > overtime_limit_month then 1 else 0 end end)
-                as ot_excess_rt,
-            100
-            * avg(case when payment_method is not null then case when payment_method in ('bank', 'mobile') then 1 else 0 end end)
-                as digital_rt
-            {% for name, expression, scale in ratio_statistics %}
-                , {{ scale }} * {{ exact_sum(expression) }} as {{ name }}_num, count({{ expression }}) as {{ name }}_den
+            {% for name, expression, scale in wage_month_statistics() %}
+                {{ scale }} * {{ mean_of_parts(name) }} as {{ name }},
+                {{ scale }} * cast(sum({{ name }}_sum) as double) as {{ name }}_num,
+                cast(sum({{ name }}_n) as bigint) as {{ name }}_den{% if not loop.last %},{% endif %}
             {% endfor %}
-        from months
+        from month_parts
         group by grouping sets ((country, year, sex), (country, year), (pool, year, sex), (pool, year))
     ) as grouped {{ pooled_groups_only() }}
 ),
