@@ -1,0 +1,121 @@
+"""The pooled X_BW cells add up per-country parts (issue 32: int_month_parts, int_hourly_value_buckets,
+int_country_worker_counts, int_country_hourly_means, int_country_gap_parts), and a country or country-year that
+fails a quality gate leaves the cells and the pool (DECENTWORK_EXCLUDED_COUNTRIES, assets/disclosure/asset.py) while
+its parts stay in the warehouse. Attacked here on the scenario sample: the cells are rebuilt with nothing excluded,
+with a whole country excluded and with one country-year excluded, and X_BW's means, medians, worker counts and
+female share are compared with an independent computation in polars over the worker-months of the countries that
+pool, so a part that leaks in (an excluded country, a country-year that does not pool) or goes missing shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.scenario import copy_root
+
+CELL_MODELS = ["int_coverage", "int_indicator_cells"]
+
+
+@pytest.fixture(scope="module")
+def warehouse_copy(scenario, tmp_path_factory) -> Path:
+    return copy_root(scenario["root"], tmp_path_factory.mktemp("pooled") / "data")
+
+
+def _rebuild_cells(root: Path, excluded: str, target: Path):
+    from assets.dbt_runner import invoke
+
+    done = invoke(
+        ["build", "--select", *CELL_MODELS, "--exclude-resource-type", "unit_test"],
+        target,
+        {"DECENTWORK_DATA_DIR": str(root), "DECENTWORK_EXCLUDED_COUNTRIES": excluded},
+    )
+    assert done.success, done.problems
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        cells = con.sql("select * from intermediate.int_indicator_cells").pl()
+        months = con.sql(
+            "select country, year, worker_pid, sex, earnings, lcu_per_usd, hourly_earnings, ppp_lcu_per_intl_usd"
+            " from intermediate.int_worker_months"
+        ).pl()
+        coverage = con.sql("select country, year, pooled from intermediate.int_coverage where family = 'payroll'").pl()
+    return cells, months, coverage
+
+
+def _pooled_months(months: pl.DataFrame, coverage: pl.DataFrame, excluded: str) -> pl.DataFrame:
+    """The worker-months X_BW rests on, found without the dbt project: every country-year but those whose payroll
+    covers fewer months than another country's (int_coverage: pooled false) and those excluded."""
+    entries = [entry for entry in excluded.split(",") if entry]
+    countries = [entry for entry in entries if ":" not in entry]
+    years = [entry for entry in entries if ":" in entry]
+    unpooled = coverage.filter(pl.col("pooled").not_()).select("country", "year")
+    return (
+        months.join(unpooled, on=["country", "year"], how="anti")
+        .filter(~pl.col("country").is_in(countries))
+        .filter(~(pl.col("country") + ":" + pl.col("year").cast(pl.Utf8)).is_in(years))
+    )
+
+
+def _expected(pooled: pl.DataFrame) -> dict[tuple, float]:
+    """(indicator, sex, year) -> value, over the pooled worker-months, in plain polars (floats, linear median)."""
+    by_sex = pooled.with_columns(pl.col("sex").map_elements(lambda s: f"SEX_{s}", return_dtype=pl.Utf8))
+    both = pooled.with_columns(pl.lit("SEX_T").alias("sex"))
+    rows = pl.concat([by_sex, both]).with_columns(
+        (pl.col("country") + ":" + pl.col("worker_pid")).alias("worker_key"),
+        (pl.col("earnings") / pl.col("lcu_per_usd")).alias("monthly_usd"),
+        (pl.col("hourly_earnings") / pl.col("ppp_lcu_per_intl_usd")).alias("hourly_ppp"),
+    )
+    stats = rows.group_by("year", "sex").agg(
+        pl.col("monthly_usd").drop_nulls().mean().alias("EAR_MEAN_MONTHLY"),
+        pl.col("hourly_ppp").drop_nulls().median().alias("EAR_MEDIAN_HOURLY"),
+        pl.col("worker_key").n_unique().alias("n_workers"),
+    )
+    expected = {}
+    for row in stats.iter_rows(named=True):
+        key = (row["sex"], row["year"])
+        expected[("EAR_MEAN_MONTHLY", *key)] = row["EAR_MEAN_MONTHLY"]
+        expected[("EAR_MEDIAN_HOURLY", *key)] = row["EAR_MEDIAN_HOURLY"]
+        expected[("n_workers", *key)] = row["n_workers"]
+    for year in stats["year"].unique():
+        women, total = expected.get(("n_workers", "SEX_F", year)), expected[("n_workers", "SEX_T", year)]
+        expected[("FEMALE_SHARE_WORKFORCE", "SEX_T", year)] = 100 * (women or 0) / total
+    return expected
+
+
+def _published_pool(cells: pl.DataFrame) -> dict[tuple, float]:
+    pooled = cells.filter(pl.col("ref_area") == "X_BW")
+    found = {}
+    for row in pooled.iter_rows(named=True):
+        key = (row["sex"], row["time"])
+        if row["indicator"] == "EAR_MEAN_MONTHLY" and row["classif1"] == "CUR_TYPE_USD":
+            found[("EAR_MEAN_MONTHLY", *key)] = row["obs_value"]
+            found[("n_workers", *key)] = row["n_workers"]
+        if row["indicator"] == "EAR_MEDIAN_HOURLY" and row["classif1"] == "CUR_TYPE_PPP":
+            found[("EAR_MEDIAN_HOURLY", *key)] = row["obs_value"]
+        if row["indicator"] == "FEMALE_SHARE_WORKFORCE":
+            found[("FEMALE_SHARE_WORKFORCE", *key)] = row["obs_value"]
+    return found
+
+
+@pytest.mark.parametrize(
+    "excluded",
+    ["", "BGD", "KHM:2025", "BGD,VNM:2025"],
+    ids=["nothing excluded", "a whole country", "a country-year", "a country and another's year"],
+)
+def test_pooled_cells_are_the_parts_of_the_countries_that_pool(warehouse_copy, tmp_path, excluded):
+    cells, months, coverage = _rebuild_cells(warehouse_copy, excluded, tmp_path / "target")
+    expected = _expected(_pooled_months(months, coverage, excluded))
+    found = _published_pool(cells)
+    assert expected.keys() == found.keys(), sorted(set(expected) ^ set(found))
+    for key, value in expected.items():
+        assert found[key] == pytest.approx(value, rel=1e-9), key
+    for entry in filter(None, excluded.split(",")):
+        country, _, year = entry.partition(":")
+        gone = cells.filter(pl.col("ref_area") == country)
+        assert (gone.filter(pl.col("time") == int(year)) if year else gone).is_empty(), entry
+    # the parts are kept whatever is excluded: a later run that includes the country again needs no rebuild of them
+    with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
+        kept = {row[0] for row in con.sql("select distinct country from intermediate.int_month_parts").fetchall()}
+    assert kept == set(months["country"].unique())
