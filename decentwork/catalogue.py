@@ -176,7 +176,12 @@ def render_page(catalogue: list[dict]) -> str:
         "coverage and the pooled `X_BW`, and the published `codes` table labels every code. The dbt unit tests of",
         "`dbt_project/models/intermediate/int_cells_<topic>.yml` "
         "(and of `int_worker_counts.yml` and `int_hourly_means.yml`",
-        "beside them) check each formula on hand-worked rows.",
+        "beside them) check each formula on hand-worked rows. The means, rates, counts and median buckets are kept "
+        "per country",
+        "(`int_month_parts`, `int_hourly_value_buckets`, `int_country_worker_counts`, `int_country_hourly_means`,",
+        "`int_country_gap_parts`, each with its own unit test), and `X_BW` adds the parts of the countries that "
+        "pool: the",
+        "same exact sums and distinct counts as over their rows, since every worker and factory key names its country.",
         "",
     ]
     for topic, title in TOPICS.items():
