@@ -119,3 +119,47 @@ def test_pooled_cells_are_the_parts_of_the_countries_that_pool(warehouse_copy, t
     with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
         kept = {row[0] for row in con.sql("select distinct country from intermediate.int_month_parts").fetchall()}
     assert kept == set(months["country"].unique())
+
+
+COUNTRY_SLICED = [
+    "int_worker_months",
+    "int_worker_strata",
+    "int_month_parts",
+    "int_hourly_value_buckets",
+    "int_country_worker_counts",
+    "int_country_hourly_means",
+    "int_country_gap_parts",
+]
+
+
+def _slices(warehouse: Path) -> dict[str, dict[str, int]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {
+            model: dict(con.sql(f"select country, count(*) from intermediate.{model} group by country").fetchall())
+            for model in COUNTRY_SLICED
+        }
+
+
+@pytest.mark.slow  # a national refresh of its own (about 1.5 min): run by CI after `make test` (.ci/run)
+def test_a_national_refresh_that_leaves_a_country_no_payroll_removes_its_old_slices(scenario, tmp_path):
+    """The country-incremental models replace a refreshed country's slice by its new rows. When a national refresh
+    leaves the country no payroll row (its deliveries withdrawn; every row quarantined does the same), there are no
+    new rows to name it, and a delete keyed on the new rows' countries kept the old slice: stale worker-months, and
+    cells computed from them. Every slice of the country must go, as a full rebuild has it."""
+    from tests.conftest import decentwork
+    from tests.scenario import KEY, SMALL_COUNTRY
+
+    root = copy_root(scenario["root"], tmp_path / "data")
+    assert all(slices.get(SMALL_COUNTRY) for slices in _slices(root / "warehouse.duckdb").values())
+    for delivered in (root / "raw" / "payroll" / SMALL_COUNTRY).iterdir():
+        delivered.unlink()
+    done = decentwork(root, "run", "--country", SMALL_COUNTRY, key=KEY, env={"DECENTWORK_DATA_DOCS": "off"})
+    assert "worker-level models rebuilt for " + SMALL_COUNTRY in done.stdout + done.stderr, done.stdout[-3000:]
+    after = _slices(root / "warehouse.duckdb")
+    for model, slices in after.items():
+        assert SMALL_COUNTRY not in slices, f"{model} kept {slices[SMALL_COUNTRY]} rows of {SMALL_COUNTRY}"
+    cells = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True).sql(
+        f"select count(*) from intermediate.int_indicator_cells where ref_area = '{SMALL_COUNTRY}'"
+        " and indicator like 'EAR_%'"
+    )
+    assert cells.fetchall() == [(0,)], "wage cells of a country without payroll"

@@ -8,7 +8,10 @@
 
 {% macro country_incremental_config() -%}
     {%- if target.type == 'duckdb' -%}
-        {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='country') }}
+        {{ config(
+            materialized='incremental', incremental_strategy='delete+insert', unique_key='country',
+            pre_hook="{{ delete_refreshed_countries() }}"
+        ) }}
     {%- else -%}
         {{ config(materialized='table') }}
     {%- endif -%}
@@ -24,6 +27,23 @@
         where {{ column }} in ('{{ countries | join("', '") }}')
         {%- else -%}
         where 1 = 0
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{# Before an incremental build: delete the slices of the countries being refreshed (every slice without the
+   variable). delete+insert alone deletes only the countries its new rows name, so a refreshed country left with
+   no row (its deliveries withdrawn, every row quarantined) kept its old slice, and its cells came from it
+   (tests/test_pooled_parts.py). A pre-hook: rendered when the model runs, so the variable is no part of the parse. #}
+{% macro delete_refreshed_countries() -%}
+    {%- if is_incremental() -%}
+        {%- if env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') == '<all>' -%}
+        delete from {{ this }}
+        {%- else -%}
+            {%- set countries = env_var('DECENTWORK_REFRESH_COUNTRIES').split(',') | reject('equalto', '') | list -%}
+            {%- if countries -%}
+        delete from {{ this }} where country in ('{{ countries | join("', '") }}')
+            {%- endif -%}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
