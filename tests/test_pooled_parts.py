@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.scenario import copy_root
+from tests.scenario import COUNTRIES, copy_root
 
 CELL_MODELS = ["int_coverage", "int_indicator_cells"]
 
@@ -140,24 +140,31 @@ def _slices(warehouse: Path) -> dict[str, dict[str, int]]:
         }
 
 
-@pytest.mark.slow  # a national refresh of its own (about 1.5 min): run by CI after `make test` (.ci/run)
-def test_a_national_refresh_that_leaves_a_country_no_payroll_removes_its_old_slices(scenario, tmp_path):
+def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario, tmp_path):
     """The country-incremental models replace a refreshed country's slice by its new rows. When a national refresh
     leaves the country no payroll row (its deliveries withdrawn; every row quarantined does the same), there are no
     new rows to name it, and a delete keyed on the new rows' countries kept the old slice: stale worker-months, and
-    cells computed from them. Every slice of the country must go, as a full rebuild has it."""
-    from tests.conftest import decentwork
-    from tests.scenario import KEY, SMALL_COUNTRY
+    cells computed from them. Every slice of the country must go. The refresh's dbt build, as the Dagster asset runs
+    it for one country (assets/dbt_models.py), on the staged files without the small country's payroll."""
+    from assets.dbt_runner import invoke
+    from tests.scenario import SMALL_COUNTRY
 
     root = copy_root(scenario["root"], tmp_path / "data")
     assert all(slices.get(SMALL_COUNTRY) for slices in _slices(root / "warehouse.duckdb").values())
-    for delivered in (root / "raw" / "payroll" / SMALL_COUNTRY).iterdir():
-        delivered.unlink()
-    done = decentwork(root, "run", "--country", SMALL_COUNTRY, key=KEY, env={"DECENTWORK_DATA_DOCS": "off"})
-    assert "worker-level models rebuilt for " + SMALL_COUNTRY in done.stdout + done.stderr, done.stdout[-3000:]
+    staged = list((root / "staging" / "payroll").glob(f"country={SMALL_COUNTRY}/*.parquet"))
+    assert staged
+    for file in staged:
+        file.unlink()
+    done = invoke(
+        ["run", "--exclude", "path:models/marts"],
+        tmp_path / "target",
+        {"DECENTWORK_DATA_DIR": str(root), "DECENTWORK_REFRESH_COUNTRIES": SMALL_COUNTRY},
+    )
+    assert done.success, done.problems
     after = _slices(root / "warehouse.duckdb")
     for model, slices in after.items():
         assert SMALL_COUNTRY not in slices, f"{model} kept {slices[SMALL_COUNTRY]} rows of {SMALL_COUNTRY}"
+    assert {c for slices in after.values() for c in slices} == set(COUNTRIES) - {SMALL_COUNTRY}, "others kept"
     cells = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True).sql(
         f"select count(*) from intermediate.int_indicator_cells where ref_area = '{SMALL_COUNTRY}'"
         " and indicator like 'EAR_%'"
