@@ -20,6 +20,7 @@ import pytest
 from decentwork.settings import SOURCES, Paths
 from tests.conftest import decentwork
 from tests.scenario import KEY, copy_root
+from tests.test_pooled_parts import COUNTRY_SLICED
 
 REFRESHED = "KHM"
 POOLED = "X_BW"
@@ -139,15 +140,7 @@ def test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild(r
     paths = refresh["paths"]
     compiled = paths.dbt_artifacts / "compiled" / "decentwork" / "models" / "intermediate"
     # the countries reached dbt (macros/incremental.sql): the worker-level models and the per-country parts of the cells
-    for model in (
-        "int_worker_months",
-        "int_worker_strata",
-        "int_month_parts",
-        "int_hourly_value_buckets",
-        "int_country_worker_counts",
-        "int_country_hourly_means",
-        "int_country_gap_parts",
-    ):
+    for model in COUNTRY_SLICED:
         assert "where country in ('KHM')" in (compiled / f"{model}.sql").read_text(encoding="utf-8"), model
     incremental = _warehouse_tables(paths.warehouse)
     assert incremental["intermediate.int_worker_months"], "worker-months were built"

@@ -121,6 +121,7 @@ def test_pooled_cells_are_the_parts_of_the_countries_that_pool(warehouse_copy, t
     assert kept == set(months["country"].unique())
 
 
+# the models incremental by country (macros/incremental.sql: country_incremental_config)
 COUNTRY_SLICED = [
     "int_worker_months",
     "int_worker_strata",
