@@ -20,15 +20,16 @@ social_security as (select * from {{ ref('stg_social_security') }} {{ refreshed_
 -- the months the social-security extract covers: a payroll month outside them has no record to link to yet
 linked_months as (select distinct country, period from social_security),
 
+-- keyed by worker_join_key (macros/join_keys.sql): 16 bytes a worker instead of the 64-character pseudonym
 registrations as (
-    select country, worker_pid, min(registration_date) as registration_date
+    select country, {{ worker_join_key('worker_pid') }} as worker_key, min(registration_date) as registration_date
     from social_security
-    group by country, worker_pid
+    group by country, worker_key
 ),
 
 contributions as (
     select
-        country, worker_pid, period,
+        country, {{ worker_join_key('worker_pid') }} as worker_key, period,
         {{ exact_sum('insurable_wage') }} as insurable_wage,
         {{ exact_sum(
             'case when paid_date is not null '
@@ -40,7 +41,7 @@ contributions as (
             end
         ) as is_paid
     from social_security
-    group by country, worker_pid, period
+    group by country, worker_key, period
 )
 
 select
@@ -68,7 +69,11 @@ left join refs
     on refs.country = payroll.country and refs.state is not distinct from factories.state and refs.period_start = payroll.period_start
 left join fx on fx.currency = payroll.currency and fx.year = payroll.year
 left join ppp on ppp.iso3 = payroll.country and ppp.year = payroll.year
-left join registrations on registrations.country = payroll.country and registrations.worker_pid = payroll.worker_pid
+left join registrations
+    on registrations.country = payroll.country and registrations.worker_key = {{ worker_join_key('payroll.worker_pid') }}
 left join contributions
-    on contributions.country = payroll.country and contributions.worker_pid = payroll.worker_pid and contributions.period = payroll.period
+    on
+        contributions.country = payroll.country
+        and contributions.worker_key = {{ worker_join_key('payroll.worker_pid') }}
+        and contributions.period = payroll.period
 left join linked_months on linked_months.country = payroll.country and linked_months.period = payroll.period
