@@ -37,7 +37,8 @@ def _rebuild_cells(root: Path, excluded: str, target: Path):
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
         cells = con.sql("select * from intermediate.int_indicator_cells").pl()
         months = con.sql(
-            "select country, year, worker_pid, sex, earnings, lcu_per_usd, hourly_earnings, ppp_lcu_per_intl_usd"
+            "select country, year, cast(worker_key as varchar) as worker_key, sex, earnings, lcu_per_usd,"
+            " hourly_earnings, ppp_lcu_per_intl_usd"
             " from intermediate.int_worker_months"
         ).pl()
         coverage = con.sql("select country, year, pooled from intermediate.int_coverage where family = 'payroll'").pl()
@@ -63,7 +64,6 @@ def _expected(pooled: pl.DataFrame) -> dict[tuple, float]:
     by_sex = pooled.with_columns(pl.col("sex").map_elements(lambda s: f"SEX_{s}", return_dtype=pl.Utf8))
     both = pooled.with_columns(pl.lit("SEX_T").alias("sex"))
     rows = pl.concat([by_sex, both]).with_columns(
-        (pl.col("country") + ":" + pl.col("worker_pid")).alias("worker_key"),
         (pl.col("earnings") / pl.col("lcu_per_usd")).alias("monthly_usd"),
         (pl.col("hourly_earnings") / pl.col("ppp_lcu_per_intl_usd")).alias("hourly_ppp"),
     )
@@ -171,3 +171,35 @@ def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario,
         " and indicator like 'EAR_%'"
     )
     assert cells.fetchall() == [(0,)], "wage cells of a country without payroll"
+
+
+def test_the_worker_key_counts_each_worker_once_and_holds_no_pseudonym(scenario):
+    """The worker-level models carry a worker's key (macros/join_keys.sql: a 128-bit hash of country and
+    pseudonym), not the pseudonym. Every distinct count rests on it, so per country and over all countries the
+    keys must number exactly the staged payroll's distinct (country, pseudonym) pairs (a collision or a key
+    without its country counts fewer, a key that is not a function of the worker more), and no pseudonym may be
+    left in the worker-months."""
+    root = scenario["root"]
+    staged = pl.concat(
+        pl.read_parquet(f, columns=["worker_pid"]).with_columns(pl.lit(f.parent.name[8:]).alias("country"))
+        for f in sorted((root / "staging" / "payroll").glob("country=*/*.parquet"))
+    )
+    workers = staged.group_by("country").agg(pl.col("worker_pid").n_unique().alias("n"))
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        keys = dict(
+            con.sql(
+                "select country, count(distinct worker_key) from intermediate.int_worker_months group by 1"
+            ).fetchall()
+        )
+        all_keys = con.sql("select count(distinct worker_key) from intermediate.int_worker_months").fetchall()[0][0]
+        described = con.sql("describe intermediate.int_worker_months").fetchall()
+        texts = [name for (name, kind, *_) in described if kind == "VARCHAR"]
+        held = con.sql(
+            "select distinct v from ("
+            + " union all ".join(f"select {c} as v from intermediate.int_worker_months" for c in texts)
+            + ")"
+        ).pl()
+    assert keys == dict(workers.iter_rows()), "one key per worker and country"
+    assert all_keys == workers["n"].sum(), "keys are unique across countries"
+    assert "worker_pid" not in [name for (name, *_) in described]
+    assert held.join(staged.select(pl.col("worker_pid").alias("v")).unique(), on="v").is_empty(), "a pseudonym is left"

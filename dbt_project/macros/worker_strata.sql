@@ -15,8 +15,7 @@
    programme's scale (docs/scale.md). Reads a CTE `months` (grouped_worker_months). #}
 {% macro worker_strata_rows() -%}
     select
-        country, year, sex, worker_pid, factory_id, occupation, yip_group, has_social_security,
-        country || ':' || worker_pid as worker_key,
+        country, year, sex, worker_key, factory_id, occupation, yip_group, has_social_security,
         country || ':' || cast(factory_id as string) as factory_key,
         max(case when minimum_wage_due > 0 then 1 else 0 end) as has_minimum_wage,
         {{ decimal_sum('hourly_earnings') }} as hourly_lcu_sum,
@@ -24,5 +23,5 @@
         {{ decimal_sum('hourly_earnings / ppp_lcu_per_intl_usd') }} as hourly_ppp_sum,
         count(hourly_earnings / ppp_lcu_per_intl_usd) as hourly_ppp_n
     from months
-    group by country, year, sex, worker_pid, factory_id, occupation, yip_group, has_social_security
+    group by country, year, sex, worker_key, factory_id, occupation, yip_group, has_social_security
 {%- endmacro %}

@@ -2,10 +2,17 @@
   The analysis unit of wages, gaps and social protection: one payroll worker-month with its
   factory, years in the programme, the references in force, currency conversions and its
   social-security record (has_social_security: the social-security extract covers the month, so the linked
-  indicators may count it). Incremental by country (macros/incremental.sql).
+  indicators may count it). The worker is its key (macros/join_keys.sql: worker_key), not its pseudonym.
+  Incremental by country (macros/incremental.sql).
 #}
 {{ country_incremental_config() }}
-with payroll as (select * from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}),
+with payroll as (
+    select
+        country, factory_id, {{ worker_key('country', 'worker_pid') }} as worker_key, period, year, period_start, sex,
+        occupation, contract_type, pay_basis, payment_method, currency, days_worked, regular_hours, overtime_hours,
+        total_hours, basic_pay, overtime_pay, allowances, bonuses, earnings, hourly_earnings
+    from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}
+),
 
 factories as (select * from {{ ref('stg_factories') }}),
 
@@ -15,21 +22,25 @@ fx as (select * from {{ ref('ref_exchange_rates') }}),
 
 ppp as (select * from {{ ref('ref_ppp_factors') }}),
 
-social_security as (select * from {{ ref('stg_social_security') }} {{ refreshed_countries_only() }}),
+social_security as (
+    select
+        country, {{ worker_key('country', 'worker_pid') }} as worker_key, period, registration_date, insurable_wage,
+        employer_contribution, employee_contribution, paid_date
+    from {{ ref('stg_social_security') }} {{ refreshed_countries_only() }}
+),
 
 -- the months the social-security extract covers: a payroll month outside them has no record to link to yet
 linked_months as (select distinct country, period from social_security),
 
--- keyed by worker_join_key (macros/join_keys.sql): 16 bytes a worker instead of the 64-character pseudonym
 registrations as (
-    select country, {{ worker_join_key('worker_pid') }} as worker_key, min(registration_date) as registration_date
+    select country, worker_key, min(registration_date) as registration_date
     from social_security
     group by country, worker_key
 ),
 
 contributions as (
     select
-        country, {{ worker_join_key('worker_pid') }} as worker_key, period,
+        country, worker_key, period,
         {{ exact_sum('insurable_wage') }} as insurable_wage,
         {{ exact_sum(
             'case when paid_date is not null '
@@ -69,11 +80,7 @@ left join refs
     on refs.country = payroll.country and refs.state is not distinct from factories.state and refs.period_start = payroll.period_start
 left join fx on fx.currency = payroll.currency and fx.year = payroll.year
 left join ppp on ppp.iso3 = payroll.country and ppp.year = payroll.year
-left join registrations
-    on registrations.country = payroll.country and registrations.worker_key = {{ worker_join_key('payroll.worker_pid') }}
+left join registrations on registrations.country = payroll.country and registrations.worker_key = payroll.worker_key
 left join contributions
-    on
-        contributions.country = payroll.country
-        and contributions.worker_key = {{ worker_join_key('payroll.worker_pid') }}
-        and contributions.period = payroll.period
+    on contributions.country = payroll.country and contributions.worker_key = payroll.worker_key and contributions.period = payroll.period
 left join linked_months on linked_months.country = payroll.country and linked_months.period = payroll.period
