@@ -1,0 +1,48 @@
+"""Time one dbt build of the warehouse models in process, as the refresh runs it (assets.dbt_runner.invoke): no
+marts, no unit tests. For before/after pairs of a dbt change on the same staged files, with farm-bench:
+
+    farm-bench -n 3 --timeout 3600 --vs "<before>/.venv/bin/python <before>/bench/dbt_build.py <data> full" \
+        -- <after>/.venv/bin/python <after>/bench/dbt_build.py <data> full
+
+`<data>` is a data root that a refresh has staged (bench/run.py leaves one per scale factor). `full`: every model
+rebuilt (`--full-refresh`); `KHM` (any ISO3 code): only that country's slices, as a national refresh of it. dbt's
+artifacts go to <data>/dbt-build-<checkout>, so two checkouts keep their own. Prints the build's wall seconds.
+
+The `__main__` guard matters: something in the build starts a process by `spawn`, which imports the main module
+again, and without the guard that child ran a second, concurrent build (the figures before 2026-12-07 in the
+README's step 2 were taken that way).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def main(data: str, mode: str) -> None:
+    checkout = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(checkout))
+    os.chdir(checkout)
+    os.environ["DECENTWORK_DATA_DIR"] = data
+    from assets.dbt_runner import invoke
+
+    args = ["build", "--exclude-resource-type", "unit_test", "--exclude", "path:models/marts"]
+    env = {"DECENTWORK_DATA_DIR": data}
+    if mode == "full":
+        args.append("--full-refresh")
+    else:
+        args += ["--exclude-resource-type", "seed"]
+        env["DECENTWORK_REFRESH_COUNTRIES"] = mode
+    started = time.perf_counter()
+    done = invoke(args, Path(data) / f"dbt-build-{checkout.name}", env)
+    if not done.success:
+        sys.exit("dbt failed: " + "; ".join(done.problems))
+    print(f"{mode} {time.perf_counter() - started:.1f}s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
