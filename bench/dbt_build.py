@@ -8,9 +8,8 @@ marts, no unit tests. For before/after pairs of a dbt change on the same staged 
 rebuilt (`--full-refresh`); `KHM` (any ISO3 code): only that country's slices, as a national refresh of it. dbt's
 artifacts go to <data>/dbt-build-<checkout>, so two checkouts keep their own. Prints the build's wall seconds.
 
-The `__main__` guard matters: something in the build starts a process by `spawn`, which imports the main module
-again, and without the guard that child ran a second, concurrent build (the figures before 2026-12-07 in the
-README's step 2 were taken that way).
+The `__main__` guard matters: without it, one timed process ran a second, concurrent build (most likely a child
+started by `spawn` during the build imports the main module again). The README's step-2 pairs were taken that way.
 """
 
 from __future__ import annotations
