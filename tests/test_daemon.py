@@ -3,9 +3,14 @@
 `decentwork daemon` runs on a small sample with DECENTWORK_REFRESH_CRON set to a minute about to come, one daemon per
 instance, both started together (the wait for the minute is paid once). Waited for:
 each country with deliveries is refreshed exactly once, successfully (one refresh run covers them all, the other
-countries' ticks join it), within DEADLINE seconds of the due minute; the countries without deliveries get their
-skip reason; the sensor's first look launches nothing; the publication equals that of `decentwork run` on the same
+countries' ticks join it), in about the time one full refresh takes; the countries without deliveries get their skip
+reason; the sensor's first look launches nothing; the publication equals that of `decentwork run` on the same
 extracts. The daemon's process tree is stopped by its process ids at the end. Behind the slow marker (CI runs it).
+
+"About the time one full refresh takes" is measured in the same test, not stated in seconds: a `decentwork run` of
+the same extracts starts at the due minute beside the two daemons, so the three share the machine (and whatever else
+CI runs beside them) alike. Each daemon must finish within SLOWER_THAN_RUN times that run's time plus LAUNCH seconds
+for its tick, the run's launch and its process start. One refresh per country in turn would take about five times.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from dagster._core.scheduler.instigation import TickStatus
 
 from decentwork.sample import generate
 from decentwork.settings import Paths
-from tests.conftest import decentwork
 from tests.instances import BACKENDS, REPO, instance_home
 
 pytestmark = pytest.mark.slow
 KEY = "daemon-test-key-of-at-least-32-characters"
-DEADLINE = 240  # seconds from the due minute to the end of the last refresh: one refresh of the sample is ~60 s here
+SLOWER_THAN_RUN = 1.5  # the daemons' refresh against `decentwork run` started at the same minute (measured: ~1.0)
+LAUNCH = 60  # seconds: the schedule tick, the run's launch and its process start (measured: ~35 s)
+GIVE_UP = 900  # seconds after the due minute: a refresh still unfinished then is reported as a failure
 COUNTRIES_WITH_DELIVERIES = ["BGD", "IDN", "JOR", "KHM", "VNM"]
 
 
@@ -95,6 +101,15 @@ def test_every_country_due_at_once_is_refreshed_exactly_once_on_both_instances(
                 "DECENTWORK_REFRESH_CRON": f"{due.minute} {due.hour} * * *",
             }
             env.pop("DECENTWORK_SCHEDULES", None)
+            with monkeypatch.context() as mp:  # the instance resolves its storage from the environment once
+                for name, value in instance_env.items() | {
+                    ("DECENTWORK_DATA_DIR", str(root)),
+                    ("DECENTWORK_DAGSTER_STORAGE", str(root / "dagster")),
+                }:
+                    mp.setenv(name, value)
+                # opened before the daemon starts: two processes creating a new SQLite schedule database at once can
+                # both stamp its alembic version (CI saw "more than one head")
+                instance = stack.enter_context(dg.DagsterInstance.get())
             log = stack.enter_context((tmp_path / f"daemon-{backend}.log").open("w"))
             process = subprocess.Popen(
                 [str(Path(sys.executable).parent / "decentwork"), "daemon"],
@@ -104,17 +119,27 @@ def test_every_country_due_at_once_is_refreshed_exactly_once_on_both_instances(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            with monkeypatch.context() as mp:  # the instance resolves its storage from the environment once
-                for name, value in instance_env.items() | {
-                    ("DECENTWORK_DATA_DIR", str(root)),
-                    ("DECENTWORK_DAGSTER_STORAGE", str(root / "dagster")),
-                }:
-                    mp.setenv(name, value)
-                instance = stack.enter_context(dg.DagsterInstance.get())
             daemons[backend] = {"root": root, "process": process, "instance": instance, "peak": 0}
+        # the publication `decentwork run` makes of the same extracts, started at the due minute beside the daemons
+        reference = tmp_path / "reference"
+        shutil.copytree(raw, reference / "raw", copy_function=shutil.copy2)
+        reference_log = stack.enter_context((tmp_path / "reference-run.log").open("w"))
+        reference_env = {**os.environ, "DECENTWORK_DATA_DIR": str(reference), "DECENTWORK_PSEUDONYM_KEY": KEY}
+        reference_run: dict = {}
         try:
             waiting = set(daemons)
-            while waiting and time.time() < due.timestamp() + DEADLINE + 60:
+            while (waiting or "seconds" not in reference_run) and time.time() < due.timestamp() + GIVE_UP:
+                if "process" not in reference_run and time.time() >= due.timestamp():
+                    reference_run["process"] = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "decentwork"), "run"],
+                        env=reference_env,
+                        cwd=REPO,
+                        stdout=reference_log,
+                        stderr=subprocess.STDOUT,
+                    )
+                started = reference_run.get("process")
+                if started and "seconds" not in reference_run and started.poll() is not None:
+                    reference_run["seconds"] = time.time() - due.timestamp()
                 for backend in sorted(waiting):
                     d = daemons[backend]
                     log_text = (tmp_path / f"daemon-{backend}.log").read_text()
@@ -132,29 +157,31 @@ def test_every_country_due_at_once_is_refreshed_exactly_once_on_both_instances(
         finally:
             for d in daemons.values():
                 d["stopped"] = _stop_tree(d["process"])
+            if "process" in reference_run:
+                _stop_tree(reference_run["process"])
 
-    # the publication `decentwork run` makes of the same extracts (in this process: tests/conftest.py)
-    reference = tmp_path / "reference"
-    shutil.copytree(raw, reference / "raw", copy_function=shutil.copy2)
-    reference_run = decentwork(reference, "run", key=KEY)
-    assert reference_run.returncode == 0, reference_run.stdout[-3000:] + reference_run.stderr[-3000:]
+    reference_output = (tmp_path / "reference-run.log").read_text()
+    assert "seconds" in reference_run, f"`decentwork run` unfinished {GIVE_UP} s after the due minute"
+    assert reference_run["process"].returncode == 0, reference_output[-3000:]
+    print(f"`decentwork run` beside the daemons: {reference_run['seconds']:.0f} s")
+    allowed = SLOWER_THAN_RUN * reference_run["seconds"] + LAUNCH
     for backend, d in daemons.items():
-        _assert_refreshed_once(backend, d, due, tmp_path / f"daemon-{backend}.log")
+        _assert_refreshed_once(backend, d, due, allowed, tmp_path / f"daemon-{backend}.log")
         daemon_published, cli_published = _publication(Paths(d["root"]).marts), _publication(Paths(reference).marts)
         assert daemon_published.keys() == cli_published.keys() and daemon_published
         for name, frame in cli_published.items():
             assert daemon_published[name].equals(frame), f"{backend}: {name} differs from `decentwork run`'s"
 
 
-def _assert_refreshed_once(backend: str, d: dict, due: dt.datetime, log: Path) -> None:
-    """Exactly one successful refresh, in time; one schedule requested it and every other tick says why not; the
-    sensor launched nothing; the daemon's process tree is gone."""
+def _assert_refreshed_once(backend: str, d: dict, due: dt.datetime, allowed: float, log: Path) -> None:
+    """Exactly one successful refresh, within `allowed` seconds of the due minute; one schedule requested it and
+    every other tick says why not; the sensor launched nothing; the daemon's process tree is gone."""
     runs, ticks, sensor_ticks = d["runs"], d["ticks"], d["sensor_ticks"]
     assert d["stopped"] and not any(
         psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in d["stopped"]
     )
     assert d.get("finished_at") is not None, (
-        f"{backend}: not finished {DEADLINE + 60} s after the due minute: "
+        f"{backend}: not finished {GIVE_UP} s after the due minute: "
         f"runs {[(r.run_id[:8], r.status.value) for r in runs]}, "
         f"{len(ticks)} schedule ticks\n{log.read_text()[-3000:]}"
     )
@@ -163,7 +190,7 @@ def _assert_refreshed_once(backend: str, d: dict, due: dt.datetime, log: Path) -
     print(
         f"{backend}: every country refreshed {elapsed:.0f} s after the due minute; peak RSS {d['peak'] / 2**20:.0f} MB"
     )
-    assert elapsed < DEADLINE
+    assert elapsed < allowed, f"{backend}: {elapsed:.0f} s, more than the {allowed:.0f} s allowed"
 
     # one schedule requested the refresh, every other country's tick says why it did not
     requested = [c for c, t in ticks.items() if t.status == TickStatus.SUCCESS]
