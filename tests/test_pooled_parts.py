@@ -130,13 +130,24 @@ COUNTRY_SLICED = [
     "int_country_worker_counts",
     "int_country_hourly_means",
     "int_country_gap_parts",
+    "int_country_factory_contributions",
+    "int_month_references",
 ]
 
 
+# the rows of a slice that come from the payroll (the factory totals also count survey respondents and PICC members)
+FROM_PAYROLL = {"int_country_factory_contributions": "where population = 'payroll'"}
+
+
 def _slices(warehouse: Path) -> dict[str, dict[str, int]]:
+    """Rows per country of each country-sliced model: those from the payroll."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return {
-            model: dict(con.sql(f"select country, count(*) from intermediate.{model} group by country").fetchall())
+            model: dict(
+                con.sql(
+                    f"select country, count(*) from intermediate.{model} {FROM_PAYROLL.get(model, '')} group by country"
+                ).fetchall()
+            )
             for model in COUNTRY_SLICED
         }
 
@@ -203,3 +214,38 @@ def test_the_worker_key_counts_each_worker_once_and_holds_no_pseudonym(scenario)
     assert all_keys == workers["n"].sum(), "keys are unique across countries"
     assert "worker_pid" not in [name for (name, *_) in described]
     assert held.join(staged.select(pl.col("worker_pid").alias("v")).unique(), on="v").is_empty(), "a pseudonym is left"
+
+
+def test_a_national_refresh_tests_the_refreshed_countries_rows_of_the_sliced_relations(scenario, tmp_path):
+    """A national refresh's data tests read only the refreshed countries' rows of the staged extracts and of the
+    country-incremental models (macros/incremental.sql: get_where_subquery); the other countries' rows are those the
+    last successful build tested. Attacked with a duplicate social-security return planted in KHM's staged file:
+    KHM's refresh and a full build fail on it; VNM's refresh does not read it (the narrowing is real); the tests of a
+    relation built over every country (int_latest_assessments) are never narrowed."""
+    from assets.dbt_runner import invoke
+
+    root = copy_root(scenario["root"], tmp_path / "data")
+    planted = root / "staging" / "social_security" / "country=KHM" / "part-0.parquet"
+    returns = pl.read_parquet(planted)
+    pl.concat([returns, returns.head(1)]).write_parquet(planted)
+
+    def data_tests(refreshed: str | None):
+        env = {"DECENTWORK_DATA_DIR": str(root)}
+        if refreshed is not None:
+            env["DECENTWORK_REFRESH_COUNTRIES"] = refreshed
+        target = tmp_path / f"target-{refreshed or 'full'}"
+        done = invoke(["test", "--select", "stg_social_security", "int_latest_assessments"], target, env)
+        compiled = {f.name: f.read_text(encoding="utf-8") for f in (target / "compiled").rglob("*.sql")}
+        return done, compiled
+
+    for refreshed in ("KHM", "VNM,KHM", None):
+        done, _ = data_tests(refreshed)
+        assert not done.success, f"the duplicate in KHM's staged returns passed a build refreshing {refreshed}"
+        assert any("unique_combination_stg_social_security" in problem for problem in done.problems), done.problems
+
+    done, compiled = data_tests("VNM")
+    assert done.success, done.problems
+    staged_tests = [sql for name, sql in compiled.items() if "stg_social_security" in name]
+    assert staged_tests and all("country in ('VNM')" in sql for sql in staged_tests)
+    whole = [sql for name, sql in compiled.items() if "int_latest_assessments" in name]
+    assert whole and not any("country in (" in sql for sql in whole)

@@ -1,8 +1,8 @@
 {#
   Distinct payroll workers and factories by country, year and sex (SEX_T: both), overall and in the populations some
   indicators rest on (int_worker_counts, which adds the pooled X_BW). Incremental by country like int_worker_strata:
-  a national refresh counts its own workers again. A worker or factory key names its country (country:pseudonym), so
-  a count over several countries is the sum of theirs.
+  a national refresh counts its own workers again. A worker key is made from the country and the pseudonym
+  (macros/join_keys.sql) and a factory key names its country, so a count over several countries is the sum of theirs.
 #}
 {{ country_incremental_config() }}
 with worker_strata as (select * from {{ ref('int_worker_strata') }} {{ refreshed_countries_only() }})

@@ -1,42 +1,7 @@
 {#
-  How many workers (survey respondents, PICC worker representatives) each factory contributes to the cells
-  of each population, by country, year, sex and breakdown: the factory totals of disclosure control's dominance
-  rule (assets/disclosure/rules.py). Aggregates only: one row per factory and cell part, no worker.
-  population: payroll | survey | picc; breakdown: _Z (all), OCU_<occupation>, YIP_<years>, or SUPERVISORS
-  (supervisors and managers, the population of FEMALE_SHARE_SUPERVISORS).
+  The factory totals of disclosure control's dominance rule (assets/disclosure/rules.py): each country's slice of
+  int_country_factory_contributions, but for the countries and country-years excluded this run (their cells
+  failed a quality gate). Aggregates only: one row per factory and cell part, no worker.
 #}
-with strata as (select * from {{ ref('int_worker_strata') }} {{ without_excluded_countries() }}),
-
-survey as (select * from {{ ref('stg_worker_survey') }} {{ without_excluded_countries() }}),
-
-picc as (
-    select * from (select * from {{ ref('int_picc_year_end') }} {{ without_excluded_countries() }}) as members where category = 'Workers'
-),
-
-{% set payroll_breakdowns = [
-    ("'_Z'", 'true'),
-    ("'OCU_' || upper(occupation)", 'true'),
-    ('yip_group', 'true'),
-    ("'SUPERVISORS'", "occupation in ('supervisor', 'manager')"),
-] %}
-payroll as (
-    {% for breakdown, condition in payroll_breakdowns %}
-        select 'payroll' as population, country, year, sex, {{ breakdown }} as breakdown, factory_key, count(distinct worker_key) as n
-        from strata
-        where {{ condition }}
-        group by country, year, sex, {{ breakdown }}, factory_key
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-)
-
-select population, country, year, sex, breakdown, factory_key, n from payroll
-union all
-select 'survey', country, year, sex, '_Z', country || ':' || cast(factory_id as string), count(*)
-from survey
-where sex is not null
-group by country, year, sex, factory_id
-union all
-select 'picc', country, year, sex, '_Z', country || ':' || cast(factory_id as string), count(distinct member_pid)
-from picc
-where sex is not null
-group by country, year, sex, factory_id
+select population, country, year, sex, breakdown, factory_key, n
+from {{ ref('int_country_factory_contributions') }} {{ without_excluded_countries() }}

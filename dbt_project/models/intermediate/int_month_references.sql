@@ -1,13 +1,20 @@
 {#
   The reference values in force for each (country, state, pay month) that has payroll:
   the applicable statutory minimum wage converted to a month (daily rates x legal days per month),
-  the legal hour limits and the social-security contribution rates.
+  the legal hour limits and the social-security contribution rates. Incremental by country like int_worker_months,
+  its only reader: a national refresh reads its own country's payroll. The payroll's distinct (factory, month) come
+  before the join to the register, so the join meets a few thousand rows, not every worker-month.
 #}
-with months as (
-    select distinct payroll.country, factories.state, payroll.period_start
-    from {{ ref('stg_payroll') }} as payroll
+{{ country_incremental_config() }}
+with factory_months as (
+    select distinct country, factory_id, period_start from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}
+),
+
+months as (
+    select distinct factory_months.country, factories.state, factory_months.period_start
+    from factory_months
     inner join {{ ref('stg_factories') }} as factories
-        on factories.country = payroll.country and factories.factory_id = payroll.factory_id
+        on factories.country = factory_months.country and factories.factory_id = factory_months.factory_id
 ),
 
 regions as (select * from {{ ref('ref_wage_regions') }}),
