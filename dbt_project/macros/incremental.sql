@@ -17,17 +17,24 @@
     {%- endif -%}
 {%- endmacro %}
 
+{# The condition on `column` that keeps the countries being refreshed: `column in (...)`, or `1 = 0` for none (an
+   empty value); none without the variable (every country). The one reader of DECENTWORK_REFRESH_COUNTRIES; its
+   callers read it at run time only, so its value is not part of dbt's parse state. #}
+{% macro refreshed_countries_condition(column='country') -%}
+    {%- set refreshed = env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') -%}
+    {%- if refreshed == '<all>' -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set countries = refreshed.split(',') | reject('equalto', '') | list -%}
+    {%- do return(column ~ " in ('" ~ (countries | join("', '")) ~ "')" if countries else '1 = 0') -%}
+{%- endmacro %}
+
 {# `where country in (...)` restricting a read to the countries being refreshed (none: an empty value);
-   nothing on a full build or without the variable. Read at run time only (is_incremental() is false while
-   dbt parses), so its value is not part of dbt's parse state. #}
+   nothing on a full build or without the variable (is_incremental() is false while dbt parses). #}
 {% macro refreshed_countries_only(column='country') -%}
-    {%- if is_incremental() and env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') != '<all>' -%}
-        {%- set countries = env_var('DECENTWORK_REFRESH_COUNTRIES').split(',') | reject('equalto', '') | list -%}
-        {%- if countries -%}
-        where {{ column }} in ('{{ countries | join("', '") }}')
-        {%- else -%}
-        where 1 = 0
-        {%- endif -%}
+    {%- set condition = refreshed_countries_condition(column) if is_incremental() else none -%}
+    {%- if condition -%}
+        where {{ condition }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -37,14 +44,8 @@
    (tests/test_pooled_parts.py). A pre-hook: rendered when the model runs, so the variable is no part of the parse. #}
 {% macro delete_refreshed_countries() -%}
     {%- if is_incremental() -%}
-        {%- if env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') == '<all>' -%}
-        delete from {{ this }}
-        {%- else -%}
-            {%- set countries = env_var('DECENTWORK_REFRESH_COUNTRIES').split(',') | reject('equalto', '') | list -%}
-            {%- if countries -%}
-        delete from {{ this }} where country in ('{{ countries | join("', '") }}')
-            {%- endif -%}
-        {%- endif -%}
+        {%- set condition = refreshed_countries_condition() -%}
+        delete from {{ this }}{% if condition is not none %} where {{ condition }}{% endif %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -59,12 +60,10 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
-    {%- set refreshed = env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') if execute else '<all>' -%}
-    {%- if tested and refreshed != '<all>' and (
+    {%- set by_country = refreshed_countries_condition() if tested else none -%}
+    {%- if by_country and (
             tested.fqn[1] == 'staging'
             or (tested.config.materialized == 'incremental' and tested.config.unique_key == 'country')) -%}
-        {%- set countries = refreshed.split(',') | reject('equalto', '') | list -%}
-        {%- set by_country = "country in ('" ~ (countries | join("', '")) ~ "')" if countries else '1 = 0' -%}
         {%- set where = '(' ~ where ~ ') and ' ~ by_country if where else by_country -%}
     {%- endif -%}
     {%- if where -%}
