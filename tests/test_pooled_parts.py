@@ -132,7 +132,15 @@ COUNTRY_SLICED = [
     "int_country_gap_parts",
     "int_country_factory_contributions",
     "int_month_references",
+    "int_country_covered_months",
 ]
+
+
+def test_the_list_of_country_sliced_models_is_complete():
+    """Each model configured by country_incremental_config() is in COUNTRY_SLICED, so the tests below cover it."""
+    models = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
+    configured = {path.stem for path in models.rglob("*.sql") if "country_incremental_config()" in path.read_text()}
+    assert configured == set(COUNTRY_SLICED)
 
 
 # the rows of a slice that come from the payroll (the factory totals also count survey respondents and PICC members)

@@ -8,18 +8,54 @@
 
 {% macro country_incremental_config() -%}
     {%- if target.type == 'duckdb' -%}
-        {{ config(
-            materialized='incremental', incremental_strategy='delete+insert', unique_key='country',
-            pre_hook="{{ delete_refreshed_countries() }}"
-        ) }}
+        {{ config(materialized='country_slices') }}
     {%- else -%}
         {{ config(materialized='table') }}
     {%- endif -%}
 {%- endmacro %}
 
-{# The condition on `column` that keeps the countries being refreshed: `column in (...)`, or `1 = 0` for none (an
-   empty value); none without the variable (every country). The one reader of DECENTWORK_REFRESH_COUNTRIES; its
-   callers read it at run time only, so its value is not part of dbt's parse state. #}
+{# The materialization of the country-incremental models on DuckDB. A national refresh deletes the refreshed
+   countries' slices and inserts their new rows straight from the model's query, in one transaction. dbt-duckdb's
+   incremental delete+insert wrote the new rows twice (a temporary table, then the insert: about a fifth of a
+   one-country refresh at SF 1, README "Speed at scale"), and deleted only the countries its new rows name, so a
+   refreshed country left with no row kept its old slice (tests/test_pooled_parts.py). A first or `--full-refresh`
+   build replaces the table, in the same transaction (DuckDB's DDL is transactional). #}
+{% materialization country_slices, adapter='duckdb' -%}
+    {%- set existing = load_cached_relation(this) -%}
+    {%- set target_relation = this.incorporate(type='table') -%}
+    {%- set slices_only = is_country_refresh() -%}
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+    {%- if slices_only -%}
+        {%- set condition = refreshed_countries_condition() -%}
+        {%- call statement('main') -%}
+            delete from {{ target_relation }}{% if condition is not none %} where {{ condition }}{% endif %};
+            insert into {{ target_relation }} by name select * from ({{ sql }})
+        {%- endcall -%}
+    {%- else -%}
+        {%- if existing is not none -%}
+            {%- do adapter.drop_relation(existing) -%}
+        {%- endif -%}
+        {%- call statement('main') -%}
+            {{ create_table_as(False, target_relation, sql) }}
+        {%- endcall -%}
+    {%- endif -%}
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {%- do adapter.commit() -%}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {{ return({'relations': [target_relation]}) }}
+{%- endmaterialization %}
+
+{# True while a country_slices model replaces slices of a table that exists: not while dbt parses, not on a first
+   or `--full-refresh` build (dbt's is_incremental() answers for the `incremental` materialization only). #}
+{% macro is_country_refresh() -%}
+    {%- if not execute or model.config.materialized != 'country_slices' or should_full_refresh() -%}
+        {%- do return(false) -%}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(this.database, this.schema, this.table) -%}
+    {%- do return(relation is not none and relation.type == 'table') -%}
+{%- endmacro %}
+
 {% macro refreshed_countries_condition(column='country') -%}
     {%- set refreshed = env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') -%}
     {%- if refreshed == '<all>' -%}
@@ -30,22 +66,11 @@
 {%- endmacro %}
 
 {# `where country in (...)` restricting a read to the countries being refreshed (none: an empty value);
-   nothing on a full build or without the variable (is_incremental() is false while dbt parses). #}
+   nothing on a full build or without the variable. #}
 {% macro refreshed_countries_only(column='country') -%}
-    {%- set condition = refreshed_countries_condition(column) if is_incremental() else none -%}
+    {%- set condition = refreshed_countries_condition(column) if is_country_refresh() else none -%}
     {%- if condition -%}
         where {{ condition }}
-    {%- endif -%}
-{%- endmacro %}
-
-{# Before an incremental build: delete the slices of the countries being refreshed (every slice without the
-   variable). delete+insert alone deletes only the countries its new rows name, so a refreshed country left with
-   no row (its deliveries withdrawn, every row quarantined) kept its old slice, and its cells came from it
-   (tests/test_pooled_parts.py). A pre-hook: rendered when the model runs, so the variable is no part of the parse. #}
-{% macro delete_refreshed_countries() -%}
-    {%- if is_incremental() -%}
-        {%- set condition = refreshed_countries_condition() -%}
-        delete from {{ this }}{% if condition is not none %} where {{ condition }}{% endif %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -61,9 +86,7 @@
     {%- set where = config.get('where', '') -%}
     {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
     {%- set by_country = refreshed_countries_condition() if tested else none -%}
-    {%- if by_country and (
-            tested.fqn[1] == 'staging'
-            or (tested.config.materialized == 'incremental' and tested.config.unique_key == 'country')) -%}
+    {%- if by_country and (tested.fqn[1] == 'staging' or tested.config.materialized == 'country_slices') -%}
         {%- set where = '(' ~ where ~ ') and ' ~ by_country if where else by_country -%}
     {%- endif -%}
     {%- if where -%}

@@ -6,14 +6,15 @@
   country's payroll covers in that year (comparable coverage); the others publish their own cells only, and the
   X_BW rows name the countries they pool and those they leave out.
 #}
-with worker_months as (
-    select country, year, period, has_social_security from {{ ref('int_worker_months') }} {{ without_excluded_countries() }}
+with covered_months as (
+    select country, year, period, has_social_security
+    from {{ ref('int_country_covered_months') }} {{ without_excluded_countries() }}
 ),
 
 months as (
-    select distinct country, year, 'payroll' as family, period from worker_months
+    select distinct country, year, 'payroll' as family, period from covered_months
     union all
-    select distinct country, year, 'social_security' as family, period from worker_months where has_social_security
+    select distinct country, year, 'social_security' as family, period from covered_months where has_social_security
 ),
 
 by_country as (

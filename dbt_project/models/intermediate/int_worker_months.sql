@@ -3,14 +3,15 @@
   factory, years in the programme, the references in force, currency conversions and its
   social-security record (has_social_security: the social-security extract covers the month, so the linked
   indicators may count it). The worker is its key (macros/join_keys.sql: worker_key), not its pseudonym.
-  Incremental by country (macros/incremental.sql).
+  The payroll columns that no model and no risk feature reads (contract type, pay basis, days worked, total
+  hours) stay in stg_payroll: this is the widest table at scale. Incremental by country (macros/incremental.sql).
 #}
 {{ country_incremental_config() }}
 with payroll as (
     select
         country, factory_id, {{ worker_key('country', 'worker_pid') }} as worker_key, period, year, period_start, sex,
-        occupation, contract_type, pay_basis, payment_method, currency, days_worked, regular_hours, overtime_hours,
-        total_hours, basic_pay, overtime_pay, allowances, bonuses, earnings, hourly_earnings
+        occupation, payment_method, currency, regular_hours, overtime_hours, basic_pay, overtime_pay, allowances,
+        bonuses, earnings, hourly_earnings
     from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}
 ),
 
