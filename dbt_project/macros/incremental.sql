@@ -33,12 +33,14 @@
             insert into {{ target_relation }} by name select * from ({{ sql }})
         {%- endcall -%}
     {%- else -%}
-        {%- if existing is not none -%}
-            {%- do adapter.drop_relation(existing) -%}
-        {%- endif -%}
+        {#- the drop in the same statement, so in the same transaction: dbt's drop_relation runs outside it -#}
         {%- call statement('main') -%}
+            {% if existing is not none %}drop {{ existing.type }} if exists {{ existing }};{% endif %}
             {{ create_table_as(False, target_relation, sql) }}
         {%- endcall -%}
+        {%- if existing is not none -%}
+            {%- do adapter.cache_dropped(existing) -%}
+        {%- endif -%}
     {%- endif -%}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {%- do adapter.commit() -%}
