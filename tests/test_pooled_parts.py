@@ -192,6 +192,31 @@ def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario,
     assert cells.fetchall() == [(0,)], "wage cells of a country without payroll"
 
 
+@pytest.mark.parametrize("build", ["full", "national"])
+def test_a_failed_build_of_a_country_sliced_model_keeps_its_table(scenario, tmp_path, build):
+    """The country_slices materialization (macros/incremental.sql) drops and creates the table (a full build), or
+    deletes the refreshed country's slice and inserts its new rows (a national refresh), in one transaction. Its
+    query failing half-way must leave the table as it was: attacked by taking away the table it reads."""
+    from assets.dbt_runner import invoke
+
+    root = copy_root(scenario["root"], tmp_path / "data")
+    warehouse = root / "warehouse.duckdb"
+
+    def covered() -> list[tuple]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return sorted(con.sql("select * from intermediate.int_country_covered_months").fetchall(), key=repr)
+
+    before = covered()
+    assert {row[0] for row in before} >= {"KHM", "VNM"}
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table intermediate.int_worker_months rename to int_worker_months_away")
+    args = ["run", "--select", "int_country_covered_months"] + (["--full-refresh"] if build == "full" else [])
+    env = {"DECENTWORK_DATA_DIR": str(root)} | ({"DECENTWORK_REFRESH_COUNTRIES": "KHM"} if build == "national" else {})
+    done = invoke(args, tmp_path / "target", env)
+    assert not done.success, "the build should fail without the worker-months"
+    assert covered() == before
+
+
 def test_the_worker_key_counts_each_worker_once_and_holds_no_pseudonym(scenario):
     """The worker-level models carry a worker's key (macros/join_keys.sql: a 128-bit hash of country and
     pseudonym), not the pseudonym. Every distinct count rests on it, so per country and over all countries the
