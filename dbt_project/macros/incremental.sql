@@ -58,6 +58,9 @@
     {%- do return(relation is not none and relation.type == 'table') -%}
 {%- endmacro %}
 
+{# The condition on `column` that keeps the countries being refreshed: `column in (...)`, or `1 = 0` for none (an
+   empty value); none without the variable (every country). The one reader of DECENTWORK_REFRESH_COUNTRIES; its
+   callers read it at run time only, so its value is not part of dbt's parse state. #}
 {% macro refreshed_countries_condition(column='country') -%}
     {%- set refreshed = env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') -%}
     {%- if refreshed == '<all>' -%}
