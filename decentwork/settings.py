@@ -43,6 +43,11 @@ class Paths:
         return self.root / "quarantine"
 
     @property
+    def ingest_cache(self) -> Path:
+        """The validated part of every loaded file, per source and country (assets/ingestion/ingest.py PartCache)."""
+        return self.root / ".ingest-cache"
+
+    @property
     def marts(self) -> Path:
         return self.root / "marts"
 

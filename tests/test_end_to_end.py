@@ -259,7 +259,7 @@ def test_no_identifier_reaches_a_published_file_or_the_run_log(run):
 
 # Worker-level data lives in these parts of a data root only (the restricted zone); everything else (the
 # publication, Dagster's run and event storage, dbt's logs and artifacts, build records) must hold no trace.
-RESTRICTED = ("raw", "staging", "quarantine", ".ingest-work")
+RESTRICTED = ("raw", "staging", "quarantine", ".ingest-work", ".ingest-cache")
 
 
 def test_no_worker_trace_in_the_data_root_outside_ingestion(run):

@@ -230,7 +230,7 @@ def test_files_validated_on_several_threads_stage_what_one_thread_stages(data_ro
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def run(threads: int):
-        report = ingest("payroll", "KHM", data_root, KEY, log=lambda m: None, now=now, threads=threads)
+        report = ingest("payroll", "KHM", data_root, KEY, log=lambda m: None, now=now, threads=threads, reuse=False)
         return (
             report.frame(),
             pl.read_parquet(data_root.staged_file("payroll", "KHM")),

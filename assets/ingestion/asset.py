@@ -9,8 +9,9 @@ not per partition, so the countries are named in the metadata):
 Both warn and never block: bad rows are the partner's to fix, and the good rows still load.
 
 A country is read again only when something it is made of changed (`ingest.unchanged_since_staged`: its files, the
-key, its factory register, the ingestion code); a run tagged `decentwork/reingest=all` (`decentwork run --reingest`)
-reads everything. A paused country (`decentwork pause`) keeps its staged rows whatever was delivered.
+key, its factory register, the ingestion code), and then only its files not validated before (`ingest.PartCache`); a
+run tagged `decentwork/reingest=all` (`decentwork run --reingest`) reads every file. A paused country
+(`decentwork pause`) keeps its staged rows whatever was delivered.
 """
 
 import os
@@ -144,7 +145,9 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(countries)))) as pool:  # countries are independent
             reports = list(
                 pool.map(
-                    lambda country: ingest(source, country, p, secret, log=context.log.info, threads=per_country),
+                    lambda country: ingest(
+                        source, country, p, secret, log=context.log.info, threads=per_country, reuse=not reingest
+                    ),
                     countries,
                 )
             )

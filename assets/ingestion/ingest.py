@@ -12,6 +12,9 @@ so loading is idempotent by construction:
 - when two files carry the same natural key, the later delivery (file time, then name) wins and
   the earlier row is quarantined with the reason "superseded by <file> row <n>";
 - every staged row carries its file, row, file hash and delivery time.
+
+A file validated by an earlier load is not read again while nothing it was validated with changed (`PartCache`): a
+country's monthly delivery reads its new file, and the key rules and staging then run over every file's part.
 """
 
 from __future__ import annotations
@@ -209,18 +212,18 @@ def ingest(
     log: Callable[[str], None] = print,
     now: dt.datetime | None = None,
     threads: int = 1,
+    reuse: bool = True,
 ) -> LoadReport:
     """Rebuild staging and quarantine of one source and country from its delivered files (`threads` of them at once).
 
     The inputs are recorded once staging, quarantine and the file report are all written (`unchanged_since_staged`);
-    the old record goes first, so a load killed half-way is never taken for a complete one."""
+    the old record goes first, so a load killed half-way is never taken for a complete one. `reuse`: take the parts
+    of files validated by an earlier load (`PartCache`); False reads every file again (`decentwork run --reingest`)."""
     loaded_at = now or dt.datetime.now(dt.UTC)
     report = LoadReport(source, country)
-    work = (
-        paths.root / ".ingest-work" / source / country
-    )  # not under staging/, which dbt reads; left over by a killed run
-    work.parent.mkdir(parents=True, exist_ok=True)
-    with open(work.parent / f"{country}.lock", "w") as lock:
+    locks = paths.root / ".ingest-work" / source  # not under staging/, which dbt reads
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{country}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two runs (a daemon's and a hand-started one) never load one extract at once
         inputs = ingestion_inputs(source, country, paths, key)  # before reading: a file delivered meanwhile is a change
         record = paths.ingestion_record(source, country)
@@ -233,13 +236,15 @@ def ingest(
                 if staged_factories.exists()
                 else pl.Series("factory_id", [], pl.Int64)
             )
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
+        shutil.rmtree(locks / country, ignore_errors=True)  # earlier versions' scratch folder, left by a killed run
+        cache = PartCache(paths.ingest_cache / source / country, _cache_inputs(source, country, inputs))
+        if not reuse:
+            cache.entries = {}
         try:
-            _load_files(source, country, paths, key, register, loaded_at, report, work, log, threads)
-            stage_and_quarantine(source, country, paths, report, sorted(work.glob("*.parquet")))
+            parts = _load_files(source, country, paths, key, register, loaded_at, report, cache, log, threads)
+            stage_and_quarantine(source, country, paths, report, parts)
+            cache.keep_only([part for part, _ in parts])
         finally:
-            shutil.rmtree(work, ignore_errors=True)
             forget_sheets()  # a long-lived process (the daemon) keeps no workbook in memory between refreshes
         partial = record.with_name(f".{record.name}.tmp")
         partial.write_text(json.dumps(inputs), encoding="utf-8")
@@ -255,17 +260,19 @@ def _load_files(
     register: pl.Series | None,
     loaded_at: dt.datetime,
     report: LoadReport,
-    work: Path,
+    cache: PartCache,
     log: Callable[[str], None],
     threads: int = 1,
-) -> None:
-    """Validate the delivered files, each into a Parquet part under `work`: memory holds `threads` files at a time.
+) -> list[tuple[Path, int]]:
+    """Validate the delivered files, each into a Parquet part in `cache`: memory holds `threads` files at a time.
+    Returns the loaded files' parts with their places in delivery order; a file whose part `cache` holds is not read.
 
     Files are independent (the duplicate-key rules run later, on the parts), so a national refresh validates
     two at once on two threads where a full refresh gives each thread a country (assets/ingestion/asset.py)."""
     seen: dict[str, str] = {}
     outcomes: list[FileOutcome | None] = []
     pending: list[tuple[int, Path, str, str]] = []
+    parts: dict[int, Path] = {}
     for order, path in enumerate(list_deliveries(paths, source, country)):
         rel = path.relative_to(paths.raw).as_posix()
         if outside_raw(paths, path):
@@ -290,6 +297,11 @@ def _load_files(
             log(f"{rel}: identical to {seen[sha]}, skipped")
             continue
         seen[sha] = rel
+        part = cache.part(rel, sha, path.stat().st_mtime_ns)
+        if part.name in cache.entries and part.exists():
+            outcomes.append(FileOutcome(rel, sha, "loaded", **cache.entries[part.name]))
+            parts[order] = part
+            continue
         outcomes.append(None)  # filled in below, in delivery order
         pending.append((order, path, rel, sha))
     pseudonyms = Digests()
@@ -304,10 +316,13 @@ def _load_files(
             return FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}")
         notes = [f"ignored extra columns {extras}"] if extras else []
         notes += ["header only: the file has no data rows"] if frame.height == 0 else []
-        frame.with_columns(row_hash(source)).write_parquet(
-            work / f"{order:06d}.parquet", compression="lz4"
-        )  # read back once, soon
-        return FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes), layout=layout)
+        part = cache.part(rel, sha, path.stat().st_mtime_ns)
+        cache.folder.mkdir(parents=True, exist_ok=True)
+        frame.with_columns(row_hash(source)).write_parquet(part, compression="zstd", compression_level=1)
+        parts[order] = part
+        outcome = FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes), layout=layout)
+        cache.entries[part.name] = {"rows_read": outcome.rows_read, "message": outcome.message, "layout": layout}
+        return outcome
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         try:
@@ -316,3 +331,47 @@ def _load_files(
             pool.shutdown(cancel_futures=True)
             raise
     report.files.extend(outcome if outcome is not None else next(loaded) for outcome in outcomes)
+    return [(parts[order], order) for order in sorted(parts)]
+
+
+def _cache_inputs(source: str, country: str, inputs: dict) -> dict:
+    """What every part of a (source, country) was validated with besides its own file: the key, the factory register,
+    the ingestion code and rules, and the layouts the country's files may be in (as read now)."""
+    read_as = hashlib.sha256(repr(layouts(country, source)).encode()).hexdigest()
+    return {"key": inputs["key"], "register": inputs["register"], "code": inputs["code"], "layouts": read_as}
+
+
+class PartCache:
+    """The validated part of each file of one source and country, kept between loads (`<data root>/.ingest-cache/`,
+    beside staging and as personal: pseudonymised rows and the quarantined rows' reasons).
+
+    A part is named by its file's name, content hash and modification time, so it is reused only for that file as
+    delivered then (its place in delivery order is set again when the parts are staged); the cache as a whole only
+    while the key, the register, the ingestion code and the layouts are those it was made with (`inputs`). The index
+    (parts.json) is replaced once a load has staged everything, and the parts the load did not use go then: a
+    withdrawn file's part, or every part made under another key. The rows of a reused part keep the time they were
+    loaded (`_loaded_at`)."""
+
+    INDEX = "parts.json"
+
+    def __init__(self, folder: Path, inputs: dict) -> None:
+        self.folder, self.inputs = folder, inputs
+        try:
+            index = json.loads((folder / self.INDEX).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            index = {}
+        self.entries: dict[str, dict] = index.get("parts", {}) if index.get("inputs") == inputs else {}
+
+    def part(self, rel: str, sha: str, mtime_ns: int) -> Path:
+        return self.folder / (hashlib.sha256(f"{rel}\0{sha}\0{mtime_ns}".encode()).hexdigest()[:32] + ".parquet")
+
+    def keep_only(self, parts: list[Path]) -> None:
+        """Record `parts` as the cache's content, then delete every other file in it."""
+        kept = {p.name: self.entries[p.name] for p in parts}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / f".{self.INDEX}.tmp"
+        partial.write_text(json.dumps({"inputs": self.inputs, "parts": kept}), encoding="utf-8")
+        os.replace(partial, self.folder / self.INDEX)
+        for stale in self.folder.iterdir():
+            if stale.name != self.INDEX and stale.name not in kept:
+                stale.unlink(missing_ok=True)

@@ -12,8 +12,8 @@ Design (docs/pseudonyms.md says more):
   the variable, whatever DECENTWORK_ENV says. Nothing is staged.
 - The staged data records a fingerprint of its key (staging/.pseudonym-key, never the key): a run with
   another key refuses, since payroll and social security pseudonymised under two keys silently stop linking.
-  Rotating the key means re-pseudonymising everything: delete staging/, quarantine/ and warehouse.duckdb,
-  then run with the new key (the raw deliveries are kept, so nothing is lost).
+  Rotating the key means re-pseudonymising everything: delete staging/, quarantine/, .ingest-cache/ and
+  warehouse.duckdb, then run with the new key (the raw deliveries are kept, so nothing is lost).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def _check_staged_fingerprint(paths: Paths, key: bytes) -> None:
             f"is {key_fingerprint(key)}). Payroll and social security "
             "pseudonymised under two keys stop linking. Fix: run with "
             "the key the data was staged with, or, to rotate the key, "
-            f"delete {paths.staging}, {paths.quarantine} and "
+            f"delete {paths.staging}, {paths.quarantine}, {paths.ingest_cache} and "
             f"{paths.warehouse} and run again (the raw deliveries are kept)"
         )
 
