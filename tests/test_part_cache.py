@@ -107,7 +107,7 @@ def file_renamed(paths):
 
 def earlier_delivery_arrives_late(paths):  # sorts first: every other file's place in delivery order moves
     deliver(paths, "payroll", "KHM", "m0.csv", month("2025-01", basic="100"), mtime=1_600_000_000)
-    return {"m0"}  # and m1 (delivered later) still supersedes its January rows
+    return {"m0"}  # the others' parts are copied under their new places; m1 still supersedes m0's January rows
 
 
 def register_changes(paths):
@@ -139,13 +139,14 @@ def test_a_load_reads_the_changed_files_only_and_stages_what_a_full_read_stages(
     reads.clear()
     cached = load(delivered)
     assert {r.removeprefix("payroll/KHM/").removesuffix(".csv") for r in reads} == expected_reads
+    cache = delivered.root / ".ingest-cache" / "payroll" / "KHM"
+    delivered_files = len(list(delivered.raw_dir("payroll", "KHM").iterdir()))
+    assert len(list(cache.glob("*.parquet"))) == delivered_files, "one part per delivered file, old places gone"
     reads.clear()
     fresh = load(delivered, reuse=False)
-    assert len(reads) == len(list(delivered.raw_dir("payroll", "KHM").iterdir())), "reuse=False reads every file"
+    assert len(reads) == delivered_files, "reuse=False reads every file"
     for a, b in zip(cached, fresh, strict=True):
         assert a.equals(b), (change.__name__, a, b)
-    parts = sorted((delivered.root / ".ingest-cache" / "payroll" / "KHM").glob("*.parquet"))
-    assert len(parts) == len(list(delivered.raw_dir("payroll", "KHM").iterdir())), "one part per delivered file"
 
 
 def test_a_layout_change_reads_every_file_again(delivered, reads, monkeypatch, tmp_path):

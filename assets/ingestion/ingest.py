@@ -243,7 +243,7 @@ def ingest(
         try:
             parts = _load_files(source, country, paths, key, register, loaded_at, report, cache, log, threads)
             stage_and_quarantine(source, country, paths, report, parts)
-            cache.keep_only([part for part, _ in parts])
+            cache.keep_only(parts)
         finally:
             forget_sheets()  # a long-lived process (the daemon) keeps no workbook in memory between refreshes
         partial = record.with_name(f".{record.name}.tmp")
@@ -263,9 +263,9 @@ def _load_files(
     cache: PartCache,
     log: Callable[[str], None],
     threads: int = 1,
-) -> list[tuple[Path, int]]:
+) -> list[Path]:
     """Validate the delivered files, each into a Parquet part in `cache`: memory holds `threads` files at a time.
-    Returns the loaded files' parts with their places in delivery order; a file whose part `cache` holds is not read.
+    Returns the loaded files' parts in delivery order; a file whose part `cache` holds is not read.
 
     Files are independent (the duplicate-key rules run later, on the parts), so a national refresh validates
     two at once on two threads where a full refresh gives each thread a country (assets/ingestion/asset.py)."""
@@ -297,10 +297,10 @@ def _load_files(
             log(f"{rel}: identical to {seen[sha]}, skipped")
             continue
         seen[sha] = rel
-        part = cache.part(rel, sha, path.stat().st_mtime_ns)
-        if part.name in cache.entries and part.exists():
-            outcomes.append(FileOutcome(rel, sha, "loaded", **cache.entries[part.name]))
-            parts[order] = part
+        kept = cache.reuse(rel, sha, path.stat().st_mtime_ns, order)
+        if kept is not None:
+            outcomes.append(kept[1])
+            parts[order] = kept[0]
             continue
         outcomes.append(None)  # filled in below, in delivery order
         pending.append((order, path, rel, sha))
@@ -316,12 +316,10 @@ def _load_files(
             return FileOutcome(rel, sha, "rejected", message=f"{exc.problem}. Fix: {exc.fix}")
         notes = [f"ignored extra columns {extras}"] if extras else []
         notes += ["header only: the file has no data rows"] if frame.height == 0 else []
-        part = cache.part(rel, sha, path.stat().st_mtime_ns)
-        cache.folder.mkdir(parents=True, exist_ok=True)
-        frame.with_columns(row_hash(source)).write_parquet(part, compression="zstd", compression_level=1)
-        parts[order] = part
         outcome = FileOutcome(rel, sha, "loaded", rows_read=frame.height, message="; ".join(notes), layout=layout)
-        cache.entries[part.name] = {"rows_read": outcome.rows_read, "message": outcome.message, "layout": layout}
+        parts[order] = cache.add(
+            frame.with_columns(row_hash(source)), rel, sha, path.stat().st_mtime_ns, order, outcome
+        )
         return outcome
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -331,7 +329,7 @@ def _load_files(
             pool.shutdown(cancel_futures=True)
             raise
     report.files.extend(outcome if outcome is not None else next(loaded) for outcome in outcomes)
-    return [(parts[order], order) for order in sorted(parts)]
+    return [parts[order] for order in sorted(parts)]
 
 
 def _cache_inputs(source: str, country: str, inputs: dict) -> dict:
@@ -345,11 +343,12 @@ class PartCache:
     """The validated part of each file of one source and country, kept between loads (`<data root>/.ingest-cache/`,
     beside staging and as personal: pseudonymised rows and the quarantined rows' reasons).
 
-    A part is named by its file's name, content hash and modification time, so it is reused only for that file as
-    delivered then (its place in delivery order is set again when the parts are staged); the cache as a whole only
-    while the key, the register, the ingestion code and the layouts are those it was made with (`inputs`). The index
-    (parts.json) is replaced once a load has staged everything, and the parts the load did not use go then: a
-    withdrawn file's part, or every part made under another key. The rows of a reused part keep the time they were
+    A part is known by its file's name, content hash and modification time, so it is reused only for that file as
+    delivered then; when the file's place in delivery order moved (a file withdrawn or delivered late), the part is
+    copied under its new place rather than read again. The cache as a whole is used only while the key, the register,
+    the ingestion code and the layouts are those it was made with (`inputs`). The index (parts.json) is replaced once
+    a load has staged everything, and the parts the load did not use go then: a withdrawn file's part, a part's copy
+    under its old place, or every part made under another key. The rows of a reused part keep the time they were
     loaded (`_loaded_at`)."""
 
     INDEX = "parts.json"
@@ -362,16 +361,47 @@ class PartCache:
             index = {}
         self.entries: dict[str, dict] = index.get("parts", {}) if index.get("inputs") == inputs else {}
 
-    def part(self, rel: str, sha: str, mtime_ns: int) -> Path:
-        return self.folder / (hashlib.sha256(f"{rel}\0{sha}\0{mtime_ns}".encode()).hexdigest()[:32] + ".parquet")
+    @staticmethod
+    def _file(rel: str, sha: str, mtime_ns: int) -> str:
+        return hashlib.sha256(f"{rel}\0{sha}\0{mtime_ns}".encode()).hexdigest()[:32]
+
+    def _path(self, file: str, order: int) -> Path:
+        return self.folder / f"{file}-{order:06d}.parquet"
+
+    def add(self, rows: pl.DataFrame, rel: str, sha: str, mtime_ns: int, order: int, outcome: FileOutcome) -> Path:
+        """Keep a file's validated rows (`order`: its place in delivery order, as `rows` carry it)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        file = self._file(rel, sha, mtime_ns)
+        rows.write_parquet(self._path(file, order), compression="zstd", compression_level=1)
+        self.entries[file] = {
+            "order": order,
+            "rows_read": outcome.rows_read,
+            "message": outcome.message,
+            "layout": outcome.layout,
+        }
+        return self._path(file, order)
+
+    def reuse(self, rel: str, sha: str, mtime_ns: int, order: int) -> tuple[Path, FileOutcome] | None:
+        """The part of this file as delivered, at its place `order` now, and its outcome; None when there is none."""
+        file = self._file(rel, sha, mtime_ns)
+        entry = self.entries.get(file)
+        if entry is None or not self._path(file, entry["order"]).exists():
+            return None
+        if entry["order"] != order:  # the file's place moved: a copy with its rows' new place, the old one kept
+            moved = pl.read_parquet(self._path(file, entry["order"])).with_columns(pl.lit(order).alias(FILE_ORDER))
+            moved.write_parquet(self._path(file, order), compression="zstd", compression_level=1)
+            entry = self.entries[file] = entry | {"order": order}
+        outcome = FileOutcome(rel, sha, "loaded", entry["rows_read"], message=entry["message"], layout=entry["layout"])
+        return self._path(file, order), outcome
 
     def keep_only(self, parts: list[Path]) -> None:
         """Record `parts` as the cache's content, then delete every other file in it."""
-        kept = {p.name: self.entries[p.name] for p in parts}
+        names = {p.name for p in parts}
+        kept = {file: entry for file, entry in self.entries.items() if self._path(file, entry["order"]).name in names}
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.folder / f".{self.INDEX}.tmp"
         partial.write_text(json.dumps({"inputs": self.inputs, "parts": kept}), encoding="utf-8")
         os.replace(partial, self.folder / self.INDEX)
         for stale in self.folder.iterdir():
-            if stale.name != self.INDEX and stale.name not in kept:
+            if stale.name != self.INDEX and stale.name not in names:
                 stale.unlink(missing_ok=True)

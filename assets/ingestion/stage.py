@@ -130,22 +130,14 @@ def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return rows.select(FILE_ORDER, ROW, KEY_REASON)
 
 
-def stage_and_quarantine(
-    source: str, country: str, paths: Paths, report: LoadReport, parts: list[tuple[Path, int]]
-) -> None:
+def stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadReport, parts: list[Path]) -> None:
     """Resolve keys on narrow columns, then stream the winners into staging; losers and invalid rows to quarantine.
-    `parts`: each loaded file's validated rows and its place in delivery order now (a part kept from an earlier load
-    may have had another).
 
     Beside quarantine.parquet and files.parquet, the same load writes their partner versions (CSV, no personal
     value): files.csv, quarantine_reasons.csv and quarantine_summary.csv (`_write_partner_quarantine`)."""
     schema = staged_dtypes(source)
     empty = pl.DataFrame(schema=schema | {REASONS: pl.List(pl.String), FILE_ORDER: pl.Int64, "_row_hash": pl.UInt64})
-    rows = (
-        pl.concat([pl.scan_parquet(part).with_columns(pl.lit(order).alias(FILE_ORDER)) for part, order in parts])
-        if parts
-        else empty.lazy()
-    )
+    rows = pl.scan_parquet(parts) if parts else empty.lazy()
     valid = pl.col(REASONS).list.len() == 0
     slim = rows.filter(valid).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash").collect()
     losers = resolve_keys(slim, source).filter(pl.col(KEY_REASON).is_not_null()).select(FILE_ORDER, ROW, KEY_REASON)
