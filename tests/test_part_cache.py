@@ -110,8 +110,15 @@ def earlier_delivery_arrives_late(paths):  # sorts first: every other file's pla
     return {"m0"}  # the others' parts are copied under their new places; m1 still supersedes m0's January rows
 
 
-def register_changes(paths):
+def register_delivered_again(paths):  # a factory's state changed: validation reads the ids only
     deliver(paths, "factories", "KHM", "register.csv", REGISTER.replace("Phnom Penh", "Kandal"), mtime=1_700_000_800)
+    ingest("factories", "KHM", paths, KEY, log=lambda m: None, now=NOW)
+    return set()
+
+
+def register_loses_a_factory(paths):  # every row of factory 101 now names a factory outside the register
+    other = REGISTER_HEADER + "\n102,Beta,KH,Kandal,01/02/2018,Active,5,4,1,Knit\n"
+    deliver(paths, "factories", "KHM", "register.csv", other, mtime=1_700_000_900)
     ingest("factories", "KHM", paths, KEY, log=lambda m: None, now=NOW)
     return {"m1", "m2", "m3"}
 
@@ -131,7 +138,8 @@ def nothing(paths):
         file_withdrawn,
         file_renamed,
         earlier_delivery_arrives_late,
-        register_changes,
+        register_delivered_again,
+        register_loses_a_factory,
     ],
 )
 def test_a_load_reads_the_changed_files_only_and_stages_what_a_full_read_stages(delivered, reads, change):

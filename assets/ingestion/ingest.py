@@ -237,7 +237,7 @@ def ingest(
                 else pl.Series("factory_id", [], pl.Int64)
             )
         shutil.rmtree(locks / country, ignore_errors=True)  # earlier versions' scratch folder, left by a killed run
-        cache = PartCache(paths.ingest_cache / source / country, _cache_inputs(source, country, inputs))
+        cache = PartCache(paths.ingest_cache / source / country, _cache_inputs(source, country, inputs, register))
         if not reuse:
             cache.entries = {}
         try:
@@ -332,11 +332,17 @@ def _load_files(
     return [parts[order] for order in sorted(parts)]
 
 
-def _cache_inputs(source: str, country: str, inputs: dict) -> dict:
-    """What every part of a (source, country) was validated with besides its own file: the key, the factory register,
-    the ingestion code and rules, and the layouts the country's files may be in (as read now)."""
-    read_as = hashlib.sha256(repr(layouts(country, source)).encode()).hexdigest()
-    return {"key": inputs["key"], "register": inputs["register"], "code": inputs["code"], "layouts": read_as}
+def _cache_inputs(source: str, country: str, inputs: dict, register: pl.Series | None) -> dict:
+    """What every part of a (source, country) was validated with besides its own file: the key, the factory ids of
+    the register (all validation reads of it: a register delivered again with other names or states keeps the
+    parts), the ingestion code and rules, and the layouts the country's files may be in (as read now)."""
+    ids = None if register is None else ",".join(map(str, sorted(set(register.drop_nulls().to_list()))))
+    return {
+        "key": inputs["key"],
+        "register": None if ids is None else hashlib.sha256(ids.encode()).hexdigest(),
+        "code": inputs["code"],
+        "layouts": hashlib.sha256(repr(layouts(country, source)).encode()).hexdigest(),
+    }
 
 
 class PartCache:
@@ -345,11 +351,11 @@ class PartCache:
 
     A part is known by its file's name, content hash and modification time, so it is reused only for that file as
     delivered then; when the file's place in delivery order moved (a file withdrawn or delivered late), the part is
-    copied under its new place rather than read again. The cache as a whole is used only while the key, the register,
-    the ingestion code and the layouts are those it was made with (`inputs`). The index (parts.json) is replaced once
-    a load has staged everything, and the parts the load did not use go then: a withdrawn file's part, a part's copy
-    under its old place, or every part made under another key. The rows of a reused part keep the time they were
-    loaded (`_loaded_at`)."""
+    copied under its new place rather than read again. The cache as a whole is used only while the key, the
+    register's factory ids, the ingestion code and the layouts are those it was made with (`inputs`). The index
+    (parts.json) is replaced once a load has staged everything, and the parts the load did not use go then: a
+    withdrawn file's part, a part's copy under its old place, or every part made under another key. The rows of a
+    reused part keep the time they were loaded (`_loaded_at`)."""
 
     INDEX = "parts.json"
 
