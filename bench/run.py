@@ -5,9 +5,9 @@
 
 For each scale factor, in a fresh data root <workdir>/sf<scale>/data:
 1. `decentwork sample --scale SF` writes the raw deliveries (SF 1 = 1,700 factories, 2.4 M workers, 12 months);
-2. `decentwork run` (full refresh), then `decentwork run --country KHM` (one-country refresh). Ingestion rebuilds
-   a country's staging from every file delivered for it on each run (assets/ingestion/ingest.py), so the second run does
-   that country's whole work without any file being touched; touching one would also change the delivery
+2. `decentwork run` (full refresh), then `decentwork run --country KHM --reingest` (one-country refresh). With
+   `--reingest` ingestion reads every file delivered for the country (assets/ingestion/ingest.py), so the second run
+   does that country's whole work without any file being touched; touching one would also change the delivery
    order (file time) and so which of two deliveries of the same worker-month wins;
 3. the floor (bench/floor_duckdb.py) and the pandas + pandera reference (bench/reference_pandas.py) on the
    same raw files;
@@ -289,14 +289,14 @@ def month_delivery(root: Path, country: str, decentwork: str, env: dict) -> dict
     if not months:
         return {"skipped": f"no monthly payroll CSV for {country}"}
     latest = months[-1]
-    period = re.search(r"(\d{4})-(\d{2})\.csv$", latest.name)
-    year, month = int(period.group(1)), int(period.group(2))
+    current = re.search(r"\d{4}-\d{2}(?=\.csv$)", latest.name).group(0)
+    year, month = int(current[:4]), int(current[5:])
     following = f"{year + month // 12}-{month % 12 + 1:02d}"
     text = latest.read_text(encoding="utf-8")
-    moved = re.sub(rf"(?<=[,;]){period.group(1)}-{period.group(2)}(?=[,;])", following, text)
+    moved = re.sub(rf"(?<=[,;]){current}(?=[,;])", following, text)
     if moved == text:
         return {"skipped": f"no period column found in {latest.name}"}
-    new = latest.with_name(latest.name.replace(f"{period.group(1)}-{period.group(2)}", following))
+    new = latest.with_name(latest.name.replace(current, following))
     new.write_text(moved, encoding="utf-8")
     try:
         print(f"  one-month delivery ({new.name}) ...", flush=True)
