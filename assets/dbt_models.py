@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,9 +16,11 @@ from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 from assets.dbt_project import WAREHOUSE_POOL, project_files
 from assets.dbt_runner import build_events
 from assets.deliveries import fingerprint
+from assets.ingestion.stage import staged_period_digests
 from decentwork.settings import DBT_PROJECT_DIR, Paths, dbt_target, paths
 
 REFRESH_COUNTRIES_VARIABLE = "DECENTWORK_REFRESH_COUNTRIES"  # read by dbt_project/macros/incremental.sql
+REFRESH_MONTHS_VARIABLE = "DECENTWORK_REFRESH_MONTHS"  # the same
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
 
 
@@ -58,24 +61,47 @@ def model_asset_key(name: str) -> dg.AssetKey:
 
 def build_inputs(p: Paths) -> dict[str, Any]:
     """Fingerprints of what the warehouse is built from: the dbt project's files (models, macros, seeds,
-    settings) and, per country, its staged files, fingerprinted like the sensor's deliveries (name, size,
-    modification time: ingestion rewrites a country's files only when it reloads that country)."""
+    settings) and, per country and source, its staged files, fingerprinted like the sensor's deliveries (name,
+    size, modification time: ingestion rewrites a country's files only when it reloads that country), with the
+    period digests of the sources keyed by month (assets/ingestion/stage.py: period_digests)."""
     project = hashlib.sha256()
     for f in project_files():
         project.update(f"{f.relative_to(DBT_PROJECT_DIR)}\0".encode() + f.read_bytes())
-    staged: dict[str, list[list]] = {}
+    staged: dict[str, dict[str, list[Path]]] = {}
     for f in p.staged_files():
-        stat = f.stat()
-        staged.setdefault(p.partition_of(f)[1], []).append(
-            [f.relative_to(p.staging).as_posix(), stat.st_size, stat.st_mtime_ns]
-        )
-    return {"project": project.hexdigest(), "countries": {c: fingerprint(files) for c, files in sorted(staged.items())}}
+        source, country = p.partition_of(f)
+        staged.setdefault(country, {}).setdefault(source, []).append(f)
+    return {
+        "project": project.hexdigest(),
+        "countries": {
+            country: {source: _staged_state(p, files) for source, files in sorted(sources.items())}
+            for country, sources in sorted(staged.items())
+        },
+    }
 
 
-def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
-    """The countries whose warehouse slices are stale since the last successful build, or None when the
-    whole warehouse must be rebuilt: no record of a build (first run, or the last build failed or was
-    killed before it finished), another dbt project, a country gone from staging, or every country changed."""
+def _staged_state(p: Paths, files: list[Path]) -> dict[str, Any]:
+    described = [[f.relative_to(p.staging).as_posix(), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    digests = [staged_period_digests(f) for f in files]
+    periods = None
+    if all(d is not None for d in digests):
+        periods = {period: "+".join(d.get(period, "") for d in digests) for period in sorted(set().union(*digests))}
+    return {"files": fingerprint(described), "periods": periods}
+
+
+# The staged sources whose rows int_worker_months reads month by month: a change confined to some of their months
+# rebuilds those months' worker-months (dbt_project/macros/incremental.sql: refreshed_months_condition).
+MONTHLY_SOURCES = ("payroll", "social_security")
+MONTH = re.compile(r"\d{4}-\d{2}")
+
+
+def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> dict[str, list[str] | None] | None:
+    """What the next build must rebuild since the last successful one: None for the whole warehouse (no record of
+    a build: first run, or the last build failed or was killed before it finished; another dbt project; a country
+    gone from staging; every country changed), else {country: its months to rebuild, or None for the whole
+    country} for each country whose staged files changed. A country is rebuilt by month when only its payroll or
+    social security changed, each with the digests of its months, before and after: the months whose digest
+    differs (added, withdrawn or changed) in either source."""
     try:
         last = json.loads(p.build_state.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
@@ -86,7 +112,48 @@ def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> list[str] | None:
     if set(before) - set(now):
         return None
     changed = sorted(c for c in now if before.get(c) != now[c])
-    return None if len(changed) == len(now) else changed
+    if len(changed) == len(now):
+        return None
+    return {country: _months_changed(before.get(country), now[country]) for country in changed}
+
+
+def _months_changed(before: dict | None, now: dict) -> list[str] | None:
+    """The months whose digests differ in a country's monthly sources, or None if anything else changed or a
+    digest is missing (a file staged before they were recorded)."""
+    if not isinstance(before, dict) or set(before) != set(now):
+        return None
+    months: set[str] = set()
+    for source in now:
+        old, new = before[source], now[source]
+        if old == new:
+            continue
+        if source not in MONTHLY_SOURCES or not isinstance(old, dict) or None in (old.get("periods"), new["periods"]):
+            return None
+        months |= {
+            m for m in set(old["periods"]) | set(new["periods"]) if old["periods"].get(m) != new["periods"].get(m)
+        }
+    # the months are written into SQL (macros/incremental.sql): anything but YYYY-MM rebuilds the whole country
+    return sorted(months) if all(MONTH.fullmatch(m) for m in months) else None
+
+
+def plan_variables(plan: dict[str, list[str] | None] | None) -> dict[str, str | None]:
+    """The environment of dbt for a build plan (`countries_to_rebuild`): the refreshed countries, and the months of
+    those rebuilt by month as `ISO3=YYYY-MM YYYY-MM,...` (no variable: every country, every month)."""
+    if plan is None:
+        return {REFRESH_COUNTRIES_VARIABLE: None, REFRESH_MONTHS_VARIABLE: None}
+    by_month = [f"{country}={' '.join(months)}" for country, months in plan.items() if months is not None]
+    return {REFRESH_COUNTRIES_VARIABLE: ",".join(plan), REFRESH_MONTHS_VARIABLE: ",".join(by_month)}
+
+
+def describe_plan(plan: dict[str, list[str] | None]) -> str:
+    """`KHM (months 2025-12), VNM` for the log; `no country` for an empty plan."""
+
+    def one(country: str, months: list[str] | None) -> str:
+        if months is None:
+            return country
+        return f"{country} ({'months ' + ', '.join(months) if months else 'no month'})"
+
+    return ", ".join(one(country, months) for country, months in plan.items()) or "no country"
 
 
 def set_aside_unusable_warehouse(p: Paths) -> str | None:
@@ -133,37 +200,38 @@ def warehouse_models(context: dg.AssetExecutionContext):
 
     On DuckDB the worker-level models are incremental by country (dbt_project/macros/incremental.sql):
     a national refresh rebuilds only the slices of the countries whose staged files changed since the last
-    successful build, so it costs that country's share plus the models over all countries; the seeds are loaded
+    successful build, so it costs that country's share plus the models over all countries. Of a country whose
+    change is confined to months of its payroll or social security, `int_worker_months` rebuilds those months only
+    (REFRESH_MONTHS_VARIABLE; `countries_to_rebuild` says when). The seeds are loaded
     only by a full build (a changed project, the seeds among its files, always gives one). A build that
     fails or is killed leaves no record, and the next run rebuilds what it would have.
 
-    The countries reach dbt in the environment (REFRESH_COUNTRIES_VARIABLE), not as `--vars`: the project is
+    The plan reaches dbt in the environment (`plan_variables`), not as `--vars`: the project is
     parsed once per process (assets/dbt_runner.py), and command-line vars would be part of that parse.
     dbt runs in this process. Artifacts go to one folder per data root (Paths.dbt_artifacts; runs queue in the
     warehouse pool), not dagster-dbt's default of a new folder per run, which piled up 5 MB of artifacts per
     refresh."""
     p = paths()
     args = ["--exclude-resource-type", "unit_test"]
-    inputs = countries = None
+    inputs = plan = None
     if dbt_target() == "duckdb":
         set_aside = set_aside_unusable_warehouse(p)
         if set_aside:
             context.log.warning(set_aside)
         inputs = build_inputs(p)
-        countries = countries_to_rebuild(p, inputs)
-        if countries is None:
+        plan = countries_to_rebuild(p, inputs)
+        if plan is None:
             context.log.info("dbt: full build of every country's worker-level models")
             args.append("--full-refresh")
         else:
             # the same project as the last successful build: its seeds (reference data) are in the warehouse already
             args += ["--exclude-resource-type", "seed"]
             context.log.info(
-                f"dbt: worker-level models rebuilt for {', '.join(countries) or 'no country'}; other countries kept; "
+                f"dbt: worker-level models rebuilt for {describe_plan(plan)}; other countries kept; "
                 "reference seeds unchanged"
             )
         p.build_state.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be current
-    refreshed = None if countries is None else ",".join(countries)
-    yield from build_events(context, args, p.dbt_artifacts, {REFRESH_COUNTRIES_VARIABLE: refreshed})
+    yield from build_events(context, args, p.dbt_artifacts, plan_variables(plan))
     if inputs is not None:
         _record_build(p, inputs)
 

@@ -5,7 +5,9 @@ marts, no unit tests. For before/after pairs of a dbt change on the same staged 
         -- <after>/.venv/bin/python <after>/bench/dbt_build.py <data> full
 
 `<data>` is a data root that a refresh has staged (bench/run.py leaves one per scale factor). `full`: every model
-rebuilt (`--full-refresh`); `KHM` (any ISO3 code): only that country's slices, as a national refresh of it. dbt's
+rebuilt (`--full-refresh`); `KHM` (any ISO3 code): only that country's slices, as a national refresh of it;
+`KHM=2025-12` (months separated by spaces): that country's slices with only those months of its worker-months, as
+a refresh after a delivery confined to those months (assets/dbt_models.py: plan_variables). dbt's
 artifacts go to <data>/dbt-build-<checkout>, so two checkouts keep their own. Prints the build's wall seconds.
 
 The `__main__` guard matters: without it, one timed process ran a second, concurrent build (most likely a child
@@ -33,7 +35,10 @@ def main(data: str, mode: str) -> None:
         args.append("--full-refresh")
     else:
         args += ["--exclude-resource-type", "seed"]
-        env["DECENTWORK_REFRESH_COUNTRIES"] = mode
+        country, _, months = mode.partition("=")
+        env["DECENTWORK_REFRESH_COUNTRIES"] = country
+        if months:
+            env["DECENTWORK_REFRESH_MONTHS"] = mode
     started = time.perf_counter()
     done = invoke(args, Path(data) / f"dbt-build-{checkout.name}", env)
     if not done.success:

@@ -61,7 +61,8 @@ def test_row_level_formulas_have_unit_tests():
         ("stg_payroll", "hourly_earnings"),
         ("int_worker_months", "minimum_wage_due"),
         ("int_worker_months", "years_in_programme"),
-        ("int_worker_months", "is_registered"),
+        ("int_worker_registrations", "registration_date"),
+        ("int_month_parts", "ss_registered_rt_sum"),
         ("int_worker_months", "contribution_due"),
         ("int_month_references", "minimum_wage_monthly"),
     ]:

@@ -60,6 +60,41 @@ def _deliver_khm_resubmission(raw: Path) -> Path:
     return target
 
 
+LATE_RETURNS = "2026-01"  # the month of social-security returns delivered late with this refresh
+EARLIER_REGISTRATION = "2025-10-01"
+
+
+def _deliver_khm_late_returns(raw: Path) -> dict[str, int]:
+    """KHM's January 2026 returns arrive (the scenario's January payroll had none): December's returns again for
+    January, and returns for every worker of December's payroll who had none in 2025, registered on 1 October 2025.
+    Those workers' October to December 2025 months then count as registered: rows outside the refreshed months
+    change, which a refresh rebuilding only the months delivered must still get right."""
+    folder = raw / "social_security" / REFRESHED
+    december = pl.read_csv(folder / "social_security_2025-12.csv", infer_schema=False)
+    returned = pl.concat(
+        [pl.read_csv(f, infer_schema=False) for f in sorted(folder.glob("social_security_2025-*.csv"))]
+    )
+    known = set(returned["national_id"].str.replace_all(" ", ""))
+    payroll = pl.read_csv(raw / "payroll" / REFRESHED / "payroll_2025-12.csv", infer_schema=False)
+    unregistered = payroll.filter(~pl.col("national_id").str.replace_all(" ", "").is_in(sorted(known)))
+    assert unregistered.height > 0, "the scenario has payroll workers without social security"
+    first = december.row(0, named=True)
+    newcomers = unregistered.select(
+        "factory_id",
+        "national_id",
+        pl.lit(EARLIER_REGISTRATION).alias("registration_date"),
+        pl.col("basic_pay").alias("insurable_wage"),
+        pl.lit("1.00").alias("employer_contribution"),
+        pl.lit("1.00").alias("employee_contribution"),
+        pl.lit(first["scheme"]).alias("scheme"),
+    )
+    january = pl.concat([december.drop("period", "paid_date"), newcomers], how="diagonal").with_columns(
+        pl.lit(LATE_RETURNS).alias("period"), pl.lit("2026-02-10").alias("paid_date")
+    )
+    january.select(december.columns).write_csv(folder / f"social_security_{LATE_RETURNS}.csv")
+    return {"newcomers": unregistered.height}
+
+
 @pytest.fixture(scope="module")
 def refresh(scenario, tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = copy_root(scenario["root"], tmp_path_factory.mktemp("operations") / "data")
@@ -71,9 +106,10 @@ def refresh(scenario, tmp_path_factory: pytest.TempPathFactory) -> dict:
         "data_docs": (paths.marts / "quality" / "index.html").exists(),
     }
     _deliver_khm_resubmission(paths.raw)
+    late = _deliver_khm_late_returns(paths.raw)
     national = decentwork(root, "run", "--country", REFRESHED, key=KEY, env={"DECENTWORK_DATA_DOCS": "on"})
     assert national.returncode == 0, national.stdout[-3000:] + national.stderr[-3000:]
-    return {"root": root, "paths": paths, "before": before, "national": national}
+    return {"root": root, "paths": paths, "before": before, "national": national, "late": late}
 
 
 def test_data_docs_written_under_marts_quality_after_a_run_and_only_when_asked(refresh):
@@ -136,12 +172,20 @@ def test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild(r
     """The national run rebuilt KHM's slice of the worker-level models and kept the others'; a full dbt
     rebuild from the same staged files gives the same table contents, so nothing went stale."""
     national = refresh["national"]
-    assert "worker-level models rebuilt for KHM; other countries kept" in national.stdout + national.stderr
+    months = f"2025-12', '{LATE_RETURNS}"
+    planned = f"worker-level models rebuilt for KHM (months 2025-12, {LATE_RETURNS}); other countries kept"
+    assert planned in national.stdout + national.stderr
     paths = refresh["paths"]
     compiled = paths.dbt_artifacts / "compiled" / "decentwork" / "models" / "intermediate"
-    # the countries reached dbt (macros/incremental.sql): the worker-level models and the per-country parts of the cells
+    # the plan reached dbt (macros/incremental.sql): the worker-months of the two months delivered, the other
+    # worker-level models and the per-country parts of the cells for the whole country
     for model in COUNTRY_SLICED:
-        assert "where country in ('KHM')" in (compiled / f"{model}.sql").read_text(encoding="utf-8"), model
+        sql = (compiled / f"{model}.sql").read_text(encoding="utf-8")
+        if model == "int_worker_months":
+            assert f"where ((country = 'KHM' and period in ('{months}')))" in sql
+            assert "where country in ('KHM')" not in sql
+        else:
+            assert "where country in ('KHM')" in sql, model
     incremental = _warehouse_tables(paths.warehouse)
     assert incremental["intermediate.int_worker_months"], "worker-months were built"
     assert incremental["intermediate.int_worker_strata"], "worker strata were built"
@@ -153,6 +197,23 @@ def test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild(r
     assert full.keys() == incremental.keys()
     for table in full:
         assert full[table] == incremental[table], f"{table}: the national refresh differs from a full rebuild"
+
+
+def test_late_registrations_change_earlier_months_of_the_refreshed_country(refresh):
+    """The late January returns registered workers from 1 October 2025 (`_deliver_khm_late_returns`): KHM's 2025
+    share of registered worker-months rises although only December's payroll and January's returns were
+    delivered. With the full rebuild's equality (above), this shows a refresh by month keeps rows that depend on
+    other months right."""
+    assert refresh["late"]["newcomers"] > 0
+    old, new = refresh["before"]["published"]["indicators"], _published(refresh["paths"].marts)["indicators"]
+    key = ["ref_area", "indicator", "sex", "classif1", "time"]
+    registered = (
+        old.filter(pl.col("ref_area") == REFRESHED, pl.col("indicator") == "SS_REGISTERED_RT", pl.col("time") == 2025)
+        .join(new, on=key, suffix="_new")
+        .filter(pl.col("sex") == "SEX_T")
+    )
+    assert registered.height > 0
+    assert (registered["obs_value_new"] > registered["obs_value"]).all(), registered
 
 
 def test_asset_checks_record_pandera_outcomes_and_dbt_tests(refresh):

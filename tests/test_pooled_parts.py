@@ -124,6 +124,7 @@ def test_pooled_cells_are_the_parts_of_the_countries_that_pool(warehouse_copy, t
 # the models incremental by country (macros/incremental.sql: country_incremental_config)
 COUNTRY_SLICED = [
     "int_worker_months",
+    "int_worker_registrations",
     "int_worker_strata",
     "int_month_parts",
     "int_hourly_value_buckets",
@@ -139,12 +140,15 @@ COUNTRY_SLICED = [
 def test_the_list_of_country_sliced_models_is_complete():
     """Each model configured by country_incremental_config() is in COUNTRY_SLICED, so the tests below cover it."""
     models = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
-    configured = {path.stem for path in models.rglob("*.sql") if "country_incremental_config()" in path.read_text()}
+    configured = {path.stem for path in models.rglob("*.sql") if "country_incremental_config(" in path.read_text()}
     assert configured == set(COUNTRY_SLICED)
 
 
 # the rows of a slice that come from the payroll (the factory totals also count survey respondents and PICC members)
 FROM_PAYROLL = {"int_country_factory_contributions": "where population = 'payroll'"}
+# the slices made from the social security alone (a worker's registration date)
+FROM_SOCIAL_SECURITY = {"int_worker_registrations"}
+RETURNS_WITHDRAWN = "VNM"
 
 
 def _slices(warehouse: Path) -> dict[str, dict[str, int]]:
@@ -165,25 +169,33 @@ def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario,
     leaves the country no payroll row (its deliveries withdrawn; every row quarantined does the same), there are no
     new rows to name it, and a delete keyed on the new rows' countries kept the old slice: stale worker-months, and
     cells computed from them. Every slice of the country must go. The refresh's dbt build, as the Dagster asset runs
-    it for one country (assets/dbt_models.py), on the staged files without the small country's payroll."""
+    it for one country (assets/dbt_models.py), on the staged files without the small country's payroll; in the same
+    refresh a second country's social security is withdrawn, and its registrations (made from the returns alone)
+    must go the same way."""
     from assets.dbt_runner import invoke
     from tests.scenario import SMALL_COUNTRY
 
     root = copy_root(scenario["root"], tmp_path / "data")
-    assert all(slices.get(SMALL_COUNTRY) for slices in _slices(root / "warehouse.duckdb").values())
+    before = _slices(root / "warehouse.duckdb")
+    assert all(before[model].get(SMALL_COUNTRY) for model in set(COUNTRY_SLICED) - FROM_SOCIAL_SECURITY)
+    assert all(before[model].get(RETURNS_WITHDRAWN) for model in FROM_SOCIAL_SECURITY)
     staged = list((root / "staging" / "payroll").glob(f"country={SMALL_COUNTRY}/*.parquet"))
-    assert staged
+    staged += list((root / "staging" / "social_security").glob(f"country={RETURNS_WITHDRAWN}/*.parquet"))
+    assert len(staged) == 2
     for file in staged:
         file.unlink()
     done = invoke(
         ["run", "--exclude", "path:models/marts"],
         tmp_path / "target",
-        {"DECENTWORK_DATA_DIR": str(root), "DECENTWORK_REFRESH_COUNTRIES": SMALL_COUNTRY},
+        {"DECENTWORK_DATA_DIR": str(root), "DECENTWORK_REFRESH_COUNTRIES": f"{SMALL_COUNTRY},{RETURNS_WITHDRAWN}"},
     )
     assert done.success, done.problems
     after = _slices(root / "warehouse.duckdb")
     for model, slices in after.items():
         assert SMALL_COUNTRY not in slices, f"{model} kept {slices[SMALL_COUNTRY]} rows of {SMALL_COUNTRY}"
+    for model in FROM_SOCIAL_SECURITY:
+        assert RETURNS_WITHDRAWN not in after[model], f"{model} kept {RETURNS_WITHDRAWN}'s rows without its returns"
+        assert set(after[model]) == set(before[model]) - {RETURNS_WITHDRAWN}, "others kept"
     assert {c for slices in after.values() for c in slices} == set(COUNTRIES) - {SMALL_COUNTRY}, "others kept"
     cells = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True).sql(
         f"select count(*) from intermediate.int_indicator_cells where ref_area = '{SMALL_COUNTRY}'"

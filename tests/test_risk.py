@@ -347,9 +347,14 @@ def test_a_run_without_a_ranking_leaves_no_earlier_ranking_or_model_behind(tmp_p
     with duckdb.connect(str(warehouse)) as con:  # a warehouse with no payroll months yet
         con.execute("create schema intermediate")
         con.execute(
-            "create table intermediate.int_worker_months (country varchar, factory_id bigint, period varchar, "
-            "minimum_wage_due double, basic_pay double, overtime_hours double, overtime_limit_month double, "
-            "payment_method varchar, is_registered boolean, is_contribution_paid boolean, has_social_security boolean)"
+            "create table intermediate.int_worker_months (country varchar, factory_id bigint, worker_key uhugeint,"
+            " period varchar, period_start date, minimum_wage_due double, basic_pay double, overtime_hours double,"
+            " overtime_limit_month double, payment_method varchar, is_contribution_paid boolean,"
+            " has_social_security boolean)"
+        )
+        con.execute(
+            "create table intermediate.int_worker_registrations (country varchar, worker_key uhugeint,"
+            " registration_date date)"
         )
     out = tmp_path / FOLDER
     out.mkdir()

@@ -8,6 +8,7 @@ first and rows sharing a key with different values are all quarantined; across f
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,6 +84,33 @@ def row_hash(source: str) -> pl.Expr:
     return pl.struct([c for c in staged_dtypes(source) if c not in LINEAGE]).hash(seed=7).alias("_row_hash")
 
 
+# The key of the staged file's footer metadata holding its period digests (`period_digests`).
+PERIOD_DIGESTS = "decentwork.period_digests"
+
+
+def period_digests(staged: pl.DataFrame, source: str) -> dict[str, str] | None:
+    """Per period, a digest of the values of the rows staged for it (a source keyed by period: payroll, social
+    security), None for the others. A dbt build compares them with those of the last build, so that a delivery
+    that changes one month rebuilds that month's worker-months only (assets/dbt_models.py). The digest is the row
+    count and the sums of the two 32-bit halves of the rows' value hashes (`row_hash`): independent of the rows'
+    order and of which file delivered them, changed by any row added, removed or altered."""
+    if "period" not in EXTRACTS[source].key:
+        return None
+    halves = staged.group_by("period").agg(
+        pl.len().alias("n"),
+        (pl.col("_row_hash") % 2**32).sum().alias("low"),
+        (pl.col("_row_hash") // 2**32).sum().alias("high"),
+    )
+    return {row["period"]: f"{row['n']}-{row['low']:x}-{row['high']:x}" for row in halves.iter_rows(named=True)}
+
+
+def staged_period_digests(path: Path) -> dict[str, str] | None:
+    """The period digests a staged file was written with (`period_digests`), None if it has none (a source not
+    keyed by period, or a file staged before they were recorded)."""
+    found = pl.read_parquet_metadata(path).get(PERIOD_DIGESTS)
+    return None if found is None else json.loads(found)
+
+
 def resolve_keys(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     """Apply the duplicate-key rules to rows that passed validation; adds reasons to the losers.
 
@@ -141,11 +169,13 @@ def stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadRe
     valid = pl.col(REASONS).list.len() == 0
     slim = rows.filter(valid).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash").collect()
     losers = resolve_keys(slim, source).filter(pl.col(KEY_REASON).is_not_null()).select(FILE_ORDER, ROW, KEY_REASON)
+    digests = period_digests(slim.join(losers, on=[FILE_ORDER, ROW], how="anti"), source)
     _sink_atomic(
         rows.filter(valid)
         .join(losers.lazy(), on=[FILE_ORDER, ROW], how="anti", maintain_order="left")
         .select([pl.col(c).cast(t) for c, t in schema.items()]),
         paths.staged_file(source, country),
+        metadata=None if digests is None else {PERIOD_DIGESTS: json.dumps(digests, sort_keys=True)},
     )
     quarantined = pl.concat(
         [
@@ -242,12 +272,12 @@ def write_csv_atomic(frame: pl.DataFrame, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _sink_atomic(frame: pl.LazyFrame, target: Path) -> None:
-    """Stream a lazy frame into Parquet next to the target, then rename."""
+def _sink_atomic(frame: pl.LazyFrame, target: Path, metadata: dict[str, str] | None = None) -> None:
+    """Stream a lazy frame into Parquet next to the target (with `metadata` in its footer), then rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     frame.sink_parquet(
-        tmp, compression="zstd", compression_level=1, row_group_size=256_000
+        tmp, compression="zstd", compression_level=1, row_group_size=256_000, metadata=metadata
     )  # level 1: 25% faster than 3, 2% larger
     os.replace(tmp, target)
 

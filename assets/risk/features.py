@@ -61,7 +61,8 @@ REASON_WHEN_LOW = {"log_workers": "a small workforce"}
 
 
 def factory_months(warehouse: Path) -> pl.DataFrame:
-    """One row per factory and month: counts summed in the warehouse (int_worker_months), nothing per worker."""
+    """One row per factory and month: counts summed in the warehouse (int_worker_months; registered by the month's
+    end as int_month_parts counts it, from int_worker_registrations), nothing per worker."""
     sql = """
         select
             country, factory_id, period,
@@ -73,10 +74,11 @@ def factory_months(warehouse: Path) -> pl.DataFrame:
             count(*) filter (where overtime_hours > overtime_limit_month) as excess_overtime,
             count(*) filter (where payment_method in ('bank', 'mobile')) as digital,
             count(*) filter (where payment_method is not null) as with_method,
-            count(*) filter (where is_registered) as registered,
+            count(*) filter (where registration_date <= last_day(period_start)) as registered,
             count(*) filter (where is_contribution_paid) as contribution_paid,
             bool_or(has_social_security) as has_social_security
         from intermediate.int_worker_months
+        left join intermediate.int_worker_registrations using (country, worker_key)
         group by country, factory_id, period
         order by country, factory_id, period  -- a fixed order: the features' float sums, and so the snapshot's hash
     """

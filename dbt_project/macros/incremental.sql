@@ -6,9 +6,9 @@
     `--full-refresh` build, every country is rebuilt. Spark builds
     tables (docs/scale.md: insert_overwrite by a country partition is the registry-scale equivalent). -#}
 
-{% macro country_incremental_config() -%}
+{% macro country_incremental_config(by_month=false) -%}
     {%- if target.type == 'duckdb' -%}
-        {{ config(materialized='country_slices') }}
+        {{ config(materialized='country_slices', meta={'refresh_by_month': by_month}) }}
     {%- else -%}
         {{ config(materialized='table') }}
     {%- endif -%}
@@ -27,7 +27,7 @@
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {%- if slices_only -%}
-        {%- set condition = refreshed_countries_condition() -%}
+        {%- set condition = refreshed_slices_condition(model) -%}
         {#- DuckDB estimates a staged extract's scan filtered to some countries at one row, so its optimizer builds
             the joins' hash tables on the country's worker-months: at SF 1 the Cambodian slice of int_worker_months
             spilled past the memory limit and took 13 s instead of 8 (README "Speed at scale", step 6). The query's
@@ -67,22 +67,68 @@
     {%- do return(relation is not none and relation.type == 'table') -%}
 {%- endmacro %}
 
-{# The condition on `column` that keeps the countries being refreshed: `column in (...)`, or `1 = 0` for none (an
-   empty value); none without the variable (every country). The one reader of DECENTWORK_REFRESH_COUNTRIES; its
-   callers read it at run time only, so its value is not part of dbt's parse state. #}
-{% macro refreshed_countries_condition(column='country') -%}
+{# The countries being refreshed: the list DECENTWORK_REFRESH_COUNTRIES names (possibly empty), or none without
+   the variable (every country). The one reader of that variable; its callers read it at run time only, so its
+   value is not part of dbt's parse state. #}
+{% macro refreshed_countries() -%}
     {%- set refreshed = env_var('DECENTWORK_REFRESH_COUNTRIES', '<all>') -%}
-    {%- if refreshed == '<all>' -%}
+    {%- do return(none if refreshed == '<all>' else refreshed.split(',') | reject('equalto', '') | list) -%}
+{%- endmacro %}
+
+{# The condition on `column` that keeps the countries being refreshed: `column in (...)`, or `1 = 0` for none (an
+   empty value); none without the variable (every country). #}
+{% macro refreshed_countries_condition(column='country') -%}
+    {%- set countries = refreshed_countries() -%}
+    {%- if countries is none -%}
         {%- do return(none) -%}
     {%- endif -%}
-    {%- set countries = refreshed.split(',') | reject('equalto', '') | list -%}
     {%- do return(column ~ " in ('" ~ (countries | join("', '")) ~ "')" if countries else '1 = 0') -%}
+{%- endmacro %}
+
+{# The same for a relation sliced by country and month (int_worker_months, the staged payroll and social
+   security): a refreshed country that DECENTWORK_REFRESH_MONTHS lists (`ISO3=YYYY-MM YYYY-MM,...`, set by
+   assets/dbt_models.py when only months of its payroll or social security changed) keeps those months only;
+   any other refreshed country, all its months. #}
+{% macro refreshed_months_condition(column='country', period_column='period') -%}
+    {%- set countries = refreshed_countries() -%}
+    {%- if countries is none -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set by_month = {} -%}
+    {%- for entry in env_var('DECENTWORK_REFRESH_MONTHS', '').split(',') if entry -%}
+        {%- set country, months = entry.split('=', 1) -%}
+        {%- do by_month.update({country: months.split()}) -%}
+    {%- endfor -%}
+    {%- set whole = countries | reject('in', by_month) | list -%}
+    {%- set parts = [column ~ " in ('" ~ (whole | join("', '")) ~ "')"] if whole else [] -%}
+    {%- for country in countries if by_month.get(country) -%}
+        {%- do parts.append("(" ~ column ~ " = '" ~ country ~ "' and " ~ period_column ~ " in ('"
+            ~ (by_month[country] | join("', '")) ~ "'))") -%}
+    {%- endfor -%}
+    {%- do return('(' ~ (parts | join(' or ')) ~ ')' if parts else '1 = 0') -%}
+{%- endmacro %}
+
+{# The refresh condition of a node: by month if it is configured so (meta refresh_by_month), else by country. #}
+{% macro refreshed_slices_condition(node) -%}
+    {%- if node.config.meta.get('refresh_by_month') -%}
+        {%- do return(refreshed_months_condition()) -%}
+    {%- endif -%}
+    {%- do return(refreshed_countries_condition()) -%}
 {%- endmacro %}
 
 {# `where country in (...)` restricting a read to the countries being refreshed (none: an empty value);
    nothing on a full build or without the variable. #}
 {% macro refreshed_countries_only(column='country') -%}
     {%- set condition = refreshed_countries_condition(column) if is_country_refresh() else none -%}
+    {%- if condition -%}
+        where {{ condition }}
+    {%- endif -%}
+{%- endmacro %}
+
+{# `where ...` restricting a read of a relation sliced by country and month to the slices being refreshed
+   (refreshed_months_condition); nothing on a full build or without the variable. #}
+{% macro refreshed_months_only(column='country', period_column='period') -%}
+    {%- set condition = refreshed_months_condition(column, period_column) if is_country_refresh() else none -%}
     {%- if condition -%}
         where {{ condition }}
     {%- endif -%}
@@ -99,9 +145,10 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
-    {%- set by_country = refreshed_countries_condition() if tested else none -%}
-    {%- if by_country and (tested.fqn[1] == 'staging' or tested.config.materialized == 'country_slices') -%}
-        {%- set where = '(' ~ where ~ ') and ' ~ by_country if where else by_country -%}
+    {%- set sliced = tested and (tested.fqn[1] == 'staging' or tested.config.materialized == 'country_slices') -%}
+    {%- set by_slice = refreshed_slices_condition(tested) if sliced else none -%}
+    {%- if by_slice -%}
+        {%- set where = '(' ~ where ~ ') and ' ~ by_slice if where else by_slice -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}

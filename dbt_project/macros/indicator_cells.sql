@@ -116,6 +116,12 @@ where obs_value is not null  -- a mean over no value (an occupation whose hours 
 ]) }}
 {%- endmacro %}
 
+{#- Whether a worker-month counts as registered with social security: the worker's registration date
+    (int_worker_registrations) falls on or before the month's last day. -#}
+{% macro registered_by_month_end(registration_date, period_start) -%}
+    coalesce({{ registration_date }} <= {{ month_end(period_start) }}, false)
+{%- endmacro %}
+
 {#- The same for the social-protection cells: the two rates, and the amounts due and paid of the contribution gap
     (a due amount only where the month is linked, a paid amount only where one is due). -#}
 {% macro social_security_month_statistics() -%}

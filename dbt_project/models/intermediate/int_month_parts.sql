@@ -4,10 +4,19 @@
   are sums of these parts (int_cells_wages, int_cells_social_protection), the same numbers as on the rows themselves
   (macros/exact_aggregates.sql: mean_of_parts). Incremental by country like int_worker_months: a national refresh
   recomputes its own parts and adds the others' stored parts, instead of reading every country's worker-months
-  again for the pooled cells (issue 32).
+  again for the pooled cells (issue 32). Each worker-month's registration status is found here, from the worker's
+  registration date (int_worker_registrations), not stored with the worker-month.
 #}
 {{ country_incremental_config() }}
-with worker_months as (select * from {{ ref('int_worker_months') }} {{ refreshed_countries_only() }})
+with registrations as (select * from {{ ref('int_worker_registrations') }} {{ refreshed_countries_only() }}),
+
+worker_months as (
+    select
+        months.*,
+        {{ registered_by_month_end('registrations.registration_date', 'months.period_start') }} as is_registered
+    from (select * from {{ ref('int_worker_months') }} {{ refreshed_countries_only() }}) as months
+    left join registrations on registrations.country = months.country and registrations.worker_key = months.worker_key
+)
 
 select
     country, year, sex,

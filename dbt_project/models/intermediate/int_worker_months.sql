@@ -4,15 +4,18 @@
   social-security record (has_social_security: the social-security extract covers the month, so the linked
   indicators may count it). The worker is its key (macros/join_keys.sql: worker_key), not its pseudonym.
   The payroll columns that no model and no risk feature reads (contract type, pay basis, days worked, total
-  hours) stay in stg_payroll: this is the widest table at scale. Incremental by country (macros/incremental.sql).
+  hours) stay in stg_payroll: this is the widest table at scale. Incremental by country and month
+  (macros/incremental.sql): each row depends on its own month's payroll and returns only, so a delivery that
+  changes some months rebuilds those months. Whether the worker was registered by the month's end depends on all
+  of the worker's returns (the earliest registration date) and so lives in int_worker_registrations.
 #}
-{{ country_incremental_config() }}
+{{ country_incremental_config(by_month=true) }}
 with payroll as (
     select
         country, factory_id, {{ worker_key('country', 'worker_pid') }} as worker_key, period, year, period_start, sex,
         occupation, payment_method, currency, regular_hours, overtime_hours, basic_pay, overtime_pay, allowances,
         bonuses, earnings, hourly_earnings
-    from {{ ref('stg_payroll') }} {{ refreshed_countries_only() }}
+    from {{ ref('stg_payroll') }} {{ refreshed_months_only() }}
 ),
 
 factories as (select * from {{ ref('stg_factories') }}),
@@ -25,19 +28,13 @@ ppp as (select * from {{ ref('ref_ppp_factors') }}),
 
 social_security as (
     select
-        country, {{ worker_key('country', 'worker_pid') }} as worker_key, period, registration_date, insurable_wage,
+        country, {{ worker_key('country', 'worker_pid') }} as worker_key, period, insurable_wage,
         employer_contribution, employee_contribution, paid_date
-    from {{ ref('stg_social_security') }} {{ refreshed_countries_only() }}
+    from {{ ref('stg_social_security') }} {{ refreshed_months_only() }}
 ),
 
 -- the months the social-security extract covers: a payroll month outside them has no record to link to yet
 linked_months as (select distinct country, period from social_security),
-
-registrations as (
-    select country, worker_key, min(registration_date) as registration_date
-    from social_security
-    group by country, worker_key
-),
 
 contributions as (
     select
@@ -69,8 +66,6 @@ select
     refs.minimum_wage_monthly * least(1.0, payroll.regular_hours / refs.regular_hours_month) as minimum_wage_due,
     fx.lcu_per_usd,
     ppp.ppp_lcu_per_intl_usd,
-    registrations.registration_date is not null
-    and registrations.registration_date <= {{ month_end('payroll.period_start') }} as is_registered,
     coalesce(contributions.is_paid, 0) = 1 as is_contribution_paid,
     coalesce(contributions.insurable_wage, payroll.basic_pay) * refs.contribution_rate_pct / 100 as contribution_due,
     coalesce(contributions.contribution_paid, 0) as contribution_paid,
@@ -81,7 +76,6 @@ left join refs
     on refs.country = payroll.country and refs.state is not distinct from factories.state and refs.period_start = payroll.period_start
 left join fx on fx.currency = payroll.currency and fx.year = payroll.year
 left join ppp on ppp.iso3 = payroll.country and ppp.year = payroll.year
-left join registrations on registrations.country = payroll.country and registrations.worker_key = payroll.worker_key
 left join contributions
     on contributions.country = payroll.country and contributions.worker_key = payroll.worker_key and contributions.period = payroll.period
 left join linked_months on linked_months.country = payroll.country and linked_months.period = payroll.period

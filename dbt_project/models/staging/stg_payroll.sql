@@ -1,4 +1,5 @@
 {# One row per worker-month. Earnings and hourly earnings as the indicator catalogue (docs/indicators.md) defines them. #}
+{{ config(meta={'refresh_by_month': true}) }}  {# a national refresh tests the refreshed months only (macros/incremental.sql) #}
 with source as (select * from {{ source('extracts', 'payroll') }})
 
 select

@@ -1,3 +1,4 @@
+{{ config(meta={'refresh_by_month': true}) }}  {# a national refresh tests the refreshed months only (macros/incremental.sql) #}
 with source as (select * from {{ source('extracts', 'social_security') }})
 
 select
