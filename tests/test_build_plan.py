@@ -26,7 +26,7 @@ from assets.dbt_models import (
     plan_variables,
 )
 from assets.ingestion.ingest import ingest
-from assets.ingestion.stage import PERIOD_DIGESTS, staged_period_digests
+from assets.ingestion.stage import PERIOD_DIGESTS, row_hash, staged_period_digests
 from decentwork.settings import Paths
 from tests.conftest import PAYROLL_HEADER, REGISTER_HEADER, deliver
 
@@ -65,10 +65,20 @@ def digests(paths: Paths, key: bytes = KEY) -> dict[str, str]:
     return staged_period_digests(paths.staged_file("payroll", "KHM"))
 
 
-def test_the_digests_name_each_staged_month_with_its_row_count(staged):
+def test_the_digests_are_those_of_the_staged_rows(staged):
+    """Recomputed from the staged file itself, not from the validated parts less the key rules' losers as staging
+    computes them: a quarantined row and a superseded one must not count."""
+    deliver(staged, "payroll", "KHM", "bad.csv", month("", [payroll_row("2025-01", "KH-888", "-5")]), 1_700_001_000)
+    deliver(staged, "payroll", "KHM", "fix.csv", month("", [payroll_row("2025-02", IDS[0], "205")]), 1_700_001_100)
     found = digests(staged)
-    rows = pl.read_parquet(staged.staged_file("payroll", "KHM")).group_by("period").len()
-    assert {period: int(d.split("-")[0]) for period, d in found.items()} == dict(rows.iter_rows())
+    rows = pl.read_parquet(staged.staged_file("payroll", "KHM")).with_columns(row_hash("payroll"))
+    sums = rows.group_by("period").agg(
+        pl.len().alias("n"),
+        (pl.col("_row_hash") % 2**32).sum().alias("low"),
+        (pl.col("_row_hash") // 2**32).sum().alias("high"),
+    )
+    assert found == {r["period"]: f"{r['n']}-{r['low']:x}-{r['high']:x}" for r in sums.iter_rows(named=True)}
+    assert int(found["2025-02"].split("-")[0]) == len(IDS), "the corrected row replaces the first, it is not added"
     assert set(found) == {"2025-01", "2025-02", "2025-03"}
     assert staged_period_digests(staged.staged_file("factories", "KHM")) is None, "the register has no months"
 
