@@ -2,9 +2,11 @@
     refresh rebuilds the slices of the countries whose staged rows changed (environment variable
     DECENTWORK_REFRESH_COUNTRIES, comma-separated ISO3 codes, set by the Dagster asset from the staged files,
     assets/dbt_models.py; an environment variable, because changing a `--vars` value makes dbt re-parse the
-    whole project) and keeps every other slice as it is. Without the variable, or on a first or
-    `--full-refresh` build, every country is rebuilt. Spark builds
-    tables (docs/scale.md: insert_overwrite by a country partition is the registry-scale equivalent). -#}
+    whole project) and keeps every other slice as it is. A model configured `by_month` (int_worker_months)
+    is sliced by country and month: of a country DECENTWORK_REFRESH_MONTHS lists, only those months are rebuilt
+    (refreshed_months_condition). Without the variables, or on a first or `--full-refresh` build, every country is
+    rebuilt. Spark builds tables (docs/scale.md: insert_overwrite by a country partition is the registry-scale
+    equivalent). -#}
 
 {% macro country_incremental_config(by_month=false) -%}
     {%- if target.type == 'duckdb' -%}
@@ -135,13 +137,16 @@
 {%- endmacro %}
 
 {# The data tests of a national refresh read only the refreshed countries' rows of the relations sliced by country:
-   the staged extracts (stg_*) and the country-incremental models. The other countries' rows are those the last
-   successful build tested: a build is recorded only when every test passed (assets/dbt_models.py; a failed
-   test leaves no record and the next build is a full one, testing every country), and a country is left out only
-   while its staged files are unchanged since that build. Every unique key of these relations names the country, so
-   a duplicate cannot span a refreshed and a kept country. A test's own `where` config still applies. Nothing is
-   narrowed on a full build (no variable) or on other relations (dbt's default). Overrides dbt's macro of the same
-   name, as dbt documents for custom `where` handling. #}
+   the staged extracts (stg_*) and the country-incremental models; of those sliced by month as well (meta
+   refresh_by_month: int_worker_months, the staged payroll and returns), only the refreshed months of a country
+   rebuilt by month, its other months' staged rows being unchanged by their digests (assets/dbt_models.py). The
+   rows left out are those the last successful build tested: a build is recorded only when every test passed
+   (assets/dbt_models.py; a failed test leaves no record and the next build is a full one, testing every country),
+   and a country or month is left out only while its staged rows are unchanged since that build. Every unique key
+   of these relations names the country (and, of those sliced by month, the month), so a duplicate cannot span a
+   refreshed and a kept slice. A test's own `where` config still applies. Nothing is narrowed on a full build (no
+   variable) or on other relations (dbt's default). Overrides dbt's macro of the same name, as dbt documents for
+   custom `where` handling. #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
