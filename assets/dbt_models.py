@@ -92,16 +92,17 @@ def _staged_state(p: Paths, files: list[Path]) -> dict[str, Any]:
 # The staged sources whose rows int_worker_months reads month by month: a change confined to some of their months
 # rebuilds those months' worker-months (dbt_project/macros/incremental.sql: refreshed_months_condition).
 MONTHLY_SOURCES = ("payroll", "social_security")
-MONTH = re.compile(r"\d{4}-\d{2}")
+MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+ISO3 = re.compile(r"[A-Z]{3}")
 
 
 def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> dict[str, list[str] | None] | None:
     """What the next build must rebuild since the last successful one: None for the whole warehouse (no record of
     a build: first run, or the last build failed or was killed before it finished; another dbt project; a country
-    gone from staging; every country changed), else {country: its months to rebuild, or None for the whole
-    country} for each country whose staged files changed. A country is rebuilt by month when only its payroll or
-    social security changed, each with the digests of its months, before and after: the months whose digest
-    differs (added, withdrawn or changed) in either source."""
+    gone from staging; every country changed and none of them by month), else {country: its months to rebuild, or
+    None for the whole country} for each country whose staged files changed. A country is rebuilt by month when
+    only its payroll or social security changed, each with the digests of its months, before and after: the months
+    whose digest differs (added, withdrawn or changed) in either source."""
     try:
         last = json.loads(p.build_state.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
@@ -109,12 +110,15 @@ def countries_to_rebuild(p: Paths, inputs: dict[str, Any]) -> dict[str, list[str
     if not p.warehouse.exists() or last.get("project") != inputs["project"]:
         return None
     before, now = last.get("countries", {}), inputs["countries"]
-    if set(before) - set(now):
+    # the countries are written into SQL (macros/incremental.sql): a staged folder named otherwise gives a full build
+    if set(before) - set(now) or not all(ISO3.fullmatch(country) for country in now):
         return None
     changed = sorted(c for c in now if before.get(c) != now[c])
-    if len(changed) == len(now):
+    plan = {country: _months_changed(before.get(country), now[country]) for country in changed}
+    # every country rebuilt whole is a full build (tables created, not sliced); months of any country are not
+    if len(changed) == len(now) and all(months is None for months in plan.values()):
         return None
-    return {country: _months_changed(before.get(country), now[country]) for country in changed}
+    return plan
 
 
 def _months_changed(before: dict | None, now: dict) -> list[str] | None:

@@ -131,3 +131,16 @@ def copy_root(source: Path, target: Path) -> Path:
     that delivers more and runs one more refresh. copytree keeps the files' times: delivery order is kept."""
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+def warehouse_tables(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every intermediate and mart table of a built warehouse, its rows sorted: to compare a refresh with a full
+    rebuild of the same staged files."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()
+        return {name: sorted(con.execute(f"select * from {name}").fetchall(), key=repr) for (name,) in names}

@@ -168,7 +168,10 @@ def built(tmp_path):
         ("a new source", {"KHM": None}),
         ("a new country", {"HTI": None}),
         ("a country gone", None),
-        ("every country changed", None),
+        ("every country changed by month", {"KHM": ["2025-02"], "VNM": ["2025-02"]}),
+        ("every country changed, one whole", {"KHM": None, "VNM": ["2025-02"]}),
+        ("every country changed whole", None),
+        ("a staged folder not named by an ISO3 code", None),
         ("no record of a build", None),
         ("another dbt project", None),
     ],
@@ -206,9 +209,17 @@ def test_the_plan_rebuilds_months_only_when_the_change_is_confined_to_months(bui
     elif change == "a country gone":
         for source in ("factories", "payroll", "social_security"):
             p.staged_file(source, "VNM").unlink()
-    elif change == "every country changed":
+    elif change == "every country changed by month":
         for country in ("KHM", "VNM"):
             stage(p, "payroll", country, MONTHS | {"2025-02": "b2"}, rows=2)
+    elif change == "every country changed, one whole":
+        stage(p, "factories", "KHM", None, rows=2)
+        stage(p, "payroll", "VNM", MONTHS | {"2025-02": "b2"}, rows=2)
+    elif change == "every country changed whole":
+        for country in ("KHM", "VNM"):
+            stage(p, "factories", country, None, rows=2)
+    elif change == "a staged folder not named by an ISO3 code":
+        stage(p, "payroll", "KHM') or (1 = 1", MONTHS)
     elif change == "no record of a build":
         p.build_state.unlink()
     elif change == "another dbt project":

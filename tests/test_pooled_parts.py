@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.scenario import COUNTRIES, copy_root
+from tests.scenario import COUNTRIES, copy_root, warehouse_tables
 
 CELL_MODELS = ["int_coverage", "int_indicator_cells"]
 
@@ -149,6 +149,8 @@ FROM_PAYROLL = {"int_country_factory_contributions": "where population = 'payrol
 # the slices made from the social security alone (a worker's registration date)
 FROM_SOCIAL_SECURITY = {"int_worker_registrations"}
 RETURNS_WITHDRAWN = "VNM"
+MONTH_WITHDRAWN = ("KHM", "2025-12")  # a country rebuilt by month, its December payroll withdrawn
+_ALL = {"DECENTWORK_REFRESH_COUNTRIES": None, "DECENTWORK_REFRESH_MONTHS": None}  # a full build: no plan
 
 
 def _slices(warehouse: Path) -> dict[str, dict[str, int]]:
@@ -171,7 +173,8 @@ def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario,
     cells computed from them. Every slice of the country must go. The refresh's dbt build, as the Dagster asset runs
     it for one country (assets/dbt_models.py), on the staged files without the small country's payroll; in the same
     refresh a second country's social security is withdrawn, and its registrations (made from the returns alone)
-    must go the same way."""
+    must go the same way, and a third country's December payroll is withdrawn and that country rebuilt by month
+    (DECENTWORK_REFRESH_MONTHS): its December worker-months must go, and every table must equal a full rebuild's."""
     from assets.dbt_runner import invoke
     from tests.scenario import SMALL_COUNTRY
 
@@ -184,12 +187,25 @@ def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario,
     assert len(staged) == 2
     for file in staged:
         file.unlink()
-    done = invoke(
-        ["run", "--exclude", "path:models/marts"],
-        tmp_path / "target",
-        {"DECENTWORK_DATA_DIR": str(root), "DECENTWORK_REFRESH_COUNTRIES": f"{SMALL_COUNTRY},{RETURNS_WITHDRAWN}"},
-    )
+    by_month = root / "staging" / "payroll" / f"country={MONTH_WITHDRAWN[0]}" / "part-0.parquet"
+    payroll = pl.read_parquet(by_month)
+    assert payroll.filter(pl.col("period") == MONTH_WITHDRAWN[1]).height > 0
+    payroll.filter(pl.col("period") != MONTH_WITHDRAWN[1]).write_parquet(by_month)
+    env = {
+        "DECENTWORK_DATA_DIR": str(root),
+        "DECENTWORK_REFRESH_COUNTRIES": f"{SMALL_COUNTRY},{RETURNS_WITHDRAWN},{MONTH_WITHDRAWN[0]}",
+        "DECENTWORK_REFRESH_MONTHS": "=".join(MONTH_WITHDRAWN),
+    }
+    done = invoke(["run", "--exclude", "path:models/marts"], tmp_path / "target", env)
     assert done.success, done.problems
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        months = dict(
+            con.execute(
+                "select period, count(*) from intermediate.int_worker_months where country = ? group by period",
+                [MONTH_WITHDRAWN[0]],
+            ).fetchall()
+        )
+    assert MONTH_WITHDRAWN[1] not in months and months, months
     after = _slices(root / "warehouse.duckdb")
     for model, slices in after.items():
         assert SMALL_COUNTRY not in slices, f"{model} kept {slices[SMALL_COUNTRY]} rows of {SMALL_COUNTRY}"
@@ -197,11 +213,19 @@ def test_a_refreshed_country_left_without_payroll_loses_its_old_slices(scenario,
         assert RETURNS_WITHDRAWN not in after[model], f"{model} kept {RETURNS_WITHDRAWN}'s rows without its returns"
         assert set(after[model]) == set(before[model]) - {RETURNS_WITHDRAWN}, "others kept"
     assert {c for slices in after.values() for c in slices} == set(COUNTRIES) - {SMALL_COUNTRY}, "others kept"
-    cells = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True).sql(
-        f"select count(*) from intermediate.int_indicator_cells where ref_area = '{SMALL_COUNTRY}'"
-        " and indicator like 'EAR_%'"
-    )
-    assert cells.fetchall() == [(0,)], "wage cells of a country without payroll"
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        cells = con.execute(
+            f"select count(*) from intermediate.int_indicator_cells where ref_area = '{SMALL_COUNTRY}'"
+            " and indicator like 'EAR_%'"
+        ).fetchall()
+    assert cells == [(0,)], "wage cells of a country without payroll"
+    refreshed = warehouse_tables(root / "warehouse.duckdb")
+    rebuild = invoke(["run", "--full-refresh", "--exclude", "path:models/marts"], tmp_path / "full", env | _ALL)
+    assert rebuild.success, rebuild.problems
+    full = warehouse_tables(root / "warehouse.duckdb")
+    assert refreshed.keys() == full.keys()
+    for table in full:
+        assert refreshed[table] == full[table], f"{table}: the refresh differs from a full rebuild"
 
 
 @pytest.mark.parametrize("build", ["full", "national"])

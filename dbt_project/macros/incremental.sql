@@ -17,11 +17,12 @@
 {%- endmacro %}
 
 {# The materialization of the country-incremental models on DuckDB. A national refresh deletes the refreshed
-   countries' slices and inserts their new rows straight from the model's query, in one transaction. dbt-duckdb's
-   incremental delete+insert wrote the new rows twice (a temporary table, then the insert: about a fifth of a
-   one-country refresh at SF 1, README "Speed at scale"), and deleted only the countries its new rows name, so a
-   refreshed country left with no row kept its old slice (tests/test_pooled_parts.py). A first or `--full-refresh`
-   build replaces the table, in the same transaction (DuckDB's DDL is transactional). #}
+   countries' slices (of a model sliced by month, the refreshed months of a country rebuilt by month:
+   refreshed_slices_condition) and inserts their new rows straight from the model's query, in one transaction.
+   dbt-duckdb's incremental delete+insert wrote the new rows twice (a temporary table, then the insert: about a fifth
+   of a one-country refresh at SF 1, README "Speed at scale"), and deleted only the countries its new rows name, so
+   a refreshed country left with no row kept its old slice (tests/test_pooled_parts.py). A first or
+   `--full-refresh` build replaces the table, in the same transaction (DuckDB's DDL is transactional). #}
 {% materialization country_slices, adapter='duckdb' -%}
     {%- set existing = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='table') -%}
