@@ -5,9 +5,10 @@ worker-months only (issue 32). Staging records a digest of each month's staged r
 
 Attacked here: each kind of change to a delivery must change exactly the digests of the months it changes (a
 correction, a row quarantined, a duplicate delivery, a withdrawn file, another key); the plan must fall back to the
-whole country, or the whole warehouse, on any change it cannot confine to months; and the plan must reach dbt's SQL.
-That a refresh by month gives the full rebuild's tables, when a late month moves earlier months' registration status,
-is tests/test_operations.py's (test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild).
+whole country, or the whole warehouse, on any change it cannot confine to months. That the plan reaches dbt's SQL is
+tests/test_pooled_parts.py's (test_the_months_condition_in_the_compiled_sql, on the scenario's warehouse), and that a
+refresh by month gives the full rebuild's tables, when a late month moves earlier months' registration status,
+tests/test_operations.py's (test_national_refresh_rebuilds_only_its_country_and_matches_a_full_rebuild).
 """
 
 from __future__ import annotations
@@ -237,32 +238,3 @@ def test_the_plan_reaches_dbt_in_its_environment():
     assert plan_variables(None) == {"DECENTWORK_REFRESH_COUNTRIES": None, "DECENTWORK_REFRESH_MONTHS": None}
     assert describe_plan(plan) == "KHM (months 2025-12, 2026-01), VNM, HTI (no month)"
     assert describe_plan({}) == "no country"
-
-
-def test_the_months_condition_in_the_compiled_sql(scenario, tmp_path):
-    """The plan as dbt reads it (macros/incremental.sql: refreshed_months_condition): the worker-months of a
-    country rebuilt by month restricted to its months, of a country rebuilt whole to the country, none of a country
-    planned with no month; a model sliced by country only keeps the countries; the data tests of the staged returns
-    read the refreshed slices only."""
-    from assets.dbt_runner import invoke
-    from tests.scenario import copy_root
-
-    root = copy_root(scenario["root"], tmp_path / "data")
-    env = {
-        "DECENTWORK_DATA_DIR": str(root),
-        "DECENTWORK_REFRESH_COUNTRIES": "KHM,VNM,HTI",
-        "DECENTWORK_REFRESH_MONTHS": "KHM=2025-12 2026-01,HTI=",
-    }
-
-    def compiled(*command: str) -> dict[str, str]:
-        target = tmp_path / command[0]
-        done = invoke(list(command), target, env)
-        assert done.success, done.problems
-        return {f.name: f.read_text(encoding="utf-8") for f in (target / "compiled").rglob("*.sql")}
-
-    models = compiled("compile", "--select", "int_worker_months", "int_worker_strata")
-    condition = "(country in ('VNM') or (country = 'KHM' and period in ('2025-12', '2026-01')))"
-    assert models["int_worker_months.sql"].count(f"where {condition}") == 2  # the payroll and the returns
-    assert "where country in ('KHM', 'VNM', 'HTI')" in models["int_worker_strata.sql"]
-    staged_tests = compiled("test", "--select", "stg_social_security", "--exclude-resource-type", "unit_test")
-    assert staged_tests and all(condition in sql for sql in staged_tests.values())

@@ -318,3 +318,31 @@ def test_a_national_refresh_tests_the_refreshed_countries_rows_of_the_sliced_rel
     assert staged_tests and all("country in ('VNM')" in sql for sql in staged_tests)
     whole = [sql for name, sql in compiled.items() if "int_latest_assessments" in name]
     assert whole and not any("country in (" in sql for sql in whole)
+
+
+def test_the_months_condition_in_the_compiled_sql(scenario, tmp_path):
+    """The plan as dbt reads it (macros/incremental.sql: refreshed_months_condition): the worker-months of a
+    country rebuilt by month restricted to its months, of a country rebuilt whole to the country, none of a country
+    planned with no month; a model sliced by country only keeps the countries; the data tests of the staged returns
+    read the refreshed slices only."""
+    from assets.dbt_runner import invoke
+
+    root = copy_root(scenario["root"], tmp_path / "data")
+    env = {
+        "DECENTWORK_DATA_DIR": str(root),
+        "DECENTWORK_REFRESH_COUNTRIES": "KHM,VNM,HTI",
+        "DECENTWORK_REFRESH_MONTHS": "KHM=2025-12 2026-01,HTI=",
+    }
+
+    def compiled(*command: str) -> dict[str, str]:
+        target = tmp_path / command[0]
+        done = invoke(list(command), target, env)
+        assert done.success, done.problems
+        return {f.name: f.read_text(encoding="utf-8") for f in (target / "compiled").rglob("*.sql")}
+
+    models = compiled("compile", "--select", "int_worker_months", "int_worker_strata")
+    condition = "(country in ('VNM') or (country = 'KHM' and period in ('2025-12', '2026-01')))"
+    assert models["int_worker_months.sql"].count(f"where {condition}") == 2  # the payroll and the returns
+    assert "where country in ('KHM', 'VNM', 'HTI')" in models["int_worker_strata.sql"]
+    staged_tests = compiled("test", "--select", "stg_social_security", "--exclude-resource-type", "unit_test")
+    assert staged_tests and all(condition in sql for sql in staged_tests.values())
