@@ -74,24 +74,29 @@ def build_inputs(p: Paths) -> dict[str, Any]:
     return {
         "project": project.hexdigest(),
         "countries": {
-            country: {source: _staged_state(p, files) for source, files in sorted(sources.items())}
+            country: {source: _staged_state(p, source, files) for source, files in sorted(sources.items())}
             for country, sources in sorted(staged.items())
         },
     }
 
 
-def _staged_state(p: Paths, files: list[Path]) -> dict[str, Any]:
-    described = [[f.relative_to(p.staging).as_posix(), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-    digests = [staged_period_digests(f) for f in files]
+# The staged sources whose rows int_worker_months reads month by month: a change confined to some of their months
+# rebuilds those months' worker-months (dbt_project/macros/incremental.sql: refreshed_months_condition).
+MONTHLY_SOURCES = ("payroll", "social_security")
+
+
+def _staged_state(p: Paths, source: str, files: list[Path]) -> dict[str, Any]:
+    """A source's staged files (name, size, modification time) and, of a monthly source, their period digests
+    (None when a file has none); the other sources' footers are not read."""
+    stats = [(f, f.stat()) for f in files]
+    described = [[f.relative_to(p.staging).as_posix(), st.st_size, st.st_mtime_ns] for f, st in stats]
+    digests = [staged_period_digests(f) for f in files] if source in MONTHLY_SOURCES else [None]
     periods = None
     if all(d is not None for d in digests):
         periods = {period: "+".join(d.get(period, "") for d in digests) for period in sorted(set().union(*digests))}
     return {"files": fingerprint(described), "periods": periods}
 
 
-# The staged sources whose rows int_worker_months reads month by month: a change confined to some of their months
-# rebuilds those months' worker-months (dbt_project/macros/incremental.sql: refreshed_months_condition).
-MONTHLY_SOURCES = ("payroll", "social_security")
 MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
 ISO3 = re.compile(r"[A-Z]{3}")
 
