@@ -23,6 +23,45 @@ REGISTER_HEADER = (
 )
 
 
+# Test files with a minute or more of work, longest first (CI's `--durations` lists them): pytest-xdist gives them
+# out first, so that no worker is left alone with one at the end. make test's, then the slow tests'.
+LONGEST_FILES = (
+    "test_site_browser.py",
+    "test_deliveries_end_to_end.py",
+    "test_operations.py",
+    "test_bad_deliveries.py",
+    "test_pooled_parts.py",
+    "test_spark.py",
+    "test_crash_safety.py",
+    "test_daemon.py",
+    "test_run_operations.py",
+    "test_idempotency.py",
+    "test_risk_end_to_end.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order in which pytest-xdist hands out test files (pyproject.toml: `--dist loadfile
+    --no-loadscope-reorder`): first the longest file that needs the scenario sample (its worker builds the sample),
+    then every file that does not need it (the other worker runs them meanwhile instead of waiting for the
+    sample's lock), then the other files, the longest first. Tests keep their order within a file."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def needs_scenario(name: str) -> bool:
+        return any("scenario" in item.fixturenames for item in files[name])
+
+    def longest_first(name: str) -> int:
+        base = Path(name).name
+        return LONGEST_FILES.index(base) if base in LONGEST_FILES else len(LONGEST_FILES)
+
+    with_scenario = sorted((n for n in files if needs_scenario(n)), key=longest_first)
+    without = sorted((n for n in files if not needs_scenario(n)), key=longest_first)
+    order = with_scenario[:1] + without + with_scenario[1:]
+    items[:] = [item for name in order for item in files[name]]
+
+
 @pytest.fixture
 def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     root = tmp_path / "data"

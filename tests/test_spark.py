@@ -90,7 +90,7 @@ def spark_build(reference: dict, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"root": root, "results": cells.results + marts.results}
 
 
-@pytest.mark.slow  # a dbt build on Spark: run by CI after `make test` (.ci/run), or with -m slow
+@pytest.mark.spark  # a dbt build on Spark, 5 to 9 minutes here: `make test-spark` (not in CI: its 25-minute budget)
 def test_the_marts_were_built_on_spark(spark_build):
     tested = [r for r in spark_build["results"] if r["info"]["name"] == "LogTestResult"]
     assert len(tested) > 50 and all(r["data"]["status"] == "pass" for r in tested)  # every data test ran on Spark
@@ -114,7 +114,7 @@ def _same_publication(duck: Path, spark: Path) -> None:
     assert medians.height > 10  # medians by the same definition (interpolated) on both engines
 
 
-@pytest.mark.slow
+@pytest.mark.spark
 def test_spark_publishes_the_marts_duckdb_publishes(spark_build, reference):
     _same_publication(reference["root"] / "marts", spark_build["root"] / "marts")
 
