@@ -1,8 +1,11 @@
 """Time one dbt build of the warehouse models in process, as the refresh runs it (assets.dbt_runner.invoke): no
-marts, no unit tests. For before/after pairs of a dbt change on the same staged files, with farm-bench:
+marts, no unit tests. For before/after pairs of a dbt change on the same staged files, time the two sides in turn
+(before, after, before, after, ...; `/usr/bin/time -v` gives each run's peak memory) and compare the medians:
 
-    farm-bench -n 3 --timeout 3600 --vs "<before>/.venv/bin/python <before>/bench/dbt_build.py <data> full" \
-        -- <after>/.venv/bin/python <after>/bench/dbt_build.py <data> full
+    for i in 1 2 3; do
+        /usr/bin/time -v <before>/.venv/bin/python <before>/bench/dbt_build.py <data-before> full
+        /usr/bin/time -v <after>/.venv/bin/python <after>/bench/dbt_build.py <data-after> full
+    done
 
 `<data>` is a data root that a refresh has staged (bench/run.py leaves one per scale factor). `full`: every model
 rebuilt (`--full-refresh`); `KHM` (any ISO3 code): only that country's slices, as a national refresh of it;

@@ -1,9 +1,11 @@
 """Time staging alone (assets/ingestion/stage.py: stage_and_quarantine) of one source and country, from the validated
 parts a refresh left in the ingestion cache (<data>/.ingest-cache/<source>/<ISO3>/), into a scratch data root. For
-before/after pairs of a staging change on the same parts, with farm-bench:
+before/after pairs of a staging change on the same parts, time the two sides in turn and compare the medians:
 
-    farm-bench -n 5 --vs "<before>/.venv/bin/python <after>/bench/stage_only.py <before> <data> /tmp/stage-b" \\
-        -- <after>/.venv/bin/python <after>/bench/stage_only.py <after> <data> /tmp/stage-a
+    for i in 1 2 3 4 5; do
+        /usr/bin/time -v <before>/.venv/bin/python <after>/bench/stage_only.py <before> <data> /tmp/stage-b
+        /usr/bin/time -v <after>/.venv/bin/python <after>/bench/stage_only.py <after> <data> /tmp/stage-a
+    done
 
 `<checkout>` is the code timed (its assets/ are imported); `<data>` a data root a refresh has staged with the
 cache (bench/run.py leaves one per scale factor); the source and country default to payroll and KHM. Prints the
