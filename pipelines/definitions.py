@@ -16,6 +16,7 @@ import socket
 
 import dagster as dg
 
+import pipelines.sqlite_history  # noqa: F401  (the run history's SQLite without an fsync per event)
 from assets.dbt_models import mart_models, warehouse_models
 from assets.disclosure.asset import controlled_cells
 from assets.ingestion.asset import ingestion_assets
