@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import random
 import shutil
 
 import polars as pl
@@ -9,6 +10,7 @@ import pytest
 
 from assets.ingestion.pseudonyms import (
     SAMPLE_MANIFEST,
+    Digests,
     KeyRefused,
     hmac_hex,
     key_fingerprint,
@@ -27,6 +29,26 @@ def test_hmac_matches_rfc4231_test_case_2():
     # RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?"
     out = hmac_hex(b"Jefe", pl.Series(["what do ya want for nothing?"]))
     assert out[0] == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
+@pytest.mark.parametrize("key_length", [1, 32, 63, 64, 65, 200])
+def test_pseudonyms_are_the_standard_librarys_hmac_for_any_key_and_id(key_length):
+    """`hmac_hex` computes HMAC by its definition (RFC 2104) from copied hash states, for speed: it must equal the
+    standard library's HMAC for keys shorter than, equal to and longer than SHA-256's 64-byte block (a longer key
+    is hashed first), for ids in any script, with nulls kept null, and whether the digests are new or known."""
+    rng = random.Random(key_length)
+    key = bytes(rng.randrange(256) for _ in range(key_length))
+    alphabet = ["KH", "ID", "é", "ဗ", "\u200b", "ß", "漢", "-", " ", ""]
+    ids = [None if rng.random() < 0.05 else rng.choice(alphabet) + str(rng.randrange(3000)) for _ in range(6000)]
+    known = Digests()
+    first, second = hmac_hex(key, pl.Series(ids[:4000]), known), hmac_hex(key, pl.Series(ids[2000:]), known)
+
+    def expected(values):
+        return [None if v is None else hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest() for v in values]
+
+    assert first.to_list() == expected(ids[:4000])
+    assert second.to_list() == expected(ids[2000:])  # half known from the first call, half new
+    assert known.table.height == len({v for v in ids if v is not None})
 
 
 def test_spellings_of_one_id_share_a_pseudonym_and_differ_from_others():

@@ -117,8 +117,8 @@ def _fast_typed(
         elif column.type == "float":  # 1234,5 only: anything else (1.234,5, spaces, 1e5) by the text path
             plain = raw.str.contains(r"^-?\d+(,\d+)?$")
             value = pl.when(plain).then(raw.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False))
-        elif column.type == "date":
-            value = _text(column.header).str.to_date(delivery.date_formats[0], strict=False)
+        elif column.type == "date":  # the parser skips leading spaces as trimming would; a trailing one fails it
+            value = raw.str.to_date(delivery.date_formats[0], strict=False)
         elif column.type == "period":
             value = pl.when(raw.str.contains(PERIOD_RE)).then(raw)
         else:
