@@ -125,6 +125,37 @@ def test_later_delivery_supersedes_and_the_earlier_row_stays_traceable(data_root
     )
 
 
+def test_the_key_rules_losers_leave_staging_by_their_file_and_row_only(data_root):
+    """Staging drops the key rules' losers by their place (file order, row), found by a membership test: rows at the
+    same row number in other files, and rows of the loser's own file, must stay, and each loser must reach quarantine
+    with its own values. Three deliveries: the second corrects the first's row 2, the third the second's row 3, and
+    the third repeats one of its rows identically (a duplicate row: quarantined, its first copy staged)."""
+    deliver(data_root, "factories", "KHM", "register.csv", REGISTER)
+    ingest("factories", "KHM", data_root, KEY, log=lambda m: None)
+    a, b, c, d = (payroll_row(nid=f"KH-00{i}", emp=f"E{i}", basic=str(200 + i)) for i in range(1, 5))
+    a_fix, c_fix = payroll_row(nid="KH-001", emp="E1", basic="301"), payroll_row(nid="KH-003", emp="E3", basic="303")
+    files = {"jan.csv": [a, b], "jan_fix.csv": [a_fix, c], "jan_fix2.csv": [d, c_fix, d]}
+    for order, (name, rows) in enumerate(files.items()):
+        deliver(
+            data_root, "payroll", "KHM", name, "\n".join([PAYROLL_HEADER, *rows]) + "\n", mtime=1_700_000_000 + order
+        )
+    _, staged, quarantine = load(data_root)
+    kept = sorted(zip(staged["_source_file"].str.split("/").list.last(), staged["_source_row"], staged["basic_pay"]))
+    assert kept == [
+        ("jan.csv", 3, 202.0),
+        ("jan_fix.csv", 2, 301.0),
+        ("jan_fix2.csv", 2, 204.0),
+        ("jan_fix2.csv", 3, 303.0),
+    ]
+    lost = sorted(zip(quarantine["_source_file"].str.split("/").list.last(), quarantine["_source_row"]))
+    assert lost == [("jan.csv", 2), ("jan_fix.csv", 3), ("jan_fix2.csv", 4)]
+    values = dict(zip(quarantine["_source_row"], quarantine["basic_pay"]))
+    assert values == {2: "201.0", 3: "203.0", 4: "204.0"}, "each loser's own values, not another row's"
+    reasons = dict(zip(quarantine["_source_row"], quarantine["reason"]))
+    assert reasons[2] == "superseded by payroll/KHM/jan_fix.csv row 2"
+    assert reasons[3] == "superseded by payroll/KHM/jan_fix2.csv row 3"
+
+
 def test_correction_under_the_same_name_replaces_its_earlier_version(data_root):
     deliver(data_root, "factories", "KHM", "register.csv", REGISTER)
     ingest("factories", "KHM", data_root, KEY, log=lambda m: None)

@@ -170,6 +170,14 @@ def _resolve_repeated_keys(rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return rows.select(FILE_ORDER, ROW, KEY_REASON)
 
 
+def _place() -> pl.Expr:
+    """A row's place among all the files of a load as one number: file order, then row (a file of 2^32 rows would be
+    needed to make two places alike). The key rules' few losers are found among millions of rows by a membership
+    test on it, which streams, where a join on the two columns holds the rows' order and, to fetch the losers' own
+    rows, read every part in full."""
+    return pl.col(FILE_ORDER).cast(pl.Int64) * (1 << 32) + pl.col(ROW)
+
+
 def stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadReport, parts: list[Path]) -> None:
     """Resolve keys on narrow columns, then stream the winners into staging; losers and invalid rows to quarantine.
 
@@ -182,17 +190,17 @@ def stage_and_quarantine(source: str, country: str, paths: Paths, report: LoadRe
     slim = rows.filter(valid).select(*EXTRACTS[source].key, FILE_ORDER, ROW, "_source_file", "_row_hash").collect()
     losers = resolve_keys(slim, source).filter(pl.col(KEY_REASON).is_not_null()).select(FILE_ORDER, ROW, KEY_REASON)
     digests = period_digests(slim, losers, source)
+    lost = _place().is_in(losers.select(_place()).to_series().implode())
     _sink_atomic(
-        rows.filter(valid)
-        .join(losers.lazy(), on=[FILE_ORDER, ROW], how="anti", maintain_order="left")
-        .select([pl.col(c).cast(t) for c, t in schema.items()]),
+        rows.filter(valid & ~lost).select([pl.col(c).cast(t) for c, t in schema.items()]),
         paths.staged_file(source, country),
         metadata=None if digests is None else {PERIOD_DIGESTS: json.dumps(digests, sort_keys=True)},
     )
     quarantined = pl.concat(
         [
             rows.filter(~valid).with_columns(pl.col(REASONS).list.join("; ").alias("reason")).collect(),
-            rows.join(losers.lazy(), on=[FILE_ORDER, ROW], how="inner")
+            rows.filter(lost)  # read the few losers' rows only, then join their reasons
+            .join(losers.lazy(), on=[FILE_ORDER, ROW], how="inner")
             .with_columns(pl.col(KEY_REASON).alias("reason"))
             .collect(),
         ],
