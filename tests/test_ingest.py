@@ -140,18 +140,20 @@ def test_the_key_rules_losers_leave_staging_by_their_file_and_row_only(data_root
             data_root, "payroll", "KHM", name, "\n".join([PAYROLL_HEADER, *rows]) + "\n", mtime=1_700_000_000 + order
         )
     _, staged, quarantine = load(data_root)
-    kept = sorted(zip(staged["_source_file"].str.split("/").list.last(), staged["_source_row"], staged["basic_pay"]))
+    kept = sorted(
+        zip(staged["_source_file"].str.split("/").list.last(), staged["_source_row"], staged["basic_pay"], strict=True)
+    )
     assert kept == [
         ("jan.csv", 3, 202.0),
         ("jan_fix.csv", 2, 301.0),
         ("jan_fix2.csv", 2, 204.0),
         ("jan_fix2.csv", 3, 303.0),
     ]
-    lost = sorted(zip(quarantine["_source_file"].str.split("/").list.last(), quarantine["_source_row"]))
+    lost = sorted(zip(quarantine["_source_file"].str.split("/").list.last(), quarantine["_source_row"], strict=True))
     assert lost == [("jan.csv", 2), ("jan_fix.csv", 3), ("jan_fix2.csv", 4)]
-    values = dict(zip(quarantine["_source_row"], quarantine["basic_pay"]))
+    values = dict(zip(quarantine["_source_row"], quarantine["basic_pay"], strict=True))
     assert values == {2: "201.0", 3: "203.0", 4: "204.0"}, "each loser's own values, not another row's"
-    reasons = dict(zip(quarantine["_source_row"], quarantine["reason"]))
+    reasons = dict(zip(quarantine["_source_row"], quarantine["reason"], strict=True))
     assert reasons[2] == "superseded by payroll/KHM/jan_fix.csv row 2"
     assert reasons[3] == "superseded by payroll/KHM/jan_fix2.csv row 3"
 
