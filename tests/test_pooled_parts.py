@@ -292,7 +292,7 @@ def test_a_national_refresh_tests_the_refreshed_countries_rows_of_the_sliced_rel
     KHM's refresh and a full build fail on it; VNM's refresh does not read it (the narrowing is real); the tests of a
     relation built over every country (int_latest_assessments) are never narrowed. The test reports each duplicated
     key once, as polars counts them (one return twice, another three times: two), whatever its hashed first pass
-    (macros/unique_combination.sql) does."""
+    (dbt_project/tests/generic/unique_combination.sql) does."""
     from assets.dbt_runner import invoke
 
     root = copy_root(scenario["root"], tmp_path / "data")
