@@ -50,7 +50,8 @@ class RunStorageView:
         storage = instance_storage() if storage is None else storage
         self.postgres = storage.get("postgres")
         if self.postgres is None:
-            base = _resolve(storage.get("sqlite", {}).get("base_dir", ""))
+            sqlite = storage.get("sqlite") or storage.get("custom", {}).get("config", {})  # HistoryStorage's too
+            base = _resolve(sqlite.get("base_dir", ""))
             self.base = Path(base) / "history"
 
     @contextlib.contextmanager

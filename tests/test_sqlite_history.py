@@ -1,5 +1,6 @@
 """The embedded instance's run history (pipelines/sqlite_history.py): SQLite databases under the instance's storage
-commit without waiting for the disk, others are untouched, and what a killed process committed is still there."""
+commit without waiting for the disk, others are untouched, and what a killed process committed is still there; the
+repository's instance (HistoryStorage) keeps an engine per database and Dagster's own files and tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -93,3 +95,132 @@ def test_what_a_killed_process_committed_is_kept(tmp_path: Path):
     with sqlite3.connect(database) as connection:
         assert connection.execute("select count(*), max(body) from event_logs").fetchone() == (200, "event 99")
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# --------------------------------------------------------------------------- HistoryStorage: an engine per database
+
+
+def _instance(home: Path, storage: dict):
+    import dagster as dg
+    import yaml
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"storage": storage, "telemetry": {"enabled": False}}))
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _materialize_twice(instance, checks: bool = True):
+    import dagster as dg
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="numbers")] if checks else None)
+    def numbers():
+        yield dg.MaterializeResult(metadata={"rows": 3})
+        if checks:
+            yield dg.AssetCheckResult(check_name="positive", passed=True)
+
+    return [dg.materialize([numbers], instance=instance).run_id for _ in range(2)]
+
+
+def test_the_repositorys_instance_writes_what_dagsters_own_sqlite_storage_reads(tmp_path: Path, monkeypatch):
+    """dagster.yaml's HistoryStorage keeps Dagster's files and tables: an instance on Dagster's stock `storage:
+    sqlite:` (a webserver configured by hand, or the repository's instance of an earlier commit) reads every run,
+    event, materialization and check it stored, and writes runs it then reads back."""
+    import shutil
+
+    import dagster as dg
+
+    storage = tmp_path / "data" / "dagster"
+    monkeypatch.setenv("DECENTWORK_DAGSTER_STORAGE", str(storage))
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as ours:
+        assert isinstance(ours._event_storage, sqlite_history._EngineKeepingEventLogStorage)
+        run_ids = _materialize_twice(ours)
+        stored = {run_id: [e.dagster_event_type for e in ours.all_logs(run_id)] for run_id in run_ids}
+    with _instance(tmp_path / "stock", {"sqlite": {"base_dir": str(storage)}}) as stock:
+        assert type(stock._event_storage) is SqliteEventLogStorage
+        assert {run.run_id for run in stock.get_runs()} == set(run_ids)
+        assert {run_id: [e.dagster_event_type for e in stock.all_logs(run_id)] for run_id in run_ids} == stored
+        assert all(len(events) > 10 for events in stored.values())
+        record = stock.get_latest_materialization_event(dg.AssetKey("numbers"))
+        assert record.run_id == run_ids[-1]
+        check = stock.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("numbers"), "positive")]
+        )
+        assert {c.run_id for c in check.values()} == {run_ids[-1]}
+        later = _materialize_twice(stock, checks=False)
+    with dg.DagsterInstance.from_config(str(home)) as ours:
+        assert {run.run_id for run in ours.get_runs()} == {*run_ids, *later}
+        assert ours.get_latest_materialization_event(dg.AssetKey("numbers")).run_id == later[-1]
+
+
+def test_the_event_log_keeps_one_engine_per_database_and_few_of_them(tmp_path: Path, monkeypatch):
+    """Dagster's own event log makes an engine per event; this one, one per database, at most KEEP_AT_MOST of them
+    for a process that reads many runs."""
+    created: list[str] = []
+    real = sqlite_history.create_engine
+
+    def counting(url, **kwargs):
+        created.append(str(url))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(sqlite_history, "create_engine", counting)
+    storage = tmp_path / "dagster"
+    monkeypatch.setenv("DECENTWORK_DAGSTER_STORAGE", str(storage))
+    with _instance(
+        tmp_path / "home",
+        {
+            "custom": {
+                "module": "pipelines.sqlite_history",
+                "class": "HistoryStorage",
+                "config": {"base_dir": str(storage)},
+            }
+        },
+    ) as instance:
+        events = instance.event_log_storage
+        run_ids = _materialize_twice(instance)
+        per_run = [len(instance.all_logs(run_id)) for run_id in run_ids]
+        assert min(per_run) > 10
+        # the index and the two runs' databases: one engine each, however many events they stored
+        assert sorted(created) == sorted(set(created)) and len(created) <= 3, created
+        for i in range(3 * sqlite_history.KEEP_AT_MOST):
+            events.get_logs_for_run(f"run-{i}")
+        assert len(events._engines) == sqlite_history.KEEP_AT_MOST
+        assert list(events._engines)[-1] == f"run-{3 * sqlite_history.KEEP_AT_MOST - 1}"
+
+
+def test_events_stored_from_several_threads_at_once_are_all_kept(tmp_path: Path, monkeypatch):
+    """The engine kept is shared by threads (Dagster's step threads, the event watcher): every event each stores is
+    there afterwards, in order within a thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dagster._core.events.log import EventLogEntry
+
+    storage = tmp_path / "dagster"
+    monkeypatch.setenv("DECENTWORK_DAGSTER_STORAGE", str(storage))
+    events = sqlite_history._EngineKeepingEventLogStorage(str(storage / "history" / "runs"))
+
+    def store(thread: int) -> None:
+        for i in range(40):
+            events.store_event(
+                EventLogEntry(
+                    error_info=None,
+                    level="INFO",
+                    user_message=f"{thread}:{i}",
+                    run_id=f"run-{thread % 3}",
+                    timestamp=float(i),
+                    step_key=None,
+                    job_name="job",
+                    dagster_event=None,
+                )
+            )
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(store, range(6)))
+    for run in range(3):
+        messages = [e.user_message for e in events.get_logs_for_run(f"run-{run}")]
+        assert len(messages) == 80
+        for thread in (run, run + 3):
+            mine = [m for m in messages if m.startswith(f"{thread}:")]
+            assert mine == [f"{thread}:{i}" for i in range(40)]
