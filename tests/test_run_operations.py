@@ -67,9 +67,8 @@ def on_instance(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_the_postgres_instance_is_the_repository_instance_but_for_storage():
     sqlite = yaml.safe_load((REPO / "dagster.yaml").read_text())
     postgres = yaml.safe_load((REPO / "docs" / "dagster.postgres.yaml").read_text())
-    assert sqlite.pop("storage")["custom"]["class"] == "HistoryStorage" and postgres.pop("storage").keys() == {
-        "postgres"
-    }
+    assert sqlite.pop("storage")["custom"]["class"] == "HistoryStorage"
+    assert postgres.pop("storage").keys() == {"postgres"}
     assert sqlite == postgres
     assert sqlite["concurrency"]["runs"]["max_concurrent_runs"] == 1
 

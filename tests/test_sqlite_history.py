@@ -109,6 +109,17 @@ def _instance(home: Path, storage: dict):
     return dg.DagsterInstance.from_config(str(home))
 
 
+def _repository_instance(home: Path):
+    """An instance on the repository's own dagster.yaml (its storage under DECENTWORK_DAGSTER_STORAGE)."""
+    import shutil
+
+    import dagster as dg
+
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(__file__).parents[1] / "dagster.yaml", home / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(home))
+
+
 def _materialize_twice(instance, checks: bool = True):
     import dagster as dg
 
@@ -125,16 +136,11 @@ def test_the_repositorys_instance_writes_what_dagsters_own_sqlite_storage_reads(
     """dagster.yaml's HistoryStorage keeps Dagster's files and tables: an instance on Dagster's stock `storage:
     sqlite:` (a webserver configured by hand, or the repository's instance of an earlier commit) reads every run,
     event, materialization and check it stored, and writes runs it then reads back."""
-    import shutil
-
     import dagster as dg
 
     storage = tmp_path / "data" / "dagster"
     monkeypatch.setenv("DECENTWORK_DAGSTER_STORAGE", str(storage))
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(Path(__file__).parents[1] / "dagster.yaml", home / "dagster.yaml")
-    with dg.DagsterInstance.from_config(str(home)) as ours:
+    with _repository_instance(tmp_path / "home") as ours:
         assert isinstance(ours._event_storage, sqlite_history._EngineKeepingEventLogStorage)
         run_ids = _materialize_twice(ours)
         stored = {run_id: [e.dagster_event_type for e in ours.all_logs(run_id)] for run_id in run_ids}
@@ -150,7 +156,7 @@ def test_the_repositorys_instance_writes_what_dagsters_own_sqlite_storage_reads(
         )
         assert {c.run_id for c in check.values()} == {run_ids[-1]}
         later = _materialize_twice(stock, checks=False)
-    with dg.DagsterInstance.from_config(str(home)) as ours:
+    with _repository_instance(tmp_path / "home") as ours:
         assert {run.run_id for run in ours.get_runs()} == {*run_ids, *later}
         assert ours.get_latest_materialization_event(dg.AssetKey("numbers")).run_id == later[-1]
 
@@ -168,16 +174,7 @@ def test_the_event_log_keeps_one_engine_per_database_and_few_of_them(tmp_path: P
     monkeypatch.setattr(sqlite_history, "create_engine", counting)
     storage = tmp_path / "dagster"
     monkeypatch.setenv("DECENTWORK_DAGSTER_STORAGE", str(storage))
-    with _instance(
-        tmp_path / "home",
-        {
-            "custom": {
-                "module": "pipelines.sqlite_history",
-                "class": "HistoryStorage",
-                "config": {"base_dir": str(storage)},
-            }
-        },
-    ) as instance:
+    with _repository_instance(tmp_path / "home") as instance:
         events = instance.event_log_storage
         run_ids = _materialize_twice(instance)
         per_run = [len(instance.all_logs(run_id)) for run_id in run_ids]
